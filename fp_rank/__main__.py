@@ -1,0 +1,7 @@
+"""``python -m fp_rank`` (also ``accelerate launch -m fp_rank ...``)."""
+
+import sys
+
+from fp_rank.cli import main
+
+sys.exit(main())

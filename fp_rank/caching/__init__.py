@@ -1,0 +1,5 @@
+"""Caching of gallery-side embeddings (safetensors files, atomic writes, one key function)."""
+
+from fp_rank.caching.store import EmbeddingCache, cache_key, content_fingerprint, default_cache_dir
+
+__all__ = ["EmbeddingCache", "cache_key", "content_fingerprint", "default_cache_dir"]

@@ -1,0 +1,191 @@
+"""The ``fp-rank`` command line. It parses arguments and calls the public library functions."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from fp_rank.errors import FpRankError
+from fp_rank.version import PROTOCOL_VERSION, __version__
+
+
+def _write_outputs(report: Any, out: str | None) -> list[Path]:
+    """``--out`` ending in .json: that file; otherwise a folder with report.json, queries.csv, summary.md."""
+    if not out:
+        return []
+    target = Path(out)
+    if target.suffix.lower() == ".json":
+        report.to_json(target)
+        return [target]
+    target.mkdir(parents=True, exist_ok=True)
+    written = [target / "report.json", target / "queries.csv"]
+    report.to_json(written[0])
+    report.to_csv(written[1])
+    to_markdown = getattr(report, "to_markdown", None)
+    if callable(to_markdown):
+        md = target / "summary.md"
+        md.write_text(to_markdown() + "\n", encoding="utf-8")
+        written.append(md)
+    return written
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from fp_rank.demo.run import explain, run_demo
+
+    report = run_demo(seed=args.seed, cache=not args.no_cache, progress=not args.no_progress)
+    _maybe_statistics(report, args)
+    print(f"fp-rank {__version__} demo (protocol {PROTOCOL_VERSION}): synthetic benchmark, seed {args.seed}")
+    print(f"gallery: {report.metadata['gallery']['id']} (fingerprint {report.metadata['gallery']['fingerprint'][:12]})")
+    print(report.format_table())
+    print(explain(report))
+    for path in _write_outputs(report, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _maybe_statistics(report: Any, args: argparse.Namespace) -> None:
+    add = getattr(report, "add_intervals", None)
+    n_boot = getattr(args, "bootstrap", 0)
+    if callable(add) and n_boot:
+        add(n_boot=n_boot, seed=getattr(args, "seed", 0))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fp_rank.evaluation import evaluate
+    from fp_rank.galleries.load import load_gallery
+    from fp_rank.inputs import read_generated
+
+    gallery = load_gallery(args.gallery, args.config, args.revision)
+    run = read_generated(args.generated, known_identities=set(gallery.identities), method=args.method)
+    encoders: Any = args.encoder if args.encoder else None
+    if encoders is not None and len(encoders) == 1:
+        encoders = encoders[0]
+    report = evaluate(
+        **run.as_kwargs(),
+        gallery=gallery,
+        encoder=encoders,
+        encoder_revision=args.encoder_revision,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        on_missing=args.on_missing,
+        on_invalid=args.on_invalid,
+        progress=not args.no_progress,
+        trust_remote_code=args.trust_remote_code,
+    )
+    _maybe_statistics(report, args)
+    print(report.format_table())
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} unreadable image(s):", file=sys.stderr)
+        for item in report.skipped:
+            print(f"  {item['file']}: {item['reason']}", file=sys.stderr)
+    for path in _write_outputs(report, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_encoders(args: argparse.Namespace) -> int:
+    from fp_rank.encoding.registry import REGISTRY
+
+    for alias in sorted(REGISTRY):
+        spec = REGISTRY[alias]
+        print(f"{alias:<14} {spec.hub_id:<34} {spec.pooling:<15} {spec.description}")
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from fp_rank.caching.store import EmbeddingCache
+
+    cache = EmbeddingCache(args.cache_dir)
+    if args.action == "clear":
+        print(f"removed {cache.clear()} cache entries from {cache.directory}")
+    else:
+        info = cache.info()
+        print(f"{info['directory']}: {info['entries']} entries, {info['bytes'] / 1e6:.1f} MB")
+    return 0
+
+
+def _cmd_install_metric(args: argparse.Namespace) -> int:
+    from fp_rank.metric import install_evaluate_module
+
+    path = install_evaluate_module()
+    print(f"installed the evaluate module: evaluate.load('fp-rank') now resolves offline to {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``fp-rank``."""
+    parser = argparse.ArgumentParser(
+        prog="fp-rank",
+        description="Finer-Personalization Rank: score identity preservation of generated images by retrieval.",
+    )
+    parser.add_argument("--version", action="version", version=f"fp-rank {__version__} (protocol {PROTOCOL_VERSION})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="score the built-in synthetic benchmark offline")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic world (default 0)")
+    demo.add_argument("--out", help="write report.json/queries.csv/summary.md to this folder (or a .json file)")
+    demo.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    demo.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for CIs (0: none)")
+    demo.set_defaults(func=_cmd_demo)
+
+    ev = sub.add_parser("evaluate", help="score a folder or manifest of generated images against a gallery")
+    ev.add_argument("--gallery", required=True, help="gallery folder or Hub dataset id")
+    ev.add_argument("--config", default=None, help="gallery config (a group, or 'all')")
+    ev.add_argument("--revision", default=None, help="gallery Hub revision")
+    ev.add_argument("--generated", required=True, help="<identity>/*.png, <method>/<identity>/*.png, or a CSV/JSONL manifest")
+    ev.add_argument("--method", default=None, help="method name for the <identity>/*.png layout")
+    ev.add_argument("--encoder", action="append", help="encoder alias, Hub id or folder; repeat for several")
+    ev.add_argument("--encoder-revision", default=None)
+    ev.add_argument("--device", default=None)
+    ev.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--cache-dir", default=None)
+    ev.add_argument("--no-cache", action="store_true")
+    ev.add_argument("--on-missing", default="error", choices=["error", "skip", "zero"])
+    ev.add_argument("--on-invalid", default="error", choices=["error", "skip"])
+    ev.add_argument("--trust-remote-code", action="store_true", help="allow encoders that run repository code (miewid)")
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for CIs (0: none)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    ev.add_argument("--out", help="report .json file, or a folder for report.json/queries.csv/summary.md")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    enc = sub.add_parser("encoders", help="list the registered encoder aliases")
+    enc.set_defaults(func=_cmd_encoders)
+
+    cache = sub.add_parser("cache", help="show or clear the embedding cache")
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("--cache-dir", default=None)
+    cache.set_defaults(func=_cmd_cache)
+
+    inst = sub.add_parser("install-metric", help="make evaluate.load('fp-rank') work offline")
+    inst.set_defaults(func=_cmd_install_metric)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fp-rank`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except FpRankError as exc:
+        print(f"fp-rank: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fp-rank: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

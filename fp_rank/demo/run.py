@@ -1,0 +1,86 @@
+"""``fp-rank demo``: the synthetic benchmark, scored end to end offline through the real code path.
+
+The gallery is written by the ``synthetic`` gallery builder (the machinery that builds the real
+galleries) into the cache folder, loaded back with :func:`fp_rank.load_gallery`, and three
+simulated methods are scored with the demo encoder through :func:`fp_rank.evaluate`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fp_rank.caching.store import default_cache_dir
+from fp_rank.evaluation import evaluate
+from fp_rank.reporting.report import Report
+from fp_rank.version import __version__
+
+DEMO_ENCODER = "fp-rank-demo"
+
+
+def demo_gallery(seed: int = 0, directory: str | os.PathLike[str] | None = None, progress: bool = False) -> Path:
+    """Build (once) and return the folder of the synthetic demo gallery for ``seed``."""
+    from gallery_builders import synthetic
+
+    root = Path(directory) if directory is not None else default_cache_dir() / "demo"
+    out = root / f"synthetic-seed{seed}-fp-rank{__version__}"
+    if not (out / "README.md").exists():
+        synthetic.build(out, seed=seed, progress=progress)
+    return out
+
+
+def run_demo(
+    *,
+    seed: int = 0,
+    directory: str | os.PathLike[str] | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    **kwargs: Any,
+) -> Report:
+    """Score the simulated methods of the synthetic benchmark; returns the report.
+
+    Args:
+        seed: seed of the synthetic world (gallery and generated images).
+        directory: where to build the demo gallery (default: the cache folder).
+        cache: use the embedding cache.
+        cache_dir: embedding cache folder.
+        progress: show progress bars.
+        **kwargs: passed on to :func:`fp_rank.evaluate`.
+    """
+    from fp_rank.demo.synthetic import generated_records
+
+    folder = demo_gallery(seed, directory, progress)
+    records = generated_records(seed)
+    return evaluate(
+        [r["image"] for r in records],
+        [r["identity"] for r in records],
+        gallery=str(folder),
+        encoder=DEMO_ENCODER,
+        methods=[r["method"] for r in records],
+        prompts=[r["prompt"] for r in records],
+        seeds=[r["seed"] for r in records],
+        files=[r["file"] for r in records],
+        cache=cache,
+        cache_dir=cache_dir,
+        progress=progress,
+        **kwargs,
+    )
+
+
+def explain(report: Report) -> str:
+    """The demo's closing lines: what the numbers show."""
+    by_map = sorted(report.results, key=lambda r: -r.map)
+    best, worst = by_map[0], by_map[-1]
+    pair_spread = max(r.pairwise_similarity for r in report.results) - min(r.pairwise_similarity for r in report.results)
+    map_spread = best.map - worst.map
+    return (
+        f"Encoder: {report.encoders[0]} (a DEMO descriptor for synthetic images, not a real backbone).\n"
+        f"Pairwise similarity spans {pair_spread:.3f} across methods "
+        f"({pair_spread / max(best.pairwise_similarity, 1e-9):.1%} of its value); "
+        f"mAP spans {map_spread:.3f} ({best.method} {best.map:.3f} vs {worst.method} {worst.map:.3f}, "
+        f"chance {best.chance_map:.3f}).\n"
+        "Every method keeps the overall look of the subject, so pairwise cosine barely separates them; "
+        "only retrieval against a gallery of look-alike identities shows which kept the identifying details."
+    )

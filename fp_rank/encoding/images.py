@@ -1,0 +1,211 @@
+"""Reading images: lazily, one batch at a time, with one documented conversion rule.
+
+Accepted image sources (``ImageSource``):
+
+* a path (``str`` or ``os.PathLike``) to an image file;
+* raw encoded bytes (PNG, JPEG, ...);
+* a ``PIL.Image.Image``;
+* a ``numpy`` array ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` of ``uint8`` (or floats in [0, 1]);
+* a ``dict`` with ``"bytes"`` and/or ``"path"`` keys, as ``datasets.Image(decode=False)`` gives.
+
+Conversion rule, applied identically to generated images and gallery images:
+
+1. the EXIF orientation tag is applied (the picture is rotated as a viewer would show it);
+2. animated images use their first frame;
+3. 16-bit images are scaled to 8 bits (``value / 257``), not clipped;
+4. images with transparency (RGBA, LA, palette with a transparent index) are composited onto a
+   white background;
+5. everything else is converted to 8-bit RGB by PIL (CMYK and YCbCr included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fp_rank.errors import ImageDecodeError, InputError
+
+ImageSource = Union[str, "os.PathLike[str]", bytes, Image.Image, np.ndarray, dict]
+
+#: Largest image accepted, in pixels (PIL's own decompression-bomb threshold by default).
+DEFAULT_MAX_PIXELS = 89_478_485
+
+#: Background colour used when flattening transparent images.
+ALPHA_BACKGROUND = (255, 255, 255)
+
+
+def describe_source(item: Any, index: int | None = None) -> str:
+    """A short human name for an image source, used in error messages and reports."""
+    if isinstance(item, (str, os.PathLike)):
+        return os.fspath(item)
+    if isinstance(item, dict) and item.get("path"):
+        return str(item["path"])
+    if isinstance(item, Image.Image) and getattr(item, "filename", None):
+        return str(item.filename)
+    return f"item #{index}" if index is not None else f"<{type(item).__name__}>"
+
+
+def source_bytes(item: Any) -> bytes | None:
+    """The encoded bytes of a file-like source, or None for in-memory pictures."""
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return bytes(item)
+    if isinstance(item, (str, os.PathLike)):
+        with open(item, "rb") as fh:
+            return fh.read()
+    if isinstance(item, dict):
+        if item.get("bytes") is not None:
+            return bytes(item["bytes"])
+        if item.get("path"):
+            with open(item["path"], "rb") as fh:
+                return fh.read()
+    return None
+
+
+def content_hash(item: Any) -> str:
+    """sha256 of an image source's content: its encoded bytes, or its decoded RGB pixels."""
+    data = source_bytes(item)
+    if data is None:
+        rgb = to_rgb(item, name=describe_source(item))
+        arr = np.asarray(rgb)
+        data = b"rgb" + np.asarray(arr.shape, dtype=np.int64).tobytes() + arr.tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _open(item: Any, name: str, max_pixels: int) -> Image.Image:
+    if isinstance(item, Image.Image):
+        return item
+    if isinstance(item, np.ndarray):
+        return _from_array(item, name)
+    if isinstance(item, dict):
+        if item.get("bytes") is None and not item.get("path"):
+            raise ImageDecodeError(name, "the dict has neither 'bytes' nor 'path'")
+    elif not isinstance(item, (bytes, bytearray, memoryview, str, os.PathLike)):
+        raise ImageDecodeError(
+            name,
+            f"unsupported type {type(item).__name__}; pass a file path, bytes, a PIL image, a "
+            "numpy array or a {'bytes', 'path'} dict",
+        )
+    try:
+        data = source_bytes(item)
+    except FileNotFoundError:
+        raise ImageDecodeError(name, "file not found") from None
+    except IsADirectoryError:
+        raise ImageDecodeError(name, "this is a folder, not an image file") from None
+    except OSError as exc:
+        raise ImageDecodeError(name, f"cannot open the file ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageDecodeError(name, "the file is empty (0 bytes)")
+    old_limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageDecodeError(
+                    name, f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels"
+                )
+            img.load()
+    except ImageDecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(name, f"image too large (decompression-bomb guard: {exc})") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(name, "not a recognised image format") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(name, f"corrupt or truncated image data ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    return img
+
+
+def _from_array(arr: np.ndarray, name: str) -> Image.Image:
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ImageDecodeError(name, f"array of shape {arr.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ImageDecodeError(name, "float array holds NaN or inf")
+        arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+    elif arr.dtype == np.uint16:
+        arr = (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise ImageDecodeError(name, f"array dtype {arr.dtype} is not uint8, uint16 or float in [0, 1]")
+    return Image.fromarray(np.ascontiguousarray(arr))
+
+
+def to_rgb(item: Any, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode one image source to 8-bit RGB following the module's conversion rule.
+
+    Args:
+        item: an image source (see the module docstring).
+        name: how to name the item in errors (default: its path or type).
+        max_pixels: refuse images with more pixels than this, before decoding them.
+
+    Returns:
+        A loaded ``PIL.Image.Image`` in mode ``"RGB"``.
+
+    Raises:
+        ImageDecodeError: if the source cannot be read; the message names it.
+    """
+    name = name or describe_source(item)
+    img = _open(item, name, max_pixels)
+    try:
+        if getattr(img, "is_animated", False):
+            img.seek(0)
+        img = ImageOps.exif_transpose(img) or img
+        mode = img.mode
+        if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+            arr = np.asarray(img, dtype=np.uint32 if mode != "I" else np.int64)
+            if mode == "I":
+                arr = np.clip(arr, 0, 65535)
+            img = Image.fromarray((arr * 255 // 65535).astype(np.uint8), mode="L")
+            mode = "L"
+        if mode == "F":
+            arr = np.asarray(img, dtype=np.float64)
+            img = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
+            mode = "L"
+        has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+            mode in ("P", "L", "RGB") and "transparency" in img.info
+        )
+        if has_alpha:
+            rgba = img.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
+            img = Image.alpha_composite(background, rgba).convert("RGB")
+        elif mode != "RGB":
+            img = img.convert("RGB")
+        else:
+            img = img.copy() if img is item else img
+        img.load()
+    except ImageDecodeError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
+        raise ImageDecodeError(name, f"corrupt image data ({exc})") from None
+    if img.width < 1 or img.height < 1:
+        raise ImageDecodeError(name, f"image has no pixels ({img.width}x{img.height})")
+    return img
+
+
+def iter_batches(
+    items: Sequence[Any] | Iterable[Any], batch_size: int
+) -> Iterator[list[tuple[int, Any]]]:
+    """Yield ``[(index, source), ...]`` lists of at most ``batch_size`` items, lazily."""
+    if batch_size < 1:
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    batch: list[tuple[int, Any]] = []
+    for i, item in enumerate(items):
+        batch.append((i, item))
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,323 @@
+"""Loading and validating gallery datasets (local folders and Hub ids through one code path)."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fp_rank.caching.store import content_fingerprint
+from fp_rank.errors import GalleryError, InputError
+from fp_rank.galleries.schema import (
+    ALL_CONFIG,
+    CARD_KEY,
+    GALLERY_SPLIT,
+    HOLDOUT_SPLIT,
+    REFERENCE_SPLIT,
+    REQUIRED_COLUMNS,
+    REQUIRED_SPLITS,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ImageColumn(Sequence[dict[str, Any]]):
+    """A lazy view of a split's images as ``{'bytes', 'path'}`` dicts (nothing decoded, nothing
+    held in memory beyond one read block)."""
+
+    def __init__(self, dataset: Any, block: int = 64) -> None:
+        self._ds = dataset
+        self._block = block
+
+    def __len__(self) -> int:
+        return len(self._ds)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._ds[int(index)]["image"]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self._ds.select_columns(["image"]).iter(batch_size=self._block):
+            yield from batch["image"]
+
+
+@dataclass
+class GallerySplit:
+    """One split of a gallery: lazily readable images plus their labels and content hashes."""
+
+    name: str
+    dataset: Any
+    identities: np.ndarray
+    groups: np.ndarray
+    hashes: list[str]
+
+    @property
+    def images(self) -> ImageColumn:
+        """The split's images, lazily (``{'bytes', 'path'}`` dicts)."""
+        return ImageColumn(self.dataset)
+
+    @property
+    def fingerprint(self) -> str:
+        """Content fingerprint: sha256 over the ordered image digests."""
+        return content_fingerprint(self.hashes)
+
+    def labels_fingerprint(self) -> str:
+        """Fingerprint of images *and* their identity/group labels."""
+        digest = hashlib.sha256()
+        for h, i, g in zip(self.hashes, self.identities, self.groups):
+            digest.update(f"{h}\t{i}\t{g}\n".encode())
+        return digest.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.identities)
+
+
+@dataclass
+class Gallery:
+    """An identity-labelled gallery with its reference (and optional holdout) split."""
+
+    id: str
+    config: str | None
+    revision: str | None
+    splits: dict[str, GallerySplit]
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gallery(self) -> GallerySplit:
+        return self.splits[GALLERY_SPLIT]
+
+    @property
+    def reference(self) -> GallerySplit:
+        return self.splits[REFERENCE_SPLIT]
+
+    @property
+    def holdout(self) -> GallerySplit | None:
+        return self.splits.get(HOLDOUT_SPLIT)
+
+    @property
+    def fingerprint(self) -> str:
+        """Fingerprint of every split's images and labels: identifies the exact benchmark."""
+        digest = hashlib.sha256()
+        for name in sorted(self.splits):
+            digest.update(f"{name}:{self.splits[name].labels_fingerprint()}\n".encode())
+        return digest.hexdigest()
+
+    @property
+    def identity_to_group(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for split in self.splits.values():
+            out.update(zip(split.identities.tolist(), split.groups.tolist()))
+        return out
+
+    @property
+    def identities(self) -> list[str]:
+        """Identities present in the gallery split, sorted."""
+        return sorted(set(self.gallery.identities.tolist()))
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted(set(self.gallery.groups.tolist()))
+
+    @property
+    def identity_names(self) -> dict[str, str]:
+        names = self.card.get("identities") or {}
+        return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+    @property
+    def recommended_encoder(self) -> str | None:
+        """The primary encoder named by the dataset card, if any."""
+        rec = self.card.get("recommended_encoders") or {}
+        primary = rec.get("primary") if isinstance(rec, dict) else None
+        return str(primary) if primary else None
+
+    def describe(self) -> dict[str, Any]:
+        """What a report records about the gallery."""
+        return {
+            "id": self.id,
+            "config": self.config,
+            "revision": self.revision,
+            "fingerprint": self.fingerprint,
+            "splits": {name: len(split) for name, split in self.splits.items()},
+            "groups": self.groups,
+            "n_identities": len(self.identities),
+            "protocol_version": self.card.get("protocol_version"),
+            "builder": self.card.get("builder"),
+            "builder_version": self.card.get("builder_version"),
+        }
+
+    def check_identities(self, labels: Sequence[str]) -> None:
+        """Raise if any label is not a gallery identity, listing close matches."""
+        known = set(self.gallery.identities.tolist())
+        unknown = sorted({str(x) for x in labels} - known)
+        if not unknown:
+            return
+        parts = []
+        for label in unknown[:5]:
+            close = difflib.get_close_matches(label, sorted(known), n=3, cutoff=0.5)
+            parts.append(f"{label!r}" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise InputError(
+            f"{len(unknown)} identity label(s) are not in gallery {self.id!r}"
+            f"{' config ' + repr(self.config) if self.config else ''}: {'; '.join(parts)}{more}. "
+            f"Labels must match exactly; the gallery has {len(known)} identities, e.g. {sorted(known)[:5]}"
+        )
+
+
+def _read_card(path_or_id: str, revision: str | None) -> tuple[dict[str, Any], str | None]:
+    """The ``fp_rank`` block of the dataset card's YAML, and the resolved Hub commit (if any)."""
+    import yaml
+
+    commit = None
+    if os.path.isdir(path_or_id):
+        readme = Path(path_or_id) / "README.md"
+        if not readme.exists():
+            return {}, None
+        text = readme.read_text(encoding="utf-8")
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            local = hf_hub_download(path_or_id, "README.md", repo_type="dataset", revision=revision)
+        except Exception as exc:  # no card, offline without cache, ...: the card is optional
+            logger.info("no dataset card for %s: %s", path_or_id, exc)
+            return {}, None
+        match = re.search(r"snapshots[/\\]([0-9a-f]{40})[/\\]", local)
+        commit = match.group(1) if match else None
+        text = Path(local).read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        return {}, commit
+    parts = text.split("---", 2)
+    if len(parts) < 3:
+        return {}, commit
+    try:
+        meta = yaml.safe_load(parts[1]) or {}
+    except yaml.YAMLError as exc:
+        raise GalleryError(f"the dataset card of {path_or_id!r} has invalid YAML front matter: {exc}") from None
+    block = meta.get(CARD_KEY) if isinstance(meta, dict) else None
+    return (block if isinstance(block, dict) else {}), commit
+
+
+def _split_from_dataset(name: str, ds: Any, where: str) -> GallerySplit:
+    from datasets import Image as ImageFeature
+
+    missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
+    if missing:
+        raise GalleryError(
+            f"{where} split {name!r} lacks column(s) {missing}; it has {ds.column_names}. A gallery needs "
+            f"columns {list(REQUIRED_COLUMNS)}"
+        )
+    feature = ds.features["image"]
+    if not isinstance(feature, ImageFeature):
+        raise GalleryError(f"{where} split {name!r}: column 'image' is {feature}, expected datasets.Image()")
+    ds = ds.cast_column("image", ImageFeature(decode=False))
+    identities = np.asarray([str(x) if x is not None else "" for x in ds["identity"]], dtype=object)
+    groups = np.asarray([str(x) if x is not None else "" for x in ds["group"]], dtype=object)
+    for col, values in (("identity", identities), ("group", groups)):
+        empty = np.flatnonzero(values == "")
+        if empty.size:
+            raise GalleryError(f"{where} split {name!r}: row {int(empty[0])} has an empty {col!r}")
+    hashes: list[str] = []
+    stored = ds["sha256"] if "sha256" in ds.column_names else None
+    for row, image in enumerate(ImageColumn(ds)):
+        data = image.get("bytes") if image else None
+        if data is None and image and image.get("path") and os.path.exists(image["path"]):
+            data = Path(image["path"]).read_bytes()
+        if not data:
+            raise GalleryError(f"{where} split {name!r}: row {row} has no image bytes")
+        digest = hashlib.sha256(data).hexdigest()
+        if stored is not None and stored[row] and stored[row] != digest:
+            raise GalleryError(
+                f"{where} split {name!r}: row {row} image bytes do not match its sha256 column "
+                "(corrupted or edited gallery); rebuild or re-download it"
+            )
+        hashes.append(digest)
+    return GallerySplit(name=name, dataset=ds, identities=identities, groups=groups, hashes=hashes)
+
+
+def load_gallery(
+    path_or_id: str | os.PathLike[str] | Gallery,
+    config: str | None = None,
+    revision: str | None = None,
+    *,
+    cache_dir: str | None = None,
+) -> Gallery:
+    """Load a gallery through ``datasets.load_dataset`` and validate its schema.
+
+    Args:
+        path_or_id: a local dataset folder or a Hub dataset id (offline: it must be cached), or a
+            :class:`Gallery` (returned as is).
+        config: the config (a group name, or ``"all"``); default: the dataset's default config.
+        revision: Hub revision (branch, tag or commit).
+        cache_dir: ``datasets`` cache folder.
+
+    Returns:
+        A validated :class:`Gallery`.
+
+    Raises:
+        GalleryError: the dataset cannot be loaded or does not follow the schema.
+    """
+    if isinstance(path_or_id, Gallery):
+        return path_or_id
+    import datasets
+
+    source = os.fspath(path_or_id)
+    where = f"gallery {source!r}" + (f" config {config!r}" if config else "")
+    try:
+        dd = datasets.load_dataset(source, config, revision=revision, cache_dir=cache_dir)
+    except ValueError as exc:
+        msg = str(exc)
+        if "config" in msg.lower():
+            raise GalleryError(f"{where}: {msg}") from None
+        raise GalleryError(f"cannot load {where}: {msg}") from None
+    except Exception as exc:  # datasets raises many types (FileNotFoundError, DatasetNotFoundError, ...)
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+        hint = " (offline: a Hub gallery must already be in the cache at this revision)" if offline else ""
+        raise GalleryError(f"cannot load {where}{hint}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(dd, datasets.DatasetDict):
+        raise GalleryError(f"{where}: expected a dataset with splits, got {type(dd).__name__}")
+    missing = [s for s in REQUIRED_SPLITS if s not in dd]
+    if missing:
+        raise GalleryError(
+            f"{where} lacks split(s) {missing}; it has {sorted(dd)}. A gallery needs splits {list(REQUIRED_SPLITS)}"
+            f" (and optionally {HOLDOUT_SPLIT!r})"
+        )
+    splits = {name: _split_from_dataset(name, dd[name], where) for name in dd if name in (*REQUIRED_SPLITS, HOLDOUT_SPLIT)}
+    card, commit = _read_card(source, revision)
+    gallery = Gallery(
+        id=source,
+        config=config or (ALL_CONFIG if card else None),
+        revision=commit or revision,
+        splits=splits,
+        card=card,
+    )
+    _validate(gallery, where)
+    return gallery
+
+
+def _validate(gallery: Gallery, where: str) -> None:
+    mapping: dict[str, str] = {}
+    for split in gallery.splits.values():
+        for ident, group in zip(split.identities.tolist(), split.groups.tolist()):
+            if mapping.setdefault(ident, group) != group:
+                raise GalleryError(
+                    f"{where}: identity {ident!r} is in two groups ({mapping[ident]!r} and {group!r}); an "
+                    "identity must belong to exactly one group"
+                )
+    if len(gallery.gallery) == 0:
+        raise GalleryError(f"{where}: the gallery split is empty")
+    in_gallery = set(gallery.gallery.identities.tolist())
+    no_gallery = sorted(set(gallery.reference.identities.tolist()) - in_gallery)
+    if no_gallery:
+        raise GalleryError(
+            f"{where}: reference identities {no_gallery[:5]} have no image in the gallery split; every subject "
+            "needs gallery images to be retrieved"
+        )

@@ -1,0 +1,393 @@
+"""Report figures: mAP with intervals, pairwise similarity versus mAP, drift confusion matrix.
+
+Every ``figure_*`` function takes plain lists and numbers and returns a
+``matplotlib.figure.Figure`` built without pyplot, so no global figure state is created or kept.
+Every ``plot_*`` function draws the same figure, writes it to the path given (PNG unless the
+suffix names another format matplotlib writes, such as ``.pdf`` or ``.svg``) and returns that
+path. matplotlib is an optional dependency (``pip install "fp-rank[plots]"``) imported only when a
+figure is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fp_rank.errors import InputError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Resolution of written raster figures.
+DPI = 150
+
+_INSTALL_HINT = 'plotting needs matplotlib: pip install "fp-rank[plots]"'
+
+
+def _figure_class() -> type[Figure]:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    return Figure
+
+
+def _check_path(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """Return the output path and its format (PNG when it has no suffix)."""
+    try:
+        out = Path(path)
+    except TypeError:
+        raise InputError(f"path must be a str or os.PathLike; got {path!r}") from None
+    file_format = out.suffix[1:].lower() if out.suffix else "png"
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if file_format not in supported:
+        raise InputError(
+            f"path {str(out)!r} has suffix {out.suffix!r}, which matplotlib cannot write; "
+            f"use .png (the default) or one of {sorted('.' + s for s in supported)}"
+        )
+    return out, file_format
+
+
+def _save(figure: Figure, out: Path, file_format: str) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        figure.savefig(out, format=file_format, dpi=DPI, bbox_inches="tight")
+    finally:
+        figure.clear()  # the figure was never registered with pyplot: nothing else to close
+    return out
+
+
+def _labels(name: str, labels: Any) -> list[str]:
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise InputError(f"{name} must be a list of names; got {type(labels).__name__}")
+    if not labels:
+        raise InputError(f"{name} is empty; nothing to plot")
+    return [str(label) for label in labels]
+
+
+def _numbers(name: str, values: Any, length: int, length_of: str) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a list of numbers; got {values!r:.80}") from None
+    if array.ndim != 1 or array.size != length:
+        raise InputError(
+            f"{name} must hold one number per entry of {length_of} ({length}); got shape "
+            f"{array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{name} must hold finite numbers; got {array.tolist()}")
+    return array
+
+
+def _optional_number(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+    ):
+        raise InputError(f"{name} must be a finite number or None; got {value!r}")
+    return float(value)
+
+
+def _interval(centre: np.ndarray, lows: Any, highs: Any, prefix: str) -> np.ndarray:
+    """Error bar lengths (2, n) from interval ends; checks ``low <= high``."""
+    low = _numbers(f"{prefix}lows", lows, centre.size, "methods")
+    high = _numbers(f"{prefix}highs", highs, centre.size, "methods")
+    if np.any(low > high):
+        bad = int(np.flatnonzero(low > high)[0])
+        raise InputError(
+            f"{prefix}lows[{bad}] = {low[bad]} exceeds {prefix}highs[{bad}] = {high[bad]}"
+        )
+    # A percentile interval may, in rare skewed cases, not contain the estimate: draw no bar
+    # below (or above) the estimate rather than a negative length.
+    return np.vstack([np.maximum(centre - low, 0.0), np.maximum(high - centre, 0.0)])
+
+
+def figure_map_ci(
+    methods: Sequence[str],
+    maps: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    *,
+    floor: float | None = None,
+    ceiling: float | None = None,
+    title: str = "",
+) -> Figure:
+    """Bar chart of mAP per method with confidence-interval error bars.
+
+    Bars are drawn in the order given. An optional chance floor and real-image ceiling are drawn
+    as horizontal dashed and dotted lines.
+
+    Args:
+        methods: method names, one bar each.
+        maps: mAP per method (fractions in 0..1).
+        lows: lower interval end per method.
+        highs: upper interval end per method.
+        floor: chance-level mAP, drawn as a dashed line when given.
+        ceiling: real-image mAP, drawn as a dotted line when given.
+        title: figure title.
+
+    Returns:
+        The figure (one axes; ``axes.patches`` holds one bar per method).
+
+    Raises:
+        ImportError: when matplotlib is not installed.
+        InputError: on empty or mismatched inputs, non-finite numbers or ``low > high``.
+
+    Example:
+        >>> fig = figure_map_ci(["A", "B"], [0.8, 0.5], [0.7, 0.4], [0.9, 0.6], floor=0.2)
+        >>> len(fig.axes[0].patches)
+        2
+    """
+    names = _labels("methods", methods)
+    centre = _numbers("maps", maps, len(names), "methods")
+    errors = _interval(centre, lows, highs, "")
+    floor = _optional_number("floor", floor)
+    ceiling = _optional_number("ceiling", ceiling)
+
+    figure = _figure_class()(figsize=(max(4.0, 0.8 * len(names) + 1.5), 3.6))
+    axes = figure.add_subplot()
+    positions = np.arange(len(names))
+    axes.bar(positions, centre, width=0.6, color="#4c72b0", zorder=2)
+    axes.errorbar(
+        positions, centre, yerr=errors, fmt="none", ecolor="black", capsize=4, zorder=3
+    )
+    if floor is not None:
+        axes.axhline(floor, color="grey", linestyle="--", linewidth=1, label="chance floor")
+    if ceiling is not None:
+        axes.axhline(ceiling, color="grey", linestyle=":", linewidth=1, label="real-image ceiling")
+    if floor is not None or ceiling is not None:
+        axes.legend(loc="best", fontsize="small", frameon=False)
+    if len(names) > 4:
+        axes.set_xticks(positions, names, rotation=30, ha="right")
+    else:
+        axes.set_xticks(positions, names)
+    axes.set_ylabel("mAP")
+    top = max(1.0, float(np.max(centre + errors[1])), ceiling or 0.0)
+    axes.set_ylim(0.0, top * 1.02)
+    axes.grid(axis="y", alpha=0.3, zorder=0)
+    if title:
+        axes.set_title(title)
+    return figure
+
+
+def figure_pairwise_vs_map(
+    methods: Sequence[str],
+    pairwise: Sequence[float],
+    maps: Sequence[float],
+    *,
+    map_lows: Sequence[float] | None = None,
+    map_highs: Sequence[float] | None = None,
+    floor: float | None = None,
+    title: str = "",
+) -> Figure:
+    """Scatter of pairwise similarity (x) against mAP (y), one labelled point per method.
+
+    The "semantic versus identity" picture: methods far to the right but low have images that
+    look like the subject overall yet lose the details that identify it.
+
+    Args:
+        methods: method names, one point each.
+        pairwise: pairwise cosine baseline per method (x).
+        maps: mAP per method (y).
+        map_lows: lower mAP interval end per method; vertical error bars when given with
+            ``map_highs``.
+        map_highs: upper mAP interval end per method.
+        floor: chance-level mAP, drawn as a horizontal dashed line when given.
+        title: figure title.
+
+    Returns:
+        The figure (one axes; ``axes.collections[0]`` holds one offset per method).
+
+    Raises:
+        ImportError: when matplotlib is not installed.
+        InputError: on empty or mismatched inputs, non-finite numbers, only one of
+            ``map_lows`` / ``map_highs`` given, or ``low > high``.
+
+    Example:
+        >>> fig = figure_pairwise_vs_map(["A", "B", "C"], [0.7, 0.8, 0.6], [0.5, 0.3, 0.4])
+        >>> len(fig.axes[0].collections[0].get_offsets())
+        3
+    """
+    names = _labels("methods", methods)
+    x = _numbers("pairwise", pairwise, len(names), "methods")
+    y = _numbers("maps", maps, len(names), "methods")
+    if (map_lows is None) != (map_highs is None):
+        raise InputError("map_lows and map_highs must be given together (or both left None)")
+    errors = None if map_lows is None else _interval(y, map_lows, map_highs, "map_")
+    floor = _optional_number("floor", floor)
+
+    figure = _figure_class()(figsize=(5.0, 4.0))
+    axes = figure.add_subplot()
+    if errors is not None:
+        axes.errorbar(x, y, yerr=errors, fmt="none", ecolor="grey", capsize=3, zorder=1)
+    axes.scatter(x, y, s=40, color="#c44e52", zorder=2)
+    for name, x_value, y_value in zip(names, x, y):
+        axes.annotate(
+            name, (x_value, y_value), xytext=(4, 4), textcoords="offset points", fontsize="small"
+        )
+    if floor is not None:
+        axes.axhline(floor, color="grey", linestyle="--", linewidth=1, label="chance floor")
+        axes.legend(loc="best", fontsize="small", frameon=False)
+    axes.set_xlabel("pairwise cosine similarity (generated vs reference)")
+    axes.set_ylabel("mAP (identity retrieval)")
+    axes.grid(alpha=0.3)
+    if title:
+        axes.set_title(title)
+    return figure
+
+
+def figure_confusion(
+    matrix: Any,
+    labels: Sequence[str],
+    *,
+    title: str = "",
+    normalize: bool = False,
+) -> Figure:
+    """Heatmap of a drift confusion matrix (rows: query identity, columns: top-1 identity).
+
+    Args:
+        matrix: square counts, as returned by :func:`fp_rank.stats.confusion_matrix`.
+        labels: identity names for rows and columns.
+        title: figure title.
+        normalize: show each row as shares of its queries instead of counts.
+
+    Returns:
+        The figure (first axes holds one image of shape ``(len(labels), len(labels))``).
+
+    Raises:
+        ImportError: when matplotlib is not installed.
+        InputError: when ``matrix`` is not square, does not match ``labels``, or holds negative
+            or non-finite numbers.
+
+    Example:
+        >>> fig = figure_confusion([[3, 1], [0, 4]], ["a", "b"])
+        >>> fig.axes[0].images[0].get_array().shape
+        (2, 2)
+    """
+    names = _labels("labels", labels)
+    try:
+        counts = np.asarray(matrix, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"matrix must be a square array of counts; got {matrix!r:.80}") from None
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+        raise InputError(f"matrix must be square; got shape {counts.shape}")
+    if counts.shape[0] != len(names):
+        raise InputError(
+            f"matrix is {counts.shape[0]}x{counts.shape[1]} but labels has {len(names)} names"
+        )
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise InputError("matrix must hold finite, non-negative counts")
+    shown = counts
+    if normalize:
+        totals = counts.sum(axis=1, keepdims=True)
+        shown = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+    n = len(names)
+    side = min(12.0, max(4.0, 0.45 * n + 2.0))
+    figure = _figure_class()(figsize=(side + 1.0, side))
+    axes = figure.add_subplot()
+    image = axes.imshow(shown, cmap="Blues", vmin=0.0, interpolation="nearest")
+    label = "share of queries" if normalize else "queries"
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label=label)
+    positions = np.arange(n)
+    axes.set_xticks(positions, names, rotation=90, fontsize="small")
+    axes.set_yticks(positions, names, fontsize="small")
+    axes.set_xlabel("identity of the top-1 gallery image")
+    axes.set_ylabel("query identity")
+    if n <= 25:
+        peak = float(shown.max()) if shown.size else 0.0
+        for row in range(n):
+            for col in range(n):
+                value = shown[row, col]
+                if value == 0:
+                    continue
+                text = f"{value:.2f}" if normalize else f"{int(round(value))}"
+                colour = "white" if value > 0.6 * peak else "black"
+                axes.text(
+                    col, row, text, ha="center", va="center", fontsize="x-small", color=colour
+                )
+    if title:
+        axes.set_title(title)
+    return figure
+
+
+def plot_map_ci(
+    methods: Sequence[str],
+    maps: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    path: str | os.PathLike[str],
+    *,
+    floor: float | None = None,
+    ceiling: float | None = None,
+    title: str = "",
+) -> Path:
+    """Write :func:`figure_map_ci` to ``path`` (PNG by default) and return the path.
+
+    Raises:
+        ImportError: when matplotlib is not installed.
+        InputError: as :func:`figure_map_ci`, or when the suffix of ``path`` is not a format
+            matplotlib writes.
+    """
+    out, file_format = _check_path(path)
+    figure = figure_map_ci(methods, maps, lows, highs, floor=floor, ceiling=ceiling, title=title)
+    return _save(figure, out, file_format)
+
+
+def plot_pairwise_vs_map(
+    methods: Sequence[str],
+    pairwise: Sequence[float],
+    maps: Sequence[float],
+    path: str | os.PathLike[str],
+    *,
+    map_lows: Sequence[float] | None = None,
+    map_highs: Sequence[float] | None = None,
+    floor: float | None = None,
+    title: str = "",
+) -> Path:
+    """Write :func:`figure_pairwise_vs_map` to ``path`` (PNG by default) and return the path.
+
+    Raises:
+        ImportError: when matplotlib is not installed.
+        InputError: as :func:`figure_pairwise_vs_map`, or when the suffix of ``path`` is not a
+            format matplotlib writes.
+    """
+    out, file_format = _check_path(path)
+    figure = figure_pairwise_vs_map(
+        methods, pairwise, maps, map_lows=map_lows, map_highs=map_highs, floor=floor, title=title
+    )
+    return _save(figure, out, file_format)
+
+
+def plot_confusion(
+    matrix: Any,
+    labels: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "",
+    normalize: bool = False,
+) -> Path:
+    """Write :func:`figure_confusion` to ``path`` (PNG by default) and return the path.
+
+    Raises:
+        ImportError: when matplotlib is not installed.
+        InputError: as :func:`figure_confusion`, or when the suffix of ``path`` is not a format
+            matplotlib writes.
+    """
+    out, file_format = _check_path(path)
+    figure = figure_confusion(matrix, labels, title=title, normalize=normalize)
+    return _save(figure, out, file_format)

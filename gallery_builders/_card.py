@@ -1,0 +1,266 @@
+"""Render the dataset card (README.md) of a built gallery: Hub YAML front matter plus prose.
+
+The YAML carries ``configs:`` (one per group plus ``all``) and, under
+``fp_rank.galleries.schema.CARD_KEY``, the benchmark definition that ``fp_rank.load_gallery``
+reads. The prose follows the Hub dataset card template. Output is a pure function of its inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from fp_rank.galleries.schema import CARD_KEY, GALLERY_SPLIT, HOLDOUT_SPLIT, REFERENCE_SPLIT
+from fp_rank.version import PROTOCOL_VERSION
+from gallery_builders._benchmark import BUILDER_VERSION, FP_RANK_CITATION, SPLIT_DESCRIPTIONS
+from gallery_builders._common import GallerySpec
+from gallery_builders._writer import MANIFEST_NAME, SPLITS
+
+
+class _CardDumper(yaml.SafeDumper):
+    """Safe YAML dumper that writes multi-line strings as literal blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_CardDumper.add_representer(str, _represent_str)
+
+
+def card_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The YAML front matter as a plain dict (Hub fields, ``configs``, the benchmark block)."""
+    groups: dict[str, Any] = {}
+    for group in spec.groups:
+        entry: dict[str, Any] = {"noun": group.noun, "identities": list(summary["group_identities"][group.name])}
+        entry.update(group.details)
+        groups[group.name] = entry
+    benchmark: dict[str, Any] = {
+        "protocol_version": PROTOCOL_VERSION,
+        "builder": spec.builder,
+        "builder_version": BUILDER_VERSION,
+        "seed": spec.seed,
+        "source": {
+            "name": spec.source.name,
+            "homepage": spec.source.homepage,
+            "download": spec.source.download,
+            "layout": spec.source.layout,
+            "license": spec.source.license,
+            "citation": spec.source.citation,
+        },
+        "selection": spec.selection,
+        "groups": groups,
+        "identities": dict(summary["identities"]),
+        "prompts": list(spec.prompts),
+        "prompt_notes": spec.prompt_notes,
+        "recommended_encoders": dict(spec.recommended_encoders),
+        "splits": {split: SPLIT_DESCRIPTIONS[split] for split in SPLITS},
+        "counts": summary["counts"],
+        "duplicates": list(summary["duplicates"]),
+        "skipped": list(summary["skipped"]),
+        "manifest": MANIFEST_NAME,
+        "citation": FP_RANK_CITATION,
+    }
+    return {
+        "pretty_name": spec.pretty_name,
+        "license": spec.license_id,
+        "license_name": f"{spec.builder}-source-terms",
+        "license_link": spec.source.homepage,
+        "task_categories": ["image-feature-extraction"],
+        "tags": list(spec.tags),
+        "size_categories": [_size_category(summary["total"])],
+        "configs": summary["configs"],
+        CARD_KEY: benchmark,
+    }
+
+
+def render_card(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
+    """The complete README.md text of a gallery folder."""
+    metadata = card_metadata(spec, summary)
+    front = yaml.dump(
+        metadata, Dumper=_CardDumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
+    )
+    return f"---\n{front}---\n\n{_body(spec, summary)}"
+
+
+def _size_category(total: int) -> str:
+    if total < 1_000:
+        return "n<1K"
+    if total < 10_000:
+        return "1K<n<10K"
+    if total < 100_000:
+        return "10K<n<100K"
+    return "100K<n<1M"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _body(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
+    first_group = spec.groups[0].name
+    counts = summary["counts"]
+    group_rows = [
+        (
+            f"`{g.name}`",
+            g.noun,
+            len(summary["group_identities"][g.name]),
+            counts[g.name][GALLERY_SPLIT],
+            counts[g.name][REFERENCE_SPLIT],
+            counts[g.name][HOLDOUT_SPLIT],
+        )
+        for g in spec.groups
+    ]
+    group_of = {i: g for g, members in summary["group_identities"].items() for i in members}
+    identity_rows = [
+        (f"`{label}`", name, f"`{group_of[label]}`", *summary["identity_counts"][label].values())
+        for label, name in summary["identities"].items()
+    ]
+    column_rows = [
+        ("`image`", "image (bytes embedded)", "the photo"),
+        ("`identity`", "string", "stable identity label; put it on your generated images"),
+        ("`identity_name`", "string", "readable name of the identity"),
+        ("`group`", "string", "the group (config) the identity belongs to"),
+        ("`source_path`", "string", f"where the image is in the {spec.source.name} source"),
+        ("`sha256`", "string", "SHA-256 of the image bytes"),
+    ] + [(f"`{name}`", dtype, "source metadata") for name, dtype in spec.extra_columns.items()]
+    encoders = spec.recommended_encoders
+    encoder_line = (
+        f"primary `{encoders['primary']}`; general: {', '.join(f'`{e}`' for e in encoders['general']) or 'none'}; "
+        f"specialist: {', '.join(f'`{e}`' for e in encoders['specialist']) or 'none'}."
+    )
+    if encoders.get("note"):
+        encoder_line += f" {encoders['note']}"
+    duplicates = summary["duplicates"]
+    skipped = summary["skipped"]
+    dup_text = (
+        "\n".join(f"- `{d['source_path']}` is identical to `{d['duplicate_of']}` (left out)" for d in duplicates)
+        if duplicates
+        else "No byte-identical images were found among the images read."
+    )
+    skip_text = (
+        "\n".join(f"- `{s['source_path']}`: {s['reason']}" for s in skipped)
+        if skipped
+        else "No file was skipped."
+    )
+    prompts = "\n".join(f"{n}. {p}" for n, p in enumerate(spec.prompts, start=1))
+    return f"""# {spec.pretty_name}
+
+{spec.description}
+
+This folder is a complete Hugging Face dataset repository and the definition of one
+Finer-Personalization Rank (FP-Rank) benchmark: protocol version {PROTOCOL_VERSION}, built by the
+`{spec.builder}` builder of `gallery_builders` version {BUILDER_VERSION}
+(seed {spec.seed if spec.seed is not None else "none"}). The YAML front matter of this card holds the
+machine-readable definition under `{CARD_KEY}:`.
+
+## Dataset Description
+
+FP-Rank scores an image generated by a personalization method by using it as a query against an
+identity-labelled gallery of real images that holds the subject and visually similar identities,
+ranking the gallery by embedding similarity, and computing retrieval mAP. A query is ranked
+only against the gallery of its own group.
+
+- **Source:** [{spec.source.name}]({spec.source.homepage})
+- **License of the images:** {spec.source.license}
+- **Recommended encoders:** {encoder_line}
+
+### How to use
+
+```python
+from datasets import load_dataset
+
+gallery = load_dataset("path/or/hub-id", "{first_group}", split="gallery")
+reference = load_dataset("path/or/hub-id", "{first_group}", split="reference")
+
+import fp_rank
+
+gallery = fp_rank.load_gallery("path/or/hub-id", "{first_group}")
+```
+
+## Dataset Sources
+
+- **Homepage:** {spec.source.homepage}
+- **Download:** {spec.source.download}
+- **Layout read:** {spec.source.layout}
+- **Benchmark paper:** Finer-Personalization Rank, arXiv:2512.19026.
+
+## Uses
+
+- `reference`: give these photos of an identity to a personalization method, then generate one
+  image per prompt below with the group noun for `{{X}}`.
+- `gallery`: rank each generated image against the gallery of its group; the identity label of
+  the generated image says which gallery images are relevant.
+- `holdout`: real photos of the same identities, to measure the score real images reach.
+
+Not intended for training classifiers evaluated on the same images, nor for identifying people
+or the owners of vehicles or animals.
+
+### Prompts
+
+{prompts}
+
+{spec.prompt_notes}
+
+## Dataset Structure
+
+Configs: `all` (default; every group) and one per group. Splits: `gallery`, `reference` and,
+where images remained, `holdout`. Shards: `data/<group>/<split>-00000-of-00001.parquet`.
+`{MANIFEST_NAME}` lists split, group, identity, source path and SHA-256 of every image.
+
+{_table(("group", "noun", "identities", "gallery", "reference", "holdout"), group_rows)}
+
+{_table(("identity", "name", "group", "gallery", "reference", "holdout"), identity_rows)}
+
+Columns:
+
+{_table(("column", "type", "meaning"), column_rows)}
+
+## Dataset Creation
+
+### Curation Rationale
+
+The groups gather visually similar identities so that the gallery's negatives are hard: a
+generated image scores well only if the details that tell its identity apart survived generation.
+
+### Source Data
+
+{spec.selection}
+
+No source file and no byte-identical image is in two splits. Images are stored byte for byte as
+read from the source (not re-encoded). The same source and seed give byte-identical files.
+
+### Duplicates
+
+{dup_text}
+
+### Skipped files
+
+{skip_text}
+
+## Bias, Risks, and Limitations
+
+{spec.limitations}
+
+Small galleries give noisy mAP: compare methods on the same gallery version, with confidence
+intervals, and report the protocol and builder versions above.
+
+## Citation
+
+Source dataset:
+
+```bibtex
+{spec.source.citation}
+```
+
+Benchmark:
+
+```bibtex
+{FP_RANK_CITATION}
+```
+"""

@@ -1,0 +1,218 @@
+"""Records and helpers shared by every builder: candidates, the gallery spec, labels, image checks."""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from PIL import Image as PILImage
+
+from gallery_builders.errors import BuilderError
+
+#: Column types a builder may add beside ``fp_rank.galleries.schema.BUILDER_COLUMNS``.
+ExtraType = Literal["string", "int32"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_CONFIG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    """One real image that a builder's selection rule may place in a split.
+
+    Attributes:
+        source_path: Where the image lives in the source, posix and relative to the source root
+            (``images/193.Bewick_Wren/x.jpg``), or ``<split>/<row>`` for a row of a Parquet
+            source. Unique within one build.
+        identity: Stable, filesystem-safe label (``Bewick_Wren``).
+        identity_name: Readable name (``Bewick Wren``).
+        group: Group (config) the identity belongs to.
+        read: Returns the raw image bytes; raises ``OSError`` when the file cannot be read.
+        file_name: Bare file name stored in the ``image`` column's ``path`` (or ``None``).
+        extra: Values of the builder's extra columns.
+    """
+
+    source_path: str
+    identity: str
+    identity_name: str
+    group: str
+    read: Callable[[], bytes] = field(repr=False)
+    file_name: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Where a gallery's images come from; printed in the dataset card.
+
+    Attributes:
+        name: Dataset name (``CUB-200-2011``).
+        homepage: Project page.
+        download: Where to get the files the builder reads, and which layout.
+        license: Licence or terms of use of the images, in words.
+        citation: BibTeX entry of the source.
+        layout: The on-disk layout the builder read (one line).
+    """
+
+    name: str
+    homepage: str
+    download: str
+    license: str
+    citation: str
+    layout: str
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """One group (one config) of a gallery: its name, the noun its prompts use, and details.
+
+    Attributes:
+        name: Config name, filesystem-safe (``wren``, ``sea_turtle``).
+        noun: The word put for ``{X}`` in the prompts (``wren``, ``sea turtle``).
+        details: Extra definition fields written in the card (``cub_class_ids``...).
+    """
+
+    name: str
+    noun: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GallerySpec:
+    """Everything about a gallery that is not the images: it becomes the dataset card.
+
+    Attributes:
+        builder: Builder name (``cub``).
+        pretty_name: Title of the dataset card.
+        seed: Seed of the selection rule (``None`` where the rule uses none).
+        source: The source dataset.
+        groups: The groups, in card order.
+        prompts: Prompt templates with ``{X}`` standing for the group noun.
+        prompt_notes: How the prompts are used, and their known quirks.
+        recommended_encoders: ``{"primary": alias, "general": [...], "specialist": [...]}``
+            plus an optional ``note``.
+        selection: The selection procedure, in words precise enough to re-implement it.
+        description: One paragraph on what the gallery is.
+        limitations: Bias, risks and limitations paragraph.
+        extra_columns: Builder-specific columns and their types, in column order.
+        license_id: Hub licence id for the card's ``license:`` field.
+        tags: Hub tags.
+    """
+
+    builder: str
+    pretty_name: str
+    seed: int | None
+    source: SourceInfo
+    groups: tuple[GroupInfo, ...]
+    prompts: tuple[str, ...]
+    prompt_notes: str
+    recommended_encoders: Mapping[str, Any]
+    selection: str
+    description: str
+    limitations: str
+    extra_columns: Mapping[str, ExtraType] = field(default_factory=dict)
+    license_id: str = "other"
+    tags: tuple[str, ...] = ("fp-rank", "image-retrieval", "personalization", "fine-grained")
+
+
+def safe_label(text: str, *, what: str = "label") -> str:
+    """Turn a class or identity name into a filesystem-safe label.
+
+    Runs of characters other than letters, digits, ``.``, ``_`` and ``-`` become one ``_``.
+
+    Args:
+        text: The name (``Ram C/V Cargo Van Minivan 2012``).
+        what: What the name is, for the error message.
+
+    Returns:
+        The label (``Ram_C_V_Cargo_Van_Minivan_2012``).
+
+    Raises:
+        BuilderError: If nothing usable is left.
+
+    Example:
+        >>> safe_label("Acura RL Sedan 2012")
+        'Acura_RL_Sedan_2012'
+    """
+    label = _UNSAFE.sub("_", text.strip()).strip("_.")
+    if not label:
+        raise BuilderError(f"{what} {text!r} has no letter or digit to build a label from")
+    return label
+
+
+def group_slug(text: str) -> str:
+    """Config name for a group noun: lower-case :func:`safe_label`.
+
+    Example:
+        >>> group_slug("sea turtle")
+        'sea_turtle'
+    """
+    return safe_label(text, what="group").lower()
+
+
+def check_config_name(name: str) -> str:
+    """Return ``name`` if it can name a config and a data folder, else raise BuilderError."""
+    if not _CONFIG_NAME.match(name) or name == "all":
+        raise BuilderError(
+            f"group name {name!r} cannot name a config: use letters, digits, '_', '.', '-' "
+            "(starting with a letter or digit), and not 'all'"
+        )
+    return name
+
+
+def relative_source_path(raw: str, *, listed_in: str) -> str:
+    """Normalise a path listed in a source index file to a posix path inside the source root.
+
+    Args:
+        raw: The path as listed (``images/001.X/x.jpg``).
+        listed_in: The index file that lists it, for the error message.
+
+    Raises:
+        BuilderError: If the path is empty, absolute or climbs out of the root with ``..``.
+    """
+    text = raw.strip().replace("\\", "/")
+    path = PurePosixPath(text)
+    if not text or path.is_absolute() or ".." in path.parts:
+        raise BuilderError(
+            f"{listed_in} lists the path {raw!r}; paths must be relative to the source folder "
+            "and stay inside it"
+        )
+    return path.as_posix()
+
+
+def _read_file(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def file_reader(path: Path) -> Callable[[], bytes]:
+    """A ``read`` callable for :class:`Candidate` that returns the bytes of ``path``."""
+    return functools.partial(_read_file, path)
+
+
+def bytes_reader(data: bytes) -> Callable[[], bytes]:
+    """A ``read`` callable for :class:`Candidate` whose bytes are already in memory."""
+    return functools.partial(bytes, data)
+
+
+def image_problem(data: bytes) -> str | None:
+    """Decode ``data`` fully; return why it is not a readable image, or ``None`` if it is."""
+    try:
+        with PILImage.open(io.BytesIO(data)) as image:
+            image.load()
+    # Pillow raises many unrelated types for a broken file (OSError, SyntaxError, ValueError,
+    # struct.error, DecompressionBombError...): every one of them means "unreadable".
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def require_file(path: Path, *, hint: str) -> Path:
+    """Return ``path`` if it is a file, else raise BuilderError naming it and saying what to do."""
+    if not path.is_file():
+        raise BuilderError(f"missing file {path}: {hint}")
+    return path

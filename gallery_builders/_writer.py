@@ -1,0 +1,440 @@
+"""The one code path every builder ends in: resolve a selection, then write the gallery folder.
+
+A builder lists its :class:`~gallery_builders._common.Candidate` images in source order and hands
+over a *selector*: a pure function from the usable candidates to ``{source_path: split}``.
+:func:`build_gallery` then
+
+1. runs the selector, reads and fully decodes every selected image, hashes it;
+2. removes unreadable images (an error unless ``skip_corrupt``) and byte-identical duplicates
+   (the first in source order is kept) from the pool, and runs the selector again, until nothing
+   changes - so the selection is the rule applied to the usable, de-duplicated images;
+3. writes ``data/<group>/<split>-00000-of-00001.parquet`` (image bytes embedded),
+   ``manifest.jsonl`` and the ``README.md`` dataset card into a hidden temporary folder next to
+   the output, and renames it into place only when everything is written.
+
+Everything written is sorted and free of timestamps, so the same source and seed give the same
+bytes (with the same pyarrow, Pillow and PyYAML versions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Features, Image, Value
+from tqdm.auto import tqdm
+
+from fp_rank.galleries.schema import (
+    ALL_CONFIG,
+    BUILDER_COLUMNS,
+    GALLERY_SPLIT,
+    HOLDOUT_SPLIT,
+    REFERENCE_SPLIT,
+)
+from gallery_builders._common import Candidate, GallerySpec, check_config_name, image_problem
+from gallery_builders.errors import BuilderError
+
+logger = logging.getLogger(__name__)
+
+#: Splits in the order they are written and listed.
+SPLITS = (GALLERY_SPLIT, REFERENCE_SPLIT, HOLDOUT_SPLIT)
+#: Name of the per-image manifest written beside the card.
+MANIFEST_NAME = "manifest.jsonl"
+#: Rows per Parquet row group (small groups keep the Hub viewer fast on image columns).
+ROW_GROUP_SIZE = 100
+
+Selector = Callable[[Sequence[Candidate]], Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An image left out because it could not be read (``skip_corrupt=True``)."""
+
+    source_path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """An image left out because its bytes equal those of an image kept earlier in source order."""
+
+    source_path: str
+    duplicate_of: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One image of the built gallery."""
+
+    candidate: Candidate
+    split: str
+    data: bytes
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome of the selection: the rows to write and what was left out, all sorted."""
+
+    rows: tuple[Row, ...]
+    skipped: tuple[Skipped, ...]
+    duplicates: tuple[Duplicate, ...]
+
+
+def data_file(group: str, split: str) -> str:
+    """Path of one group's shard of one split, relative to the gallery folder."""
+    return f"data/{group}/{split}-00000-of-00001.parquet"
+
+
+def resolve_selection(
+    candidates: Sequence[Candidate],
+    select: Selector,
+    *,
+    source_label: str,
+    skip_corrupt: bool = False,
+    progress: bool = True,
+    desc: str = "reading images",
+) -> Resolution:
+    """Apply ``select`` to the readable, de-duplicated candidates (see the module docstring).
+
+    Args:
+        candidates: Every image the rule may choose from, in source order.
+        select: Maps the usable candidates (source order) to ``{source_path: split}``.
+        source_label: Names the source in error messages (its folder).
+        skip_corrupt: Leave unreadable images out and report them instead of raising.
+        progress: Show a progress bar while reading images.
+        desc: Progress bar label.
+
+    Returns:
+        The selected rows (sorted by group, split, identity, source path) and what was left out.
+
+    Raises:
+        BuilderError: On an unreadable image without ``skip_corrupt``, on repeated source paths,
+            or when the selector returns an unknown path or split.
+    """
+    seen: set[str] = set()
+    for candidate in candidates:
+        if candidate.source_path in seen:
+            raise BuilderError(
+                f"{source_label} lists {candidate.source_path} twice; each image must be listed once"
+            )
+        seen.add(candidate.source_path)
+
+    loaded: dict[str, tuple[bytes, str]] = {}
+    skipped: dict[str, Skipped] = {}
+    duplicates: dict[str, Duplicate] = {}
+    while True:
+        active = [c for c in candidates if c.source_path not in skipped and c.source_path not in duplicates]
+        assignment = _checked_assignment(select(active), active)
+        pending = [c for c in active if c.source_path in assignment and c.source_path not in loaded]
+        changed = False
+        for candidate in tqdm(pending, desc=desc, unit="img", disable=not progress or not pending):
+            problem, data = _read_candidate(candidate)
+            if problem is not None:
+                if not skip_corrupt:
+                    raise BuilderError(
+                        f"cannot read image {candidate.source_path} in {source_label}: {problem}. "
+                        "Restore or remove the file, or rerun with --skip-corrupt "
+                        "(skip_corrupt=True) to leave it out and list it in the card"
+                    )
+                logger.warning("skipping unreadable image %s: %s", candidate.source_path, problem)
+                skipped[candidate.source_path] = Skipped(candidate.source_path, problem)
+                changed = True
+                continue
+            loaded[candidate.source_path] = (data, hashlib.sha256(data).hexdigest())
+        first_by_hash: dict[str, str] = {}
+        for candidate in active:
+            if candidate.source_path not in assignment or candidate.source_path not in loaded:
+                continue
+            digest = loaded[candidate.source_path][1]
+            kept = first_by_hash.setdefault(digest, candidate.source_path)
+            if kept != candidate.source_path:
+                logger.warning("%s is a byte-identical copy of %s", candidate.source_path, kept)
+                duplicates[candidate.source_path] = Duplicate(candidate.source_path, kept, digest)
+                changed = True
+        if not changed:
+            break
+
+    rows = [
+        Row(c, assignment[c.source_path], *loaded[c.source_path])
+        for c in active
+        if c.source_path in assignment
+    ]
+    return Resolution(
+        rows=tuple(sorted(rows, key=_row_key)),
+        skipped=tuple(sorted(skipped.values(), key=lambda s: s.source_path)),
+        duplicates=tuple(sorted(duplicates.values(), key=lambda d: d.source_path)),
+    )
+
+
+def build_gallery(
+    spec: GallerySpec,
+    candidates: Sequence[Candidate],
+    select: Selector,
+    out: str | os.PathLike[str],
+    *,
+    source_label: str,
+    skip_corrupt: bool = False,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Select, check and write a complete gallery dataset folder; see the module docstring.
+
+    Args:
+        spec: Card content: source, groups, prompts, encoders, selection rule.
+        candidates: Every image the rule may choose from, in source order.
+        select: The builder's selection rule.
+        out: Output folder; must not exist unless ``overwrite``.
+        source_label: Names the source in error messages.
+        skip_corrupt: Leave unreadable images out and list them in the card.
+        progress: Show progress bars.
+        overwrite: Replace an existing output folder (only once the new one is complete).
+
+    Returns:
+        The output folder.
+
+    Raises:
+        BuilderError: See :func:`resolve_selection`; also when ``out`` exists, or when an
+            identity ends with no gallery or no reference image.
+    """
+    out_path = Path(out)
+    _check_output(out_path, overwrite=overwrite)
+    for group in spec.groups:
+        check_config_name(group.name)
+    resolution = resolve_selection(
+        candidates,
+        select,
+        source_label=source_label,
+        skip_corrupt=skip_corrupt,
+        progress=progress,
+        desc=f"{spec.builder}: reading images",
+    )
+    _check_rows(spec, resolution.rows)
+    shards = _shards(spec, resolution.rows)
+    summary = _summary(spec, resolution, shards)
+
+    # Imported here so that the card module can import the writer's constants without a cycle.
+    from gallery_builders._card import render_card
+
+    with _staged_folder(out_path, overwrite=overwrite) as staging:
+        _write_shards(staging, spec, shards)
+        _write_manifest(staging, resolution.rows)
+        card = render_card(spec, summary)
+        (staging / "README.md").write_text(card, encoding="utf-8", newline="\n")
+    logger.info("wrote %s (%d images)", out_path, len(resolution.rows))
+    return out_path
+
+
+def features_for(spec: GallerySpec) -> Features:
+    """The ``datasets`` features of every shard of a gallery built from ``spec``."""
+    columns: dict[str, Any] = {}
+    for name in BUILDER_COLUMNS:
+        columns[name] = Image() if name == "image" else Value("string")
+    for name, dtype in spec.extra_columns.items():
+        if name in columns:
+            raise BuilderError(f"extra column {name!r} clashes with a schema column")
+        columns[name] = Value(dtype)
+    return Features(columns)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _read_candidate(candidate: Candidate) -> tuple[str | None, bytes]:
+    try:
+        data = candidate.read()
+    except FileNotFoundError:
+        return "file not found", b""
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}", b""
+    if not data:
+        return "empty file", b""
+    return image_problem(data), data
+
+
+def _checked_assignment(assignment: Mapping[str, str], active: Sequence[Candidate]) -> dict[str, str]:
+    known = {c.source_path for c in active}
+    for path, split in assignment.items():
+        if path not in known:
+            raise BuilderError(f"internal error: the selection returned an unknown image {path!r}")
+        if split not in SPLITS:
+            raise BuilderError(f"internal error: the selection returned split {split!r} for {path}")
+    return dict(assignment)
+
+
+def _row_key(row: Row) -> tuple[str, int, str, str]:
+    return (row.candidate.group, SPLITS.index(row.split), row.candidate.identity, row.candidate.source_path)
+
+
+def _check_output(out: Path, *, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise BuilderError(
+            f"output folder {out} already exists; choose another --out or pass --overwrite "
+            "(overwrite=True) to replace it once the new gallery is complete"
+        )
+    if out.exists() and not out.is_dir():
+        raise BuilderError(f"output path {out} is a file, not a folder")
+
+
+def _check_rows(spec: GallerySpec, rows: Sequence[Row]) -> None:
+    group_names = [g.name for g in spec.groups]
+    per_identity: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        if row.candidate.group not in group_names:
+            raise BuilderError(f"internal error: image {row.candidate.source_path} has unknown group")
+        per_identity[(row.candidate.group, row.candidate.identity)][row.split] += 1
+    names: dict[str, str] = {}
+    for row in rows:
+        known = names.setdefault(row.candidate.identity, row.candidate.group)
+        if known != row.candidate.group:
+            raise BuilderError(
+                f"identity {row.candidate.identity!r} appears in groups {known!r} and "
+                f"{row.candidate.group!r}; an identity must belong to one group"
+            )
+    for group in group_names:
+        if not any(key[0] == group for key in per_identity):
+            raise BuilderError(
+                f"group {group!r} has no images left after selection; check the source "
+                "and the list of skipped files"
+            )
+    for (group, identity), counts in sorted(per_identity.items()):
+        for split in (GALLERY_SPLIT, REFERENCE_SPLIT):
+            if counts[split] == 0:
+                raise BuilderError(
+                    f"identity {identity!r} of group {group!r} has no {split} image; the source "
+                    "has too few readable images of it for the selection rule"
+                )
+
+
+def _shards(spec: GallerySpec, rows: Sequence[Row]) -> dict[tuple[str, str], list[Row]]:
+    shards: dict[tuple[str, str], list[Row]] = {}
+    for group in spec.groups:
+        for split in SPLITS:
+            selected = [r for r in rows if r.candidate.group == group.name and r.split == split]
+            if selected:
+                shards[(group.name, split)] = selected
+    return shards
+
+
+def _summary(
+    spec: GallerySpec, resolution: Resolution, shards: Mapping[tuple[str, str], Sequence[Row]]
+) -> dict[str, Any]:
+    identities: dict[str, str] = {}
+    group_identities: dict[str, list[str]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for group in spec.groups:
+        members = sorted({r.candidate.identity for r in resolution.rows if r.candidate.group == group.name})
+        group_identities[group.name] = members
+        counts[group.name] = {
+            split: len(shards.get((group.name, split), ())) for split in SPLITS
+        }
+    for row in resolution.rows:
+        identities.setdefault(row.candidate.identity, row.candidate.identity_name)
+    configs: list[dict[str, Any]] = [
+        {
+            "config_name": ALL_CONFIG,
+            "default": True,
+            "data_files": [
+                {"split": split, "path": [data_file(g.name, split) for g in spec.groups if (g.name, split) in shards]}
+                for split in SPLITS
+                if any((g.name, split) in shards for g in spec.groups)
+            ],
+        }
+    ]
+    for group in spec.groups:
+        configs.append(
+            {
+                "config_name": group.name,
+                "data_files": [
+                    {"split": split, "path": data_file(group.name, split)}
+                    for split in SPLITS
+                    if (group.name, split) in shards
+                ],
+            }
+        )
+    per_identity: dict[str, dict[str, int]] = {}
+    for row in resolution.rows:
+        entry = per_identity.setdefault(row.candidate.identity, {s: 0 for s in SPLITS})
+        entry[row.split] += 1
+    return {
+        "configs": configs,
+        "counts": counts,
+        "identity_counts": dict(sorted(per_identity.items())),
+        "identities": dict(sorted(identities.items())),
+        "group_identities": group_identities,
+        "duplicates": [
+            {"source_path": d.source_path, "duplicate_of": d.duplicate_of, "sha256": d.sha256}
+            for d in resolution.duplicates
+        ],
+        "skipped": [{"source_path": s.source_path, "reason": s.reason} for s in resolution.skipped],
+        "total": len(resolution.rows),
+    }
+
+
+def _write_shards(folder: Path, spec: GallerySpec, shards: Mapping[tuple[str, str], Sequence[Row]]) -> None:
+    features = features_for(spec)
+    schema = features.arrow_schema
+    for (group, split), rows in shards.items():
+        columns: dict[str, list[Any]] = {
+            "image": [{"bytes": r.data, "path": r.candidate.file_name} for r in rows],
+            "identity": [r.candidate.identity for r in rows],
+            "identity_name": [r.candidate.identity_name for r in rows],
+            "group": [r.candidate.group for r in rows],
+            "source_path": [r.candidate.source_path for r in rows],
+            "sha256": [r.sha256 for r in rows],
+        }
+        for name in spec.extra_columns:
+            columns[name] = [r.candidate.extra.get(name) for r in rows]
+        table = pa.Table.from_pydict(columns, schema=schema)
+        path = folder / data_file(group, split)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path, compression="snappy", row_group_size=ROW_GROUP_SIZE)
+
+
+def _write_manifest(folder: Path, rows: Sequence[Row]) -> None:
+    entries = sorted(
+        (r.split, r.candidate.group, r.candidate.identity, r.candidate.source_path, r.sha256) for r in rows
+    )
+    lines = [
+        json.dumps(
+            {"split": s, "group": g, "identity": i, "source_path": p, "sha256": h},
+            ensure_ascii=False,
+        )
+        for s, g, i, p, h in entries
+    ]
+    (folder / MANIFEST_NAME).write_text("".join(line + "\n" for line in lines), encoding="utf-8", newline="\n")
+
+
+@contextlib.contextmanager
+def _staged_folder(out: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Yield a hidden sibling folder; on success rename it to ``out``, on failure delete it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        yield staging
+        staging.chmod(0o755)
+        if out.exists():
+            _check_output(out, overwrite=overwrite)
+            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            retired.rmdir()
+            out.rename(retired)
+            staging.rename(out)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,131 @@
+"""Tiny random models saved in the real Hugging Face on-disk layout (nothing downloads)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+_MIEWID_CONFIG = '''
+from transformers import PretrainedConfig
+
+
+class TinyMiewIdConfig(PretrainedConfig):
+    model_type = "tiny_miewid"
+
+    def __init__(self, feat_dim=24, **kwargs):
+        self.feat_dim = feat_dim
+        super().__init__(**kwargs)
+'''
+
+_MIEWID_MODEL = '''
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from .configuration_tiny_miewid import TinyMiewIdConfig
+
+
+class TinyMiewIdModel(PreTrainedModel):
+    config_class = TinyMiewIdConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.conv = nn.Conv2d(3, 8, kernel_size=5, stride=4)
+        self.head = nn.Linear(8 * 4 * 4, config.feat_dim)
+        self.post_init()
+
+    def extract_feat(self, x):
+        h = torch.relu(self.conv(x))
+        h = nn.functional.adaptive_avg_pool2d(h, 4).flatten(1)
+        return self.head(h)
+
+    def forward(self, pixel_values):
+        return self.extract_feat(pixel_values)
+'''
+
+
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def make_tiny_dinov2(folder: Path) -> Path:
+    """A 2-layer DINOv2 at 56 px with its BitImageProcessor, as facebook/dinov2-* is laid out."""
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    _seed()
+    config = Dinov2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=56, patch_size=14
+    )
+    Dinov2Model(config).eval().save_pretrained(folder)
+    BitImageProcessor(
+        size={"shortest_edge": 64},
+        crop_size={"height": 56, "width": 56},
+        do_center_crop=True,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(folder)
+    return folder
+
+
+def _text_config() -> dict:
+    return {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64, "vocab_size": 99}
+
+
+def _vision_config() -> dict:
+    return {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "image_size": 32, "patch_size": 8}
+
+
+def make_tiny_clip(folder: Path) -> Path:
+    """A tiny CLIP (both towers) with a CLIPImageProcessor, as openai/clip-vit-base-patch32 is laid out."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    _seed()
+    config = CLIPConfig(text_config={**_text_config(), "bos_token_id": 0, "eos_token_id": 2}, vision_config=_vision_config(), projection_dim=16)
+    CLIPModel(config).eval().save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def make_tiny_siglip(folder: Path) -> Path:
+    """A tiny SigLIP with its image processor."""
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    _seed()
+    config = SiglipConfig(text_config=_text_config(), vision_config=_vision_config())
+    SiglipModel(config).eval().save_pretrained(folder)
+    SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def make_tiny_miewid(folder: Path) -> Path:
+    """A tiny remote-code model with MiewID's ``extract_feat`` interface (config ``auto_map``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "configuration_tiny_miewid.py").write_text(_MIEWID_CONFIG)
+    (folder / "modeling_tiny_miewid.py").write_text(_MIEWID_MODEL)
+    package = f"_tiny_miewid_{abs(hash(str(folder)))}"
+    pkg_spec = importlib.util.spec_from_file_location(package, folder / "__init__.py", submodule_search_locations=[str(folder)])
+    (folder / "__init__.py").write_text("")
+    pkg = importlib.util.module_from_spec(pkg_spec)  # type: ignore[arg-type]
+    sys.modules[package] = pkg
+    conf_mod = importlib.import_module(f"{package}.configuration_tiny_miewid")
+    model_mod = importlib.import_module(f"{package}.modeling_tiny_miewid")
+    _seed()
+    config = conf_mod.TinyMiewIdConfig(feat_dim=24)
+    model = model_mod.TinyMiewIdModel(config).eval()
+    model.save_pretrained(folder)
+    (folder / "__init__.py").unlink()
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["auto_map"] = {
+        "AutoConfig": "configuration_tiny_miewid.TinyMiewIdConfig",
+        "AutoModel": "modeling_tiny_miewid.TinyMiewIdModel",
+    }
+    cfg["model_type"] = "tiny_miewid"
+    (folder / "config.json").write_text(json.dumps(cfg, indent=2))
+    for name in list(sys.modules):
+        if name.startswith(package):
+            del sys.modules[name]
+    return folder
