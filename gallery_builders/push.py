@@ -9,12 +9,13 @@ repository, uploads the folder in one commit and tags that commit.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,7 @@ def validate(folder: str | os.PathLike[str]) -> ValidationReport:
 
     rows: dict[str, dict[str, int]] = {}
     images: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    with tempfile.TemporaryDirectory(prefix="fp-rank-validate-") as cache:
+    with tempfile.TemporaryDirectory(prefix="fp-rank-validate-") as cache, _quiet_datasets():
         for config, splits in configs.items():
             for split in splits:
                 loaded = _load_split(root, config, split, cache, problems)
@@ -179,6 +180,20 @@ def push(
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Hide the progress bars ``datasets`` shows while preparing each split, then restore them."""
+    import datasets
+
+    was_disabled = datasets.is_progress_bar_enabled() is False
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
 
 
 def _fail(root: Path, problems: list[str]) -> None:

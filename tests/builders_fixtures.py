@@ -5,13 +5,73 @@ Every image is a 16x16 JPEG of random pixels, so every file has its own SHA-256.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+import os
 
-import numpy as np
-from PIL import Image
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import csv  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def private_datasets_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the ``datasets`` cache at a private folder so tests never touch the user's cache.
+
+    Import it into a test module (``from tests.builders_fixtures import private_datasets_cache``)
+    to make it apply there.
+    """
+    import datasets
+
+    folder = tmp_path_factory.mktemp("hf_datasets_cache")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", folder)
+    return folder
+
+
+def card_of(folder: Path) -> dict[str, Any]:
+    """The YAML front matter of a gallery folder's README.md."""
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    _, front, _ = text.split("---\n", 2)
+    return yaml.safe_load(front)
+
+
+def split_rows(folder: Path, group: str, split: str) -> list[dict[str, Any]]:
+    """The rows of one shard without the image bytes (read with pyarrow)."""
+    import pyarrow.parquet as pq
+
+    path = folder / "data" / group / f"{split}-00000-of-00001.parquet"
+    if not path.exists():
+        return []
+    table = pq.read_table(path)
+    return [{k: v for k, v in row.items() if k != "image"} for row in table.to_pylist()]
+
+
+def all_rows(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """Rows of every group, per split."""
+    card = card_of(folder)
+    out: dict[str, list[dict[str, Any]]] = {"gallery": [], "reference": [], "holdout": []}
+    for group in card["fp_rank"]["groups"]:
+        for split in out:
+            out[split] += split_rows(folder, group, split)
+    return out
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by relative path."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def manifest_of(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
 
 CUB_NAMES = {
     1: "Black_footed_Albatross",

@@ -42,7 +42,7 @@ def _check_png(path, min_bytes=3000):
 
 def test_map_ci_elements():
     fig = figure_map_ci(METHODS, MAPS, LOWS, HIGHS, floor=0.2, ceiling=0.9, title="cub-wren")
-    (axes,) = [a for a in fig.axes]
+    (axes,) = fig.axes
     assert len(axes.patches) == len(METHODS)
     heights = [bar.get_height() for bar in axes.patches]
     assert heights == pytest.approx(MAPS)
@@ -51,8 +51,8 @@ def test_map_ci_elements():
     (segments,) = [col.get_segments() for col in errorbars[0].lines[2]]
     assert len(segments) == len(METHODS)
     # Each error bar spans [low, high].
-    spans = sorted((float(s[:, 1].min()), float(s[:, 1].max())) for s in segments)
-    assert spans == pytest.approx(sorted(zip(LOWS, HIGHS)))
+    spans = np.array(sorted((s[:, 1].min(), s[:, 1].max()) for s in segments))
+    np.testing.assert_allclose(spans, sorted(zip(LOWS, HIGHS)), atol=1e-12)
     dashed = [line for line in axes.lines if line.get_linestyle() == "--"]
     dotted = [line for line in axes.lines if line.get_linestyle() == ":"]
     assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(0.2)
@@ -178,11 +178,19 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, tmp_path):
 
 
 def test_importing_the_module_does_not_import_matplotlib():
+    import os
     import subprocess
+    from pathlib import Path
 
+    import fp_rank
+
+    root = str(Path(fp_rank.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     code = (
         "import sys, fp_rank.reporting.figures, fp_rank.reporting.markdown, fp_rank.stats; "
         "sys.exit(1 if 'matplotlib' in sys.modules else 0)"
     )
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    )
     assert completed.returncode == 0, completed.stderr

@@ -108,14 +108,14 @@ class EmbeddingCache:
             return None
 
     def _read(self, path: Path, key: str, n_rows: int) -> np.ndarray:
-        from safetensors import SafetensorsError
+        from safetensors import SafetensorError
         from safetensors.numpy import load
 
         try:
             data = path.read_bytes()
             tensors = load(data)
             meta = _metadata(data)
-        except (OSError, SafetensorsError, ValueError, json.JSONDecodeError) as exc:
+        except (OSError, SafetensorError, ValueError, json.JSONDecodeError) as exc:
             raise CacheError(f"{path}: unreadable ({exc})") from None
         emb = tensors.get("embeddings")
         if emb is None or meta.get("key") != key:

@@ -170,7 +170,7 @@ def figure_map_ci(
     if ceiling is not None:
         axes.axhline(ceiling, color="grey", linestyle=":", linewidth=1, label="real-image ceiling")
     if floor is not None or ceiling is not None:
-        axes.legend(loc="best", fontsize="small", frameon=False)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)
     if len(names) > 4:
         axes.set_xticks(positions, names, rotation=30, ha="right")
     else:

@@ -1,0 +1,189 @@
+"""The Hugging Face ``evaluate`` metric, thin over :func:`fp_rank.evaluate`.
+
+The repository's ``finer_personalization_rank.py`` (what a Space or ``evaluate.load(path)``
+imports) only re-exports :class:`FinerPersonalizationRank` from here. ``install_evaluate_module``
+places that same file into evaluate's module cache, where ``evaluate.load("fp-rank")`` finds it
+offline through evaluate's own fallback for cached canonical modules.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import datasets
+import evaluate
+
+from fp_rank.evaluation import evaluate as fp_evaluate
+from fp_rank.version import PROTOCOL_VERSION, __version__
+
+#: The name ``evaluate.load`` knows us by; online it resolves to the Space ``evaluate-metric/fp-rank``.
+METRIC_NAME = "fp-rank"
+
+_CITATION = """\
+@article{kilrain2025finerpersonalization,
+  title   = {Finer-Personalization Rank: Fine-Grained Retrieval Examines Identity Preservation for Personalized Generation},
+  author  = {Kilrain and Carlyn and Chae and Beery and Chao and Gu},
+  journal = {arXiv preprint arXiv:2512.19026},
+  year    = {2025}
+}
+"""
+
+_DESCRIPTION = """\
+Finer-Personalization Rank scores identity preservation in personalized image generation. Each
+generated image is a query against an identity-labelled gallery of real, visually similar images
+from its identity's group; the score is the average precision (AP) of retrieving its own identity,
+exact under tied similarities. The headline is mAP (mean over groups of each group's mean AP),
+reported with CMC@k, mINP, the exact chance floor, the real-image ceiling and the DreamBench-style
+pairwise cosine baseline computed with the same encoder.
+"""
+
+_KWARGS_DESCRIPTION = """\
+Args:
+    predictions: generated images (PIL images, or file paths as strings).
+    references: the identity label of each generated image (gallery ``identity`` column).
+    gallery: gallery folder or Hub dataset id (required).
+    gallery_config: gallery config (a group, or "all").
+    gallery_revision: Hub revision of the gallery.
+    encoder: encoder alias, Hub id or folder (default: the gallery card's primary encoder).
+    methods, prompts, seeds: per-image labels recorded in the report.
+    batch_size, device, dtype, cache, on_missing, on_invalid, trust_remote_code: as in fp_rank.evaluate.
+Returns:
+    map: headline mAP (macro over groups); map_micro; map_per_group; cmc@1, cmc@5, cmc@10; minp;
+    chance_map; pairwise_similarity; ceiling_map; normalised; n_queries; n_tied;
+    report: the full report as a dict (per-query rows, provenance).
+Examples:
+    >>> import evaluate  # doctest: +SKIP
+    >>> m = evaluate.load("fp-rank")  # doctest: +SKIP
+    >>> m.compute(predictions=images, references=labels, gallery="galleries/cub", gallery_config="wren")  # doctest: +SKIP
+"""
+
+_PASSTHROUGH = (
+    "gallery_config",
+    "gallery_revision",
+    "encoder",
+    "encoder_revision",
+    "methods",
+    "prompts",
+    "seeds",
+    "files",
+    "device",
+    "dtype",
+    "batch_size",
+    "cache",
+    "cache_dir",
+    "on_missing",
+    "on_invalid",
+    "cmc_ks",
+    "progress",
+    "trust_remote_code",
+)
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class FinerPersonalizationRank(evaluate.Metric):
+    """Finer-Personalization Rank as an ``evaluate`` metric."""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            module_type="metric",
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=[
+                datasets.Features({"predictions": datasets.Image(), "references": datasets.Value("string")}),
+                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            ],
+            codebase_urls=["https://github.com/OSU-MLB/Finer-Personalization-Rank"],
+            reference_urls=["https://arxiv.org/abs/2512.19026"],
+        )
+
+    def _compute(self, predictions: list[Any], references: list[str], gallery: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        from fp_rank.errors import InputError
+
+        if gallery is None:
+            raise InputError("fp-rank needs gallery=<folder or Hub dataset id> in compute()")
+        unknown = sorted(set(kwargs) - set(_PASSTHROUGH))
+        if unknown:
+            raise InputError(f"unknown compute() arguments {unknown}; accepted: gallery, {', '.join(_PASSTHROUGH)}")
+        kwargs.setdefault("progress", False)
+        report = fp_evaluate(list(predictions), list(references), gallery=gallery, **kwargs)
+        return result_dict(report)
+
+
+def result_dict(report: Any) -> dict[str, Any]:
+    """The flat dict ``compute`` returns: headline numbers of the (single) method, plus the report."""
+    r = report.results[0] if len(report.results) == 1 else None
+    out: dict[str, Any] = {}
+    if r is not None:
+        out.update(
+            {
+                "map": r.map,
+                "map_micro": r.map_micro,
+                "map_per_group": r.map_per_group,
+                **{f"cmc@{k}": v for k, v in r.cmc.items()},
+                "minp": r.minp,
+                "chance_map": r.chance_map,
+                "pairwise_similarity": r.pairwise_similarity,
+                "ceiling_map": r.ceiling_map,
+                "normalised": r.normalised,
+                "n_queries": r.n_queries,
+                "n_tied": r.n_tied,
+            }
+        )
+    else:
+        out["map"] = {f"{x.encoder}/{x.method}": x.map for x in report.results}
+    out["protocol_version"] = PROTOCOL_VERSION
+    out["fp_rank_version"] = __version__
+    out["report"] = report.to_dict()
+    return out
+
+
+#: The source of ``finer_personalization_rank.py``: the module evaluate imports (a thin re-export).
+SHIM_SOURCE = '''\
+"""Finer-Personalization Rank: the Hugging Face `evaluate` metric module.
+
+Thin over the `fp_rank` library (pip install fp-rank): all logic lives in `fp_rank.metric`.
+Load it with `evaluate.load("fp-rank")` (after `fp-rank install-metric`, or from the Hub Space)
+or by path: `evaluate.load("<checkout>/finer_personalization_rank.py")`.
+"""
+
+from fp_rank.metric import FinerPersonalizationRank
+
+__all__ = ["FinerPersonalizationRank"]
+'''
+
+
+def install_evaluate_module(modules_cache: str | os.PathLike[str] | None = None) -> Path:
+    """Put the metric module where ``evaluate.load("fp-rank")`` finds it without network.
+
+    evaluate resolves a bare name ``"fp-rank"`` to the Hub Space ``evaluate-metric/fp-rank``;
+    when that cannot be reached (offline), it falls back to the newest cached copy under
+    ``$HF_MODULES_CACHE/evaluate_modules/metrics/evaluate-metric--fp-rank/<hash>/fp-rank.py``.
+    This writes our module there, with the hash evaluate itself computes.
+
+    Args:
+        modules_cache: override of ``HF_MODULES_CACHE``.
+
+    Returns:
+        The path of the installed module file.
+    """
+    from evaluate.loading import files_to_hash, init_dynamic_modules
+
+    dynamic = init_dynamic_modules(hf_modules_cache=modules_cache) if modules_cache else init_dynamic_modules()
+    folder = Path(dynamic) / "metrics" / f"evaluate-metric--{METRIC_NAME}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for parent in (folder.parent, folder):
+        init = parent / "__init__.py"
+        if not init.exists():
+            init.write_text("")
+    staging = folder / f".{METRIC_NAME}.py.tmp"
+    staging.write_text(SHIM_SOURCE, encoding="utf-8")
+    digest = files_to_hash([str(staging)])
+    target_dir = folder / digest
+    target_dir.mkdir(exist_ok=True)
+    (target_dir / "__init__.py").touch()
+    target = target_dir / f"{METRIC_NAME}.py"
+    os.replace(staging, target)
+    return target
