@@ -236,10 +236,11 @@ def _find_annotations(root: Path) -> Path:
 
 def _load_mat(path: Path) -> dict[str, Any]:
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     try:
         return loadmat(str(path), simplify_cells=True)
-    except (ValueError, OSError, TypeError, NotImplementedError) as exc:
+    except (MatReadError, ValueError, OSError, TypeError, NotImplementedError) as exc:
         raise BuilderError(f"cannot read MATLAB file {path}: {exc}") from exc
 
 

@@ -252,6 +252,14 @@ def _sibling(label: str) -> str:
     return members[(members.index(label) + 1) % len(members)]
 
 
+def _generation_artifacts(image: Image.Image, rng: random.Random) -> Image.Image:
+    """What every simulated generator adds: a softer rendering and a slight colour cast."""
+    image = image.filter(ImageFilter.GaussianBlur(radius=rng.uniform(0.4, 0.8)))
+    cast = [rng.randint(-14, 14) for _ in range(3)]
+    bands = [band.point(lambda v, d=d: max(0, min(255, v + d))) for band, d in zip(image.split(), cast)]
+    return Image.merge("RGB", bands)
+
+
 def generated_records(seed: int = 0, methods: tuple[str, ...] = METHODS) -> list[dict[str, Any]]:
     """Images from the simulated personalization methods, one per identity and prompt.
 
@@ -271,7 +279,7 @@ def generated_records(seed: int = 0, methods: tuple[str, ...] = METHODS) -> list
                     kwargs = {"spot_scale": 0.6, "spot_fade": 0.55}
                 elif method == "drifting" and rng.random() < 0.8:
                     kwargs = {"details_of": _sibling(ident.label)}
-                image = render(ident.label, _PROMPT_SCENES[p_idx], rng, **kwargs)
+                image = _generation_artifacts(render(ident.label, _PROMPT_SCENES[p_idx], rng, **kwargs), rng)
                 noun = _GROUP_BY_NAME[ident.group].noun
                 records.append(
                     {

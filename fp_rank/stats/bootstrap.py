@@ -117,11 +117,20 @@ def _build_groups(
     return out
 
 
-def _draw_identity_counts(rng: np.random.Generator, n_boot: int, n_identities: int) -> np.ndarray:
+def _draw_identity_counts(
+    rng: np.random.Generator, n_boot: int, n_identities: int
+) -> np.ndarray:
     """How often each identity is drawn in each replicate: (n_boot, n_identities) ints."""
     if n_identities == 1:
         return np.ones((n_boot, 1), dtype=np.int64)
     return rng.multinomial(n_identities, np.full(n_identities, 1.0 / n_identities), size=n_boot)
+
+
+def _replicate_blocks(n_boot: int, *groups: _GroupData) -> list[slice]:
+    """Split the replicates into blocks small enough to keep per-block arrays bounded."""
+    widest = max(max(len(g.identities), int(g.values.size)) for g in groups)
+    size = max(1, _MAX_DRAWS_PER_CHUNK // widest)
+    return [slice(start, min(start + size, n_boot)) for start in range(0, n_boot, size)]
 
 
 def _resampled_group_means(
@@ -248,8 +257,9 @@ def hierarchical_bootstrap(
     rng = np.random.default_rng(seed)
     replicates = np.zeros(n_boot, dtype=np.float64)
     for group in data:
-        counts = _draw_identity_counts(rng, n_boot, len(group.identities))
-        replicates += _resampled_group_means(rng, counts, group)
+        for block in _replicate_blocks(n_boot, group):
+            counts = _draw_identity_counts(rng, block.stop - block.start, len(group.identities))
+            replicates[block] += _resampled_group_means(rng, counts, group)
     replicates /= len(data)
     estimate = float(np.mean([group.mean for group in data]))
     low, high = _percentile_interval(replicates, confidence)

@@ -27,6 +27,7 @@ from fp_rank.stats.bootstrap import (
     _draw_identity_counts,
     _GroupData,
     _percentile_interval,
+    _replicate_blocks,
     _resampled_group_means,
     _validated,
 )
@@ -291,9 +292,10 @@ def paired_comparison(
     rng = np.random.default_rng(boot_seq)
     replicates = np.zeros(n_boot, dtype=np.float64)
     for group_a, group_b in zip(data_a, data_b):
-        counts = _draw_identity_counts(rng, n_boot, len(group_a.identities))
-        replicates += _resampled_group_means(rng, counts, group_a)
-        replicates -= _resampled_group_means(rng, counts, group_b)
+        for block in _replicate_blocks(n_boot, group_a, group_b):
+            counts = _draw_identity_counts(rng, block.stop - block.start, len(group_a.identities))
+            replicates[block] += _resampled_group_means(rng, counts, group_a)
+            replicates[block] -= _resampled_group_means(rng, counts, group_b)
     replicates /= n_groups
     low, high = _percentile_interval(replicates, confidence)
     ci = ConfidenceInterval(difference, low, high, confidence, n_boot, seed)
