@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fp_rank.errors import FpRankError
+from fp_rank.errors import FpRankError, InputError
 from fp_rank.version import PROTOCOL_VERSION, __version__
 
 
@@ -25,11 +25,9 @@ def _write_outputs(report: Any, out: str | None) -> list[Path]:
     written = [target / "report.json", target / "queries.csv"]
     report.to_json(written[0])
     report.to_csv(written[1])
-    to_markdown = getattr(report, "to_markdown", None)
-    if callable(to_markdown):
-        md = target / "summary.md"
-        md.write_text(to_markdown() + "\n", encoding="utf-8")
-        written.append(md)
+    md = target / "summary.md"
+    md.write_text(report.to_markdown() + "\n", encoding="utf-8")
+    written.append(md)
     return written
 
 
@@ -48,10 +46,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _maybe_statistics(report: Any, args: argparse.Namespace) -> None:
-    add = getattr(report, "add_intervals", None)
     n_boot = getattr(args, "bootstrap", 0)
-    if callable(add) and n_boot:
-        add(n_boot=n_boot, seed=getattr(args, "seed", 0))
+    if n_boot:
+        report.add_statistics(n_boot=n_boot, seed=getattr(args, "seed", 0))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -86,6 +83,49 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         for item in report.skipped:
             print(f"  {item['file']}: {item['reason']}", file=sys.stderr)
     for path in _write_outputs(report, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from fp_rank.reporting.report import Report
+
+    first = Report.load(args.reports[0])
+    other = Report.load(args.reports[1]) if len(args.reports) == 2 else None
+    if len(args.reports) > 2:
+        raise InputError("compare takes one report (with --methods A B) or two reports")
+    if args.methods:
+        method_a, method_b = args.methods
+    elif other is not None and len(first.methods) == 1 and len(other.methods) == 1:
+        method_a, method_b = first.methods[0], other.methods[0]
+    else:
+        raise InputError(f"name the two methods with --methods A B; the report holds {first.methods}")
+    result = first.compare(
+        method_a, method_b, other=other, encoder=args.encoder, n_boot=args.bootstrap,
+        n_permutations=args.permutations, seed=args.seed,
+    )
+    ci = result.ci
+    print(f"{method_a} - {method_b}: mAP difference {result.difference:+.4f} "
+          f"[{ci.low:+.4f}, {ci.high:+.4f}] ({ci.confidence:.0%} CI), "
+          f"p = {result.p_value:.4g} ({'exact' if result.exact else 'Monte Carlo'} paired permutation test over "
+          f"{result.n_shared_identities} shared identities)")
+    if result.only_in_a or result.only_in_b:
+        print(f"identities only in {method_a}: {len(result.only_in_a)}, only in {method_b}: {len(result.only_in_b)} (left out)")
+    if args.out:
+        import json
+
+        Path(args.out).write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from fp_rank.reporting.report import Report
+
+    report = Report.load(args.report)
+    if not any(r.intervals for r in report.results) and args.bootstrap:
+        report.add_statistics(n_boot=args.bootstrap, seed=args.seed)
+    for path in report.plot(args.out):
         print(f"wrote {path}")
     return 0
 
@@ -158,6 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="report .json file, or a folder for report.json/queries.csv/summary.md")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=_cmd_evaluate)
+
+    cmp_ = sub.add_parser("compare", help="paired comparison of two methods (one report with --methods, or two reports)")
+    cmp_.add_argument("reports", nargs="+", help="report.json (or two report files)")
+    cmp_.add_argument("--methods", nargs=2, metavar=("A", "B"))
+    cmp_.add_argument("--encoder", default=None)
+    cmp_.add_argument("--bootstrap", type=int, default=1000)
+    cmp_.add_argument("--permutations", type=int, default=10000)
+    cmp_.add_argument("--seed", type=int, default=0)
+    cmp_.add_argument("--out", help="write the comparison as JSON")
+    cmp_.set_defaults(func=_cmd_compare)
+
+    plot = sub.add_parser("plot", help="write PNG figures of a report")
+    plot.add_argument("report")
+    plot.add_argument("--out", required=True, help="folder for the figures")
+    plot.add_argument("--bootstrap", type=int, default=1000, help="replicates if the report has no CIs yet")
+    plot.add_argument("--seed", type=int, default=0)
+    plot.set_defaults(func=_cmd_plot)
 
     enc = sub.add_parser("encoders", help="list the registered encoder aliases")
     enc.set_defaults(func=_cmd_encoders)

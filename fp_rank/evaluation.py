@@ -191,7 +191,7 @@ def evaluate(
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
 
-    gal = load_gallery(gallery, gallery_config, gallery_revision)
+    gal = load_gallery(gallery, gallery_config, gallery_revision, progress=progress)
     gal.check_identities(labels)
     id_to_group = gal.identity_to_group
 

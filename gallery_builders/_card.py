@@ -28,7 +28,13 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
+def _represent_list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.Node:
+    numbers = bool(value) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=numbers)
+
+
 _CardDumper.add_representer(str, _represent_str)
+_CardDumper.add_representer(list, _represent_list)
 
 
 def card_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, Any]:

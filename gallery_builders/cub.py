@@ -39,11 +39,37 @@ REFERENCE_PER_SPECIES = 10
 
 INDEX_FILES = ("images.txt", "image_class_labels.txt", "classes.txt", "train_test_split.txt")
 
-SELECTION = f"""Groups of CUB class ids: wren = 193-197, tern = 143-147, sparrow = 113-117; the official train/test split is ignored. For each group separately, the images of its five species are taken in images.txt order.
-Gallery: a NumPy legacy RandomState(seed) is created; for each species in ascending order of its class name without the numeric prefix (e.g. 'Bewick_Wren'), {GALLERY_PER_SPECIES} positions are drawn with RandomState.choice(n, {GALLERY_PER_SPECIES}, replace=False) over that species' n images in images.txt order, the state being shared across the species. This is exactly pandas DataFrame.groupby('name').sample(n={GALLERY_PER_SPECIES}, random_state=seed), the reference code's draw.
-Reference: the same with a fresh RandomState(seed), drawing {REFERENCE_PER_SPECIES} per species from the images not in the gallery (kept in images.txt order).
-Holdout: every remaining image of the species.
-Unreadable files (with --skip-corrupt) and byte-identical copies of an earlier file in images.txt order are removed before drawing (the draw is repeated until no selected image is removed); both are listed below. source_path is relative to the CUB_200_2011/ folder."""
+SELECTION = "\n".join(
+    [
+        (
+            "Groups of CUB class ids: wren = 193-197, tern = 143-147, sparrow = 113-117; the official"
+            " train/test split is ignored. For each group separately, the images of its five species "
+            "are taken in images.txt order."
+        ),
+        (
+            "Gallery: a NumPy legacy RandomState(seed) is created; for each species in ascending "
+            "order of its class name without the numeric prefix (e.g. 'Bewick_Wren'), "
+            f"{GALLERY_PER_SPECIES} positions are drawn with RandomState.choice(n, "
+            f"{GALLERY_PER_SPECIES}, replace=False) over that species' n images in images.txt order, "
+            "the state being shared across the species. This is exactly pandas "
+            f"DataFrame.groupby('name').sample(n={GALLERY_PER_SPECIES}, random_state=seed), the "
+            "reference code's draw."
+        ),
+        (
+            f"Reference: the same with a fresh RandomState(seed), drawing {REFERENCE_PER_SPECIES} per "
+            "species from the images not in the gallery (kept in images.txt order)."
+        ),
+        (
+            "Holdout: every remaining image of the species."
+        ),
+        (
+            "Unreadable files (with --skip-corrupt) and byte-identical copies of an earlier file in "
+            "images.txt order are removed before drawing (the draw is repeated until no selected "
+            "image is removed); both are listed below. source_path is relative to the CUB_200_2011/ "
+            "folder."
+        ),
+    ]
+)
 
 SOURCE = SourceInfo(
     name="CUB-200-2011",
@@ -214,7 +240,9 @@ def select(active: Sequence[Candidate], *, seed: int = DEFAULT_SEED) -> dict[str
         order = sorted(species)
         gallery_state = legacy_state(seed)
         gallery: dict[str, list[str]] = {
-            name: sample_like_pandas(gallery_state, species[name], GALLERY_PER_SPECIES, what=f"CUB species {name} (gallery)")
+            name: sample_like_pandas(
+                gallery_state, species[name], GALLERY_PER_SPECIES, what=f"CUB species {name} (gallery)"
+            )
             for name in order
         }
         reference_state = legacy_state(seed)

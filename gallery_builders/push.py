@@ -203,6 +203,7 @@ def _fail(root: Path, problems: list[str]) -> None:
 
 
 def _card_metadata(root: Path) -> dict[str, Any]:
+    import yaml
     from huggingface_hub import DatasetCard
 
     if not root.is_dir():
@@ -212,7 +213,7 @@ def _card_metadata(root: Path) -> dict[str, Any]:
         raise BuilderError(f"missing file {readme}: a gallery folder needs its dataset card; rebuild it")
     try:
         card = DatasetCard.load(readme)
-    except (ValueError, TypeError, OSError) as exc:
+    except (yaml.YAMLError, ValueError, TypeError, OSError) as exc:
         raise BuilderError(f"{readme}: the card does not parse with huggingface_hub.DatasetCard: {exc}") from exc
     metadata = card.data.to_dict()
     if not metadata:

@@ -45,9 +45,29 @@ ANNOTATION_FILES = ("cars_test_annos_withlabels.mat", "cars_test_annoswithlabels
 
 Layout = Literal["hub", "devkit"]
 
-SELECTION = f"""Group 'car' = the Stanford Cars models with 0-based labels 1, 2, 3, 4, 6 (Acura), 11, 12, 13, 18, 19 (Audi) and 25, 27, 28, 33, 34 (BMW), as in the Hub copy Donghyun99/Stanford-Cars used by the reference code; devkit class ids are 1-based and mapped by subtracting 1 (this assumes the Hub copy keeps the devkit's class order, which the class names in the card let you check). Only the test split is used.
-For each model, its test images are taken in source order (Hub copy: row order of the test split; devkit: order of cars_test_annos_withlabels.mat): the first {GALLERY_PER_MODEL} are the gallery, the next {REFERENCE_PER_MODEL} the reference, the rest the holdout. There is no randomness; the seed is unused.
-Unreadable files (with --skip-corrupt) and byte-identical copies of an earlier image in source order are removed before the split is taken; both are listed below. source_path is 'cars_test/<file>' for the devkit and 'test/<row>' (0-based row of the test split) for the Hub copy."""
+SELECTION = "\n".join(
+    [
+        (
+            "Group 'car' = the Stanford Cars models with 0-based labels 1, 2, 3, 4, 6 (Acura), 11, "
+            "12, 13, 18, 19 (Audi) and 25, 27, 28, 33, 34 (BMW), as in the Hub copy "
+            "Donghyun99/Stanford-Cars used by the reference code; devkit class ids are 1-based and "
+            "mapped by subtracting 1 (this assumes the Hub copy keeps the devkit's class order, which"
+            " the class names in the card let you check). Only the test split is used."
+        ),
+        (
+            "For each model, its test images are taken in source order (Hub copy: row order of the "
+            "test split; devkit: order of cars_test_annos_withlabels.mat): the first "
+            f"{GALLERY_PER_MODEL} are the gallery, the next {REFERENCE_PER_MODEL} the reference, the "
+            "rest the holdout. There is no randomness; the seed is unused."
+        ),
+        (
+            "Unreadable files (with --skip-corrupt) and byte-identical copies of an earlier image in "
+            "source order are removed before the split is taken; both are listed below. source_path "
+            "is 'cars_test/<file>' for the devkit and 'test/<row>' (0-based row of the test split) "
+            "for the Hub copy."
+        ),
+    ]
+)
 
 _HOMEPAGE = "https://ai.stanford.edu/~jkrause/cars/car_dataset.html"
 _LICENSE = (

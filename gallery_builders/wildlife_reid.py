@@ -40,15 +40,44 @@ MAX_REFERENCE = 10
 MAX_GALLERY = 15
 INDIVIDUALS_PER_SPECIES = 10
 
-SELECTION = f"""Rows of metadata.csv are kept in file order, filtered to the chosen species and source datasets (all when not given). Individuals are grouped by the identity column.
-Eligible individuals have at least {MIN_REFERENCE + MIN_GALLERY} images. For each eligible individual with n images, the reference is min(n - {MIN_GALLERY}, {MAX_REFERENCE}) images drawn with a fresh NumPy legacy RandomState(seed).choice(n, k, replace=False) over its images in file order (pandas DataFrame.sample(n=k, random_state=seed), the reference code's draw).
-Per species, the {INDIVIDUALS_PER_SPECIES} individuals with the largest such reference count are kept, ties broken by identity string in ascending order (the reference code ranks pandas value_counts of its reference rows, a stable sort over identities in sorted order; the count saturates at {MAX_REFERENCE}, so among individuals with at least {MAX_REFERENCE + MIN_GALLERY} images the alphabetically first win).
-Gallery: for each kept individual, min(m, {MAX_GALLERY}) of its m remaining images (m >= {MIN_GALLERY}) drawn the same way with a fresh RandomState(seed). Holdout: every image left.
-Unreadable files (with --skip-corrupt) and byte-identical copies of an earlier file in metadata order are removed before selecting (repeated until no selected image is removed); both are listed below. Group names are the species in lower case with '_' for other characters; source_path is the metadata path."""
+SELECTION = "\n".join(
+    [
+        (
+            "Rows of metadata.csv are kept in file order, filtered to the chosen species and source "
+            "datasets (all when not given). Individuals are grouped by the identity column."
+        ),
+        (
+            f"Eligible individuals have at least {MIN_REFERENCE + MIN_GALLERY} images. For each "
+            f"eligible individual with n images, the reference is min(n - {MIN_GALLERY}, "
+            f"{MAX_REFERENCE}) images drawn with a fresh NumPy legacy RandomState(seed).choice(n, k, "
+            "replace=False) over its images in file order (pandas DataFrame.sample(n=k, "
+            "random_state=seed), the reference code's draw)."
+        ),
+        (
+            f"Per species, the {INDIVIDUALS_PER_SPECIES} individuals with the largest such reference "
+            "count are kept, ties broken by identity string in ascending order (the reference code "
+            "ranks pandas value_counts of its reference rows, a stable sort over identities in sorted"
+            f" order; the count saturates at {MAX_REFERENCE}, so among individuals with at least "
+            f"{MAX_REFERENCE + MIN_GALLERY} images the alphabetically first win)."
+        ),
+        (
+            f"Gallery: for each kept individual, min(m, {MAX_GALLERY}) of its m remaining images (m >="
+            f" {MIN_GALLERY}) drawn the same way with a fresh RandomState(seed). Holdout: every image "
+            "left."
+        ),
+        (
+            "Unreadable files (with --skip-corrupt) and byte-identical copies of an earlier file in "
+            "metadata order are removed before selecting (repeated until no selected image is "
+            "removed); both are listed below. Group names are the species in lower case with '_' for "
+            "other characters; source_path is the metadata path."
+        ),
+    ]
+)
 
 SOURCE_CITATION = """@article{adam2024wildlifereid10k,
   title   = {WildlifeReID-10k: Wildlife re-identification dataset with 10k individual animals},
-  author  = {Adam, Luk{\\'a}{\\v{s}} and {\\v{C}}erm{\\'a}k, Vojt{\\v{e}}ch and Papafitsoros, Kostas and Picek, Luk{\\'a}{\\v{s}}},
+  author  = {Adam, Luk{\\'a}{\\v{s}} and {\\v{C}}erm{\\'a}k, Vojt{\\v{e}}ch and
+             Papafitsoros, Kostas and Picek, Luk{\\'a}{\\v{s}}},
   journal = {arXiv preprint arXiv:2406.09211},
   year    = {2024}
 }"""

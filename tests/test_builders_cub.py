@@ -75,7 +75,10 @@ def test_counts_groups_and_card(cub_gallery: Path) -> None:
             assert {r["identity"] for r in rows} == set(expected_identities)
             assert all(r["cub_class_id"] in ids for r in rows)
         for identity in expected_identities:
-            per_split = [sum(r["identity"] == identity for r in split_rows(cub_gallery, group, s)) for s in ("gallery", "reference")]
+            per_split = [
+                sum(r["identity"] == identity for r in split_rows(cub_gallery, group, s))
+                for s in ("gallery", "reference")
+            ]
             assert per_split == [10, 10]
     assert block["identities"]["Bewick_Wren"] == "Bewick Wren"
     assert block["recommended_encoders"] == {

@@ -45,7 +45,10 @@ def _pandas_reference_selection(metadata: Path, species: list[str], seed: int) -
     reference = reference[reference["identity"].isin(kept)]
     rest = frame[~frame["path"].isin(reference["path"])]
     gallery = pd.concat(
-        [x.sample(n=min(len(x), 15), random_state=seed) for _, x in rest[rest["identity"].isin(kept)].groupby("identity")]
+        [
+            x.sample(n=min(len(x), 15), random_state=seed)
+            for _, x in rest[rest["identity"].isin(kept)].groupby("identity")
+        ]
     )
     return set(reference["path"]), set(gallery["path"])
 
@@ -124,7 +127,9 @@ def test_filter_errors(reid_source: Path, tmp_path: Path) -> None:
         wildlife_reid.build(reid_source, tmp_path / "c", species=["zebra"], datasets=["Cows2021"], progress=False)
 
 
-def test_seed_changes_the_sample_and_builds_are_identical(reid_source: Path, reid_gallery: Path, tmp_path: Path) -> None:
+def test_seed_changes_the_sample_and_builds_are_identical(
+    reid_source: Path, reid_gallery: Path, tmp_path: Path
+) -> None:
     again = wildlife_reid.build(reid_source, tmp_path / "again", progress=False)
     assert tree_bytes(again) == tree_bytes(reid_gallery)
     other = wildlife_reid.build(reid_source, tmp_path / "other", seed=1, progress=False)

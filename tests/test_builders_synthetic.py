@@ -51,7 +51,9 @@ def _fake_records() -> tuple[list[dict], dict]:
             for k in range(count):
                 records.append(
                     {
-                        "image": Image.new("RGB", (4, 4), (colour[0], colour[1] + 10 * k + (split == "reference"), colour[2])),
+                        "image": Image.new(
+                            "RGB", (4, 4), (colour[0], colour[1] + 10 * k + (split == "reference"), colour[2])
+                        ),
                         "identity": name,
                         "identity_name": name.title(),
                         "group": "dots",

@@ -249,6 +249,7 @@ def load_gallery(
     revision: str | None = None,
     *,
     cache_dir: str | None = None,
+    progress: bool = True,
 ) -> Gallery:
     """Load a gallery through ``datasets.load_dataset`` and validate its schema.
 
@@ -258,6 +259,7 @@ def load_gallery(
         config: the config (a group name, or ``"all"``); default: the dataset's default config.
         revision: Hub revision (branch, tag or commit).
         cache_dir: ``datasets`` cache folder.
+        progress: show ``datasets``' progress bars while preparing the splits.
 
     Returns:
         A validated :class:`Gallery`.
@@ -271,6 +273,13 @@ def load_gallery(
 
     source = os.fspath(path_or_id)
     where = f"gallery {source!r}" + (f" config {config!r}" if config else "")
+    if os.path.isdir(source) and cache_dir is None:
+        cache_dir = _local_cache_dir(Path(source))
+    from datasets.utils import tqdm as ds_tqdm
+
+    bars_were_disabled = ds_tqdm.are_progress_bars_disabled()
+    if not progress:
+        ds_tqdm.disable_progress_bars()
     try:
         dd = datasets.load_dataset(source, config, revision=revision, cache_dir=cache_dir)
     except ValueError as exc:
@@ -282,6 +291,9 @@ def load_gallery(
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
         hint = " (offline: a Hub gallery must already be in the cache at this revision)" if offline else ""
         raise GalleryError(f"cannot load {where}{hint}: {type(exc).__name__}: {exc}") from None
+    finally:
+        if not progress and not bars_were_disabled:
+            ds_tqdm.enable_progress_bars()
     if not isinstance(dd, datasets.DatasetDict):
         raise GalleryError(f"{where}: expected a dataset with splits, got {type(dd).__name__}")
     missing = [s for s in REQUIRED_SPLITS if s not in dd]
@@ -301,6 +313,22 @@ def load_gallery(
     )
     _validate(gallery, where)
     return gallery
+
+
+def _local_cache_dir(folder: Path) -> str:
+    """A ``datasets`` cache folder specific to the current bytes of a local gallery folder.
+
+    ``datasets`` keys its Arrow cache of a local folder by path, not by content, so a gallery
+    rebuilt in place would be served stale. Keying the cache folder by every file's name, size
+    and modification time makes a rebuilt folder load fresh.
+    """
+    import datasets
+
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(folder).as_posix()}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return str(Path(datasets.config.HF_DATASETS_CACHE) / "fp_rank_local" / digest.hexdigest()[:24])
 
 
 def _validate(gallery: Gallery, where: str) -> None:

@@ -292,6 +292,43 @@ class Report:
             )
         return "\n".join(lines)
 
+    # -- statistics (see fp_rank.reporting.analysis) --------------------------------------
+    def add_intervals(self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
+        """Attach hierarchical-bootstrap CIs to every result (seeded); returns self."""
+        from fp_rank.reporting.analysis import add_intervals
+
+        return add_intervals(self, n_boot=n_boot, confidence=confidence, seed=seed)
+
+    def add_statistics(self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
+        """CIs, drift diagnostics and (with several encoders) Kendall's tau; returns self."""
+        from fp_rank.reporting.analysis import add_statistics
+
+        return add_statistics(self, n_boot=n_boot, confidence=confidence, seed=seed)
+
+    def compare(self, method_a: str, method_b: str, **kwargs: Any) -> Any:
+        """Paired comparison A - B on shared identities (see :func:`fp_rank.reporting.analysis.compare`)."""
+        from fp_rank.reporting.analysis import compare
+
+        return compare(self, method_a, method_b, **kwargs)
+
+    def drift(self, k: int = 10) -> dict[str, Any]:
+        """Confusion matrices (query identity -> top-1 identity) and worst queries."""
+        from fp_rank.reporting.analysis import drift
+
+        return drift(self, k=k)
+
+    def to_markdown(self) -> str:
+        """Markdown summary table(s), ready for a paper or a leaderboard."""
+        from fp_rank.reporting.analysis import to_markdown
+
+        return to_markdown(self)
+
+    def plot(self, out_dir: str | os.PathLike[str]) -> list[Path]:
+        """Write the PNG figures to ``out_dir``; returns their paths."""
+        from fp_rank.reporting.analysis import plot
+
+        return plot(self, out_dir)
+
     def __repr__(self) -> str:
         return f"Report(methods={self.methods}, encoders={self.encoders}, queries={len(self.queries)})"
 

@@ -1,0 +1,237 @@
+"""Statistics on a :class:`~fp_rank.Report`: intervals, method comparison, drift, encoder agreement,
+Markdown and figures. Thin glue between the report's per-query rows and :mod:`fp_rank.stats`."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fp_rank.errors import InputError
+
+if TYPE_CHECKING:
+    from fp_rank.reporting.report import Report
+
+_METRIC_COLUMNS = {"map": "ap", "cmc1": "cmc1", "pairwise": "pairwise"}
+
+
+def _rows(report: Report, method: str, encoder: str) -> list[dict[str, Any]]:
+    return [
+        q for q in report.queries
+        if q.get("method") == method and q.get("encoder") == encoder and q.get("ap") is not None and np.isfinite(q["ap"])
+    ]
+
+
+def _column(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    keep = [r for r in rows if r.get(key) is not None and np.isfinite(r[key])]
+    return (
+        np.asarray([r[key] for r in keep], dtype=np.float64),
+        np.asarray([r["identity"] for r in keep], dtype=object),
+        np.asarray([r["group"] for r in keep], dtype=object),
+    )
+
+
+def add_intervals(report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
+    """Attach hierarchical-bootstrap CIs (mAP, CMC@1, pairwise; overall and per group) to every result."""
+    from fp_rank.stats import hierarchical_bootstrap, hierarchical_bootstrap_by_group
+
+    for result in report.results:
+        rows = _rows(report, result.method, result.encoder)
+        intervals: dict[str, Any] = {"per_group": {}}
+        for name, column in _METRIC_COLUMNS.items():
+            values, idents, groups = _column(rows, column)
+            if values.size == 0:
+                continue
+            intervals[name] = hierarchical_bootstrap(
+                values, idents, groups, n_boot=n_boot, confidence=confidence, seed=seed
+            ).to_dict()
+            for group, ci in hierarchical_bootstrap_by_group(
+                values, idents, groups, n_boot=n_boot, confidence=confidence, seed=seed
+            ).items():
+                intervals["per_group"].setdefault(group, {})[name] = ci.to_dict()
+        result.intervals = intervals
+    report.metadata["statistics"] = {
+        "method": "hierarchical bootstrap: identities within groups, then queries within identities; percentile interval",
+        "n_boot": n_boot,
+        "confidence": confidence,
+        "seed": seed,
+    }
+    return report
+
+
+def compare(
+    report: Report,
+    method_a: str,
+    method_b: str,
+    *,
+    encoder: str | None = None,
+    other: Report | None = None,
+    n_boot: int = 1000,
+    n_permutations: int = 10000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Any:
+    """Paired comparison of two methods on the identities they share (A minus B).
+
+    Args:
+        report: the report holding method A (and B unless ``other`` is given).
+        method_a: name of method A.
+        method_b: name of method B.
+        encoder: which encoder's scores (needed when the report holds several).
+        other: a second report holding method B (e.g. another run's file).
+        n_boot, n_permutations, confidence, seed: statistics settings.
+
+    Returns:
+        :class:`fp_rank.stats.PairedComparison`.
+
+    Raises:
+        InputError: unknown method/encoder, no shared identities, or reports on different galleries.
+    """
+    from fp_rank.stats import paired_comparison
+
+    report_b = other or report
+    if other is not None:
+        fa = report.metadata.get("gallery", {}).get("fingerprint")
+        fb = other.metadata.get("gallery", {}).get("fingerprint")
+        if fa != fb:
+            raise InputError(
+                f"the two reports were scored on different galleries (fingerprints {str(fa)[:12]} and {str(fb)[:12]}); "
+                "a paired comparison needs the same gallery"
+            )
+    enc = encoder or _single_encoder(report)
+    enc_b = encoder or _single_encoder(report_b)
+    a = _checked_rows(report, method_a, enc)
+    b = _checked_rows(report_b, method_b, enc_b)
+    va, ia, ga = _column(a, "ap")
+    vb, ib, gb = _column(b, "ap")
+    return paired_comparison(
+        va, ia, ga, vb, ib, gb, n_boot=n_boot, n_permutations=n_permutations, confidence=confidence, seed=seed
+    )
+
+
+def _single_encoder(report: Report) -> str:
+    encoders = report.encoders
+    if len(encoders) != 1:
+        raise InputError(f"the report holds encoders {encoders}; name one with encoder=")
+    return encoders[0]
+
+
+def _checked_rows(report: Report, method: str, encoder: str) -> list[dict[str, Any]]:
+    rows = _rows(report, method, encoder)
+    if not rows:
+        raise InputError(
+            f"no scored queries for method {method!r} with encoder {encoder!r}; methods: {report.methods}, "
+            f"encoders: {report.encoders}"
+        )
+    return rows
+
+
+def drift(report: Report, *, k: int = 10) -> dict[str, Any]:
+    """Per (encoder, method, group): confusion matrix query identity -> top-1 identity, and worst queries."""
+    from fp_rank.stats import confusion_matrix, worst_queries
+
+    out: dict[str, Any] = {}
+    for result in report.results:
+        rows = _rows(report, result.method, result.encoder)
+        per_group: dict[str, Any] = {}
+        for group in sorted({r["group"] for r in rows}):
+            g_rows = [r for r in rows if r["group"] == group]
+            matrix, labels = confusion_matrix([r["identity"] for r in g_rows], [r["top1_identity"] for r in g_rows])
+            per_group[group] = {"labels": labels, "matrix": matrix.tolist()}
+        worst = [
+            {key: row.get(key) for key in ("file", "identity", "group", "ap", "top1_identity", "drifted_to", "prompt")}
+            for row in worst_queries(rows, k=k)
+        ]
+        out.setdefault(result.encoder, {})[result.method] = {"confusion": per_group, "worst_queries": worst}
+    return out
+
+
+def encoder_agreement(report: Report) -> dict[str, Any] | None:
+    """Method ranking per encoder and Kendall's tau between encoders (None with one encoder)."""
+    from fp_rank.stats import kendall_tau_matrix
+
+    if len(report.encoders) < 2:
+        return None
+    scores: dict[str, dict[str, float]] = {}
+    for result in report.results:
+        scores.setdefault(result.encoder, {})[result.method] = result.map
+    return kendall_tau_matrix(scores)
+
+
+def add_statistics(report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
+    """Intervals, drift diagnostics and encoder agreement, all attached to the report."""
+    add_intervals(report, n_boot=n_boot, confidence=confidence, seed=seed)
+    report.extras["drift"] = drift(report)
+    agreement = encoder_agreement(report)
+    if agreement is not None:
+        report.extras["encoder_agreement"] = agreement
+    return report
+
+
+def to_markdown(report: Report) -> str:
+    """A Markdown table per encoder (methods by mAP, with CIs, floor, ceiling, pairwise baseline)."""
+    from fp_rank.reporting.markdown import markdown_caption, markdown_summary
+
+    stats = report.metadata.get("statistics") or {}
+    gallery = report.metadata.get("gallery", {})
+    gallery_name = str(gallery.get("id", "?")) + (f" [{gallery['config']}]" if gallery.get("config") else "")
+    blocks = []
+    for encoder in report.encoders:
+        rows = [r for r in report.summary_rows() if r["encoder"] == encoder]
+        caption = markdown_caption(
+            encoder=encoder,
+            gallery=gallery_name,
+            protocol_version=str(report.metadata.get("protocol_version")),
+            fingerprint=gallery.get("fingerprint"),
+            n_boot=stats.get("n_boot"),
+            confidence=stats.get("confidence"),
+            seed=stats.get("seed"),
+        )
+        blocks.append(markdown_summary(rows, caption=caption))
+    return "\n\n".join(blocks)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def plot(report: Report, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """PNG figures: mAP with CIs per method, pairwise vs mAP, and drift confusion matrices."""
+    from fp_rank.reporting.figures import plot_confusion, plot_map_ci, plot_pairwise_vs_map
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    drift_data = report.extras.get("drift") or drift(report)
+    for encoder in report.encoders:
+        results = sorted((r for r in report.results if r.encoder == encoder), key=lambda r: -r.map)
+        methods = [r.method for r in results]
+        maps = [r.map for r in results]
+        lows = [(r.intervals.get("map") or {}).get("low", r.map) for r in results]
+        highs = [(r.intervals.get("map") or {}).get("high", r.map) for r in results]
+        floor = float(np.mean([r.chance_map for r in results]))
+        ceilings = [r.ceiling_map for r in results if r.ceiling_map is not None]
+        ceiling = float(np.mean(ceilings)) if ceilings else None
+        tag = _slug(encoder)
+        written.append(
+            plot_map_ci(methods, maps, lows, highs, out / f"map_ci_{tag}.png", floor=floor, ceiling=ceiling,
+                        title=f"mAP per method ({encoder})")
+        )
+        written.append(
+            plot_pairwise_vs_map(
+                methods, [r.pairwise_similarity for r in results], maps, out / f"pairwise_vs_map_{tag}.png",
+                map_lows=lows, map_highs=highs, floor=floor, title=f"Pairwise similarity vs identity mAP ({encoder})",
+            )
+        )
+        for method, data in drift_data.get(encoder, {}).items():
+            for group, conf in data["confusion"].items():
+                written.append(
+                    plot_confusion(
+                        np.asarray(conf["matrix"]), conf["labels"], out / f"drift_{tag}_{_slug(method)}_{_slug(group)}.png",
+                        title=f"{method}, {group}: query identity -> top-1 identity",
+                    )
+                )
+    return written
