@@ -275,7 +275,7 @@ def load_gallery(
     where = f"gallery {source!r}" + (f" config {config!r}" if config else "")
     if os.path.isdir(source) and cache_dir is None:
         cache_dir = _local_cache_dir(Path(source))
-    from datasets.utils import tqdm as ds_tqdm
+    from datasets import utils as ds_tqdm
 
     bars_were_disabled = ds_tqdm.are_progress_bars_disabled()
     if not progress:
