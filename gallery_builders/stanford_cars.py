@@ -15,6 +15,7 @@ holdout = the rest; no randomness.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -189,6 +190,12 @@ def _candidate(
 
 def read_hub_copy(root: Path, *, progress: bool = True) -> tuple[list[Candidate], list[str] | None]:
     """Candidates of the 15 models from the test split of a Hub copy folder, in row order."""
+    # Streaming reads the Parquet files directly; the scratch cache only receives lock files.
+    with tempfile.TemporaryDirectory(prefix="fp-rank-cars-") as scratch:
+        return _scan_hub_copy(root, scratch, progress=progress)
+
+
+def _scan_hub_copy(root: Path, scratch: str, *, progress: bool) -> tuple[list[Candidate], list[str] | None]:
     import datasets
     from tqdm.auto import tqdm
 
@@ -199,7 +206,7 @@ def read_hub_copy(root: Path, *, progress: bool = True) -> tuple[list[Candidate]
                 raise BuilderError(f"{root / 'dataset_dict.json'} has no '{HUB_SPLIT}' split (has {sorted(saved)})")
             split = saved[HUB_SPLIT]
         else:
-            split = datasets.load_dataset(str(root), split=HUB_SPLIT, streaming=True)
+            split = datasets.load_dataset(str(root), split=HUB_SPLIT, streaming=True, cache_dir=scratch)
     except (ValueError, OSError, KeyError) as exc:
         if isinstance(exc, BuilderError):
             raise

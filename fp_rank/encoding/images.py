@@ -12,10 +12,19 @@ Conversion rule, applied identically to generated images and gallery images:
 
 1. the EXIF orientation tag is applied (the picture is rotated as a viewer would show it);
 2. animated images use their first frame;
-3. 16-bit images are scaled to 8 bits (``value / 257``), not clipped;
-4. images with transparency (RGBA, LA, palette with a transparent index) are composited onto a
-   white background;
-5. everything else is converted to 8-bit RGB by PIL (CMYK and YCbCr included).
+3. 16-bit images are scaled to 8 bits, not clipped: 16-bit grayscale as ``value // 257``; 16-bit
+   RGB(A) PNGs are reduced by PIL to their high byte (``value >> 8``), which differs from
+   ``value // 257`` by at most one level (both give back ``v`` for a value ``257 * v`` stored from
+   an 8-bit picture);
+4. images with transparency (RGBA, LA, premultiplied RGBa/La, palette with a transparent index,
+   grayscale or RGB with a ``tRNS`` colour) are composited onto a white background;
+5. everything else is converted to 8-bit RGB by PIL (CMYK and YCbCr included; CMYK uses PIL's
+   plain conversion, no ICC colour management).
+
+Safety: truncated files are refused even when ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is set
+elsewhere in the process; images above ``max_pixels`` are refused from their header size, before
+any pixel data is decoded; whatever a malformed file makes PIL raise is reported as an
+:class:`~fp_rank.errors.ImageDecodeError` naming the file.
 """
 
 from __future__ import annotations
@@ -27,8 +36,10 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Union
 
+import threading
+
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from fp_rank.errors import ImageDecodeError, InputError
 
@@ -39,6 +50,13 @@ DEFAULT_MAX_PIXELS = 89_478_485
 
 #: Background colour used when flattening transparent images.
 ALPHA_BACKGROUND = (255, 255, 255)
+
+#: Version of the conversion rule above; part of every embedding cache key.
+DECODE_RULE_VERSION = "2"
+
+# PIL's decoding limits are process-wide globals; changing them is serialised by this lock and
+# only happens when the caller's limits differ from what PIL would apply anyway.
+_PIL_GLOBALS_LOCK = threading.Lock()
 
 
 def describe_source(item: Any, index: int | None = None) -> str:
@@ -102,28 +120,38 @@ def _open(item: Any, name: str, max_pixels: int) -> Image.Image:
         raise ImageDecodeError(name, f"cannot open the file ({exc.strerror or exc})") from None
     if not data:
         raise ImageDecodeError(name, "the file is empty (0 bytes)")
-    old_limit = Image.MAX_IMAGE_PIXELS
+    pil_limit = Image.MAX_IMAGE_PIXELS
+    if ImageFile.LOAD_TRUNCATED_IMAGES or (pil_limit is not None and max_pixels > pil_limit):
+        with _PIL_GLOBALS_LOCK:
+            saved = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = max(max_pixels, pil_limit or 0), False
+            try:
+                return _decode(data, name, max_pixels)
+            finally:
+                Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+    return _decode(data, name, max_pixels)
+
+
+def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    """Open encoded bytes, refuse oversized images from the header, then decode the pixels."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = max_pixels
-            img = Image.open(io.BytesIO(data))
-            w, h = img.size
-            if w * h > max_pixels:
-                raise ImageDecodeError(
-                    name, f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels"
-                )
-            img.load()
+        img = Image.open(io.BytesIO(data))
+        w, h = img.size
+        if w * h > max_pixels:
+            raise ImageDecodeError(
+                name, f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels (decompression-bomb guard)"
+            )
+        img.load()
     except ImageDecodeError:
+        raise
+    except MemoryError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(name, f"image too large (decompression-bomb guard: {exc})") from None
     except UnidentifiedImageError:
         raise ImageDecodeError(name, "not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageDecodeError(name, f"corrupt or truncated image data ({exc})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
+    except Exception as exc:  # PIL raises many types on malformed data (OSError, struct.error, ...)
+        raise ImageDecodeError(name, f"corrupt or truncated image data ({type(exc).__name__}: {exc})") from exc
     return img
 
 
@@ -168,8 +196,16 @@ def to_rgb(item: Any, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_
             arr = np.asarray(img, dtype=np.uint32 if mode != "I" else np.int64)
             if mode == "I":
                 arr = np.clip(arr, 0, 65535)
-            img = Image.fromarray((arr * 255 // 65535).astype(np.uint8), mode="L")
-            mode = "L"
+            transparent = img.info.get("transparency")
+            gray = Image.fromarray((arr * 255 // 65535).astype(np.uint8), mode="L")
+            if isinstance(transparent, int) and not isinstance(transparent, bool):
+                alpha = Image.fromarray(np.where(arr == transparent, 0, 255).astype(np.uint8), mode="L")
+                gray = Image.merge("LA", (gray, alpha))
+            img = gray
+            mode = img.mode
+        if mode == "La":  # premultiplied: PIL only converts it to LA
+            img = img.convert("LA")
+            mode = "LA"
         if mode == "F":
             arr = np.asarray(img, dtype=np.float64)
             img = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
@@ -188,8 +224,10 @@ def to_rgb(item: Any, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_
         img.load()
     except ImageDecodeError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
-        raise ImageDecodeError(name, f"corrupt image data ({exc})") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # conversion of malformed data (bad EXIF, palette, mode): name the file
+        raise ImageDecodeError(name, f"corrupt image data ({type(exc).__name__}: {exc})") from exc
     if img.width < 1 or img.height < 1:
         raise ImageDecodeError(name, f"image has no pixels ({img.width}x{img.height})")
     return img

@@ -344,3 +344,23 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of report files (``fp_rank/schemas/report.schema.json``)."""
+    from importlib import resources
+
+    text = resources.files("fp_rank").joinpath("schemas/report.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def validate_report(data: dict[str, Any] | Report) -> None:
+    """Raise :class:`InputError` unless ``data`` (a report or its dict) follows the report schema."""
+    import jsonschema
+
+    payload = data.to_dict() if isinstance(data, Report) else data
+    try:
+        jsonschema.validate(payload, report_schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
+        raise InputError(f"report does not follow schema {REPORT_SCHEMA_VERSION} at {where}: {exc.message}") from None

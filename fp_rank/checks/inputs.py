@@ -1,0 +1,164 @@
+"""Up-front validation of :func:`fp_rank.evaluate`'s arguments.
+
+Every check runs before anything is loaded, decoded or encoded, so a bad argument costs no
+compute and is reported as an :class:`~fp_rank.errors.InputError` naming the argument, the value
+received and what would be accepted. Image *contents* are checked later, while decoding (each
+unreadable image raises :class:`~fp_rank.errors.ImageDecodeError` naming it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sized
+from typing import Any
+
+import numpy as np
+
+from fp_rank.errors import InputError
+
+ON_MISSING = ("error", "skip", "zero")
+ON_INVALID = ("error", "skip")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_sequence(value: Any, name: str) -> int:
+    if isinstance(value, (str, bytes, bytearray, dict)) or not isinstance(value, Sized) or not isinstance(value, Iterable):
+        raise InputError(
+            f"{name} must be a list (or other sized sequence) of image sources, got {type(value).__name__} "
+            f"{_describe(value)}"
+        )
+    n = len(value)
+    if n == 0:
+        raise InputError(f"{name} is empty: give at least one generated image")
+    return n
+
+
+def _per_image(value: Any, name: str, n: int, allowed: tuple[type, ...], what: str, *, none_items: bool) -> None:
+    """``value`` is None, a single broadcast scalar, or one entry per image of an allowed type."""
+    if value is None:
+        return
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or not isinstance(value, Sized):
+        raise InputError(f"{name} must be a list with one {what} per generated image, got {_describe(value)}")
+    if len(value) != n:
+        raise InputError(f"{name} has {len(value)} entries but there are {n} generated images; give one per image")
+    for i, item in enumerate(value):
+        if item is None and none_items:
+            continue
+        ok = isinstance(item, allowed) and not isinstance(item, (bool, np.bool_))
+        if not ok:
+            raise InputError(f"{name}[{i}] is {_describe(item)} of type {type(item).__name__}; expected {what}")
+
+
+def check_evaluate_arguments(
+    *,
+    generated: Any,
+    identities: Any,
+    gallery: Any,
+    gallery_config: Any = None,
+    gallery_revision: Any = None,
+    encoder_revision: Any = None,
+    methods: Any = None,
+    prompts: Any = None,
+    seeds: Any = None,
+    files: Any = None,
+    batch_size: Any = 32,
+    on_missing: Any = "error",
+    on_invalid: Any = "error",
+    cmc_ks: Any = (1,),
+    top_k: Any = 0,
+    flags: dict[str, Any] | None = None,
+) -> int:
+    """Validate :func:`fp_rank.evaluate`'s arguments before any work is done.
+
+    Args:
+        generated: the generated image sources (a non-empty sized sequence).
+        identities: one label per image or a single label.
+        gallery: a folder, Hub id or :class:`~fp_rank.Gallery`.
+        gallery_config: None or a string.
+        gallery_revision: None or a string.
+        encoder_revision: None or a string.
+        methods: None, one label for all, or one label (string or int) per image.
+        prompts: None or one string (or None) per image.
+        seeds: None or one integer (or None) per image.
+        files: None or one name (string or path) per image.
+        batch_size: a positive integer.
+        on_missing: ``"error"``, ``"skip"`` or ``"zero"``.
+        on_invalid: ``"error"`` or ``"skip"``.
+        cmc_ks: positive integer ranks.
+        top_k: a non-negative integer.
+        flags: name -> value of arguments that must be booleans.
+
+    Returns:
+        The number of generated images.
+
+    Raises:
+        InputError: the first argument that is not acceptable, named with the value received.
+
+    Example:
+        >>> check_evaluate_arguments(generated=["a.png"], identities="x", gallery="g")
+        1
+    """
+    n = _check_sequence(generated, "generated")
+
+    if isinstance(identities, str):
+        if not identities:
+            raise InputError("identities is an empty string; give the identity label of the images")
+    else:
+        _per_image(identities, "identities", n, (str,), "an identity label (string)", none_items=False)
+        for i, label in enumerate(identities):
+            if not label:
+                raise InputError(f"identities[{i}] is an empty string")
+
+    from fp_rank.galleries.load import Gallery
+
+    if not isinstance(gallery, (str, os.PathLike, Gallery)):
+        raise InputError(
+            f"gallery must be a folder, a Hub dataset id or a loaded fp_rank.Gallery, got {type(gallery).__name__} "
+            f"{_describe(gallery)}"
+        )
+    if isinstance(gallery, str) and not gallery.strip():
+        raise InputError("gallery is an empty string; give a gallery folder or Hub dataset id")
+    for name, value in (
+        ("gallery_config", gallery_config),
+        ("gallery_revision", gallery_revision),
+        ("encoder_revision", encoder_revision),
+    ):
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{name} must be a string or None, got {type(value).__name__} {_describe(value)}")
+
+    if isinstance(methods, str):
+        if not methods:
+            raise InputError("methods is an empty string; give a method label")
+    elif not _is_int(methods):
+        _per_image(methods, "methods", n, (str, int, np.integer), "a method label (string)", none_items=False)
+        if methods is not None and any(isinstance(m, str) and not m for m in methods):
+            raise InputError("methods holds an empty string; every image needs a method label")
+    _per_image(prompts, "prompts", n, (str,), "a prompt string or None", none_items=True)
+    _per_image(seeds, "seeds", n, (int, np.integer), "an integer seed or None", none_items=True)
+    _per_image(files, "files", n, (str, os.PathLike), "a file name (string)", none_items=False)
+
+    if not _is_int(batch_size) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive integer, got {_describe(batch_size)}")
+    if not isinstance(on_missing, str) or on_missing not in ON_MISSING:
+        raise InputError(f"on_missing must be one of {list(ON_MISSING)}, got {_describe(on_missing)}")
+    if not isinstance(on_invalid, str) or on_invalid not in ON_INVALID:
+        raise InputError(f"on_invalid must be one of {list(ON_INVALID)}, got {_describe(on_invalid)}")
+    if isinstance(cmc_ks, (str, bytes)) or not isinstance(cmc_ks, Iterable) or not isinstance(cmc_ks, Sized):
+        raise InputError(f"cmc_ks must be a list of positive integer ranks, got {_describe(cmc_ks)}")
+    for k in cmc_ks:
+        if not _is_int(k) or k < 1:
+            raise InputError(f"cmc_ks must hold positive integer ranks, got {_describe(k)} in {_describe(cmc_ks)}")
+    if not _is_int(top_k) or top_k < 0:
+        raise InputError(f"top_k must be a non-negative integer, got {_describe(top_k)}")
+    for name, value in (flags or {}).items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise InputError(f"{name} must be True or False, got {_describe(value)}")
+    return n

@@ -1,0 +1,274 @@
+"""The leakage guard: generated images that are copies of real benchmark images.
+
+A "generated" image that is a byte-identical or near-identical copy of a gallery image retrieves
+its own identity at rank 1 and scores a trivially perfect AP; a copy of a reference image (the
+subject photos the method was given) measures copying, not personalization. Both are flagged.
+
+Two tests, both cheap (numpy and PIL, no model):
+
+* **exact**: the sha256 of the encoded bytes matches a real image's sha256 (distance 0);
+* **near-duplicate**: the 64-bit perceptual hash (pHash) of the decoded picture is within
+  ``max_distance`` bits (Hamming distance, default :data:`DEFAULT_MAX_DISTANCE`) of a real
+  image's hash, *and* the two pictures' 16x16 colour thumbnails differ by at most
+  ``max_thumb_diff`` (mean absolute difference on a 0-255 scale, default
+  :data:`DEFAULT_MAX_THUMB_DIFF`). The thumbnail check keeps flat, low-detail pictures (whose
+  pHash bits are mostly noise) from matching each other.
+
+pHash: the picture is decoded with the package's conversion rule (:func:`~fp_rank.encoding.to_rgb`),
+converted to 8-bit luminance, resized to 32x32 (box filter), transformed with a 2-D DCT-II; the
+8x8 lowest frequencies give 64 bits, each set when its coefficient is above the median of the 63
+non-DC ones. It survives re-encoding (PNG/JPEG/WebP), resizing, mild blur and small colour shifts;
+it does not survive crops, flips or rotations, which are not "copies" in this sense.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from fp_rank.encoding.images import source_bytes, to_rgb
+from fp_rank.errors import ImageDecodeError, InputError
+
+#: Near-duplicate threshold on the 64-bit pHash (bits that may differ). JPEG re-encoding at
+#: quality 75 and 0.5x-2x resizing change a few bits; unrelated natural images differ by ~32.
+DEFAULT_MAX_DISTANCE = 10
+
+#: Largest mean absolute difference (0-255) between 16x16 RGB thumbnails of a near-duplicate.
+#: Calibration on the synthetic demo gallery (64 px birds that differ only in small spots): copies
+#: made by JPEG quality 50-90, WebP, resizing to 32-512 px or a 1 px Gaussian blur stay below 3.0;
+#: the closest pair of *distinct* gallery images is at 5.1, the closest generated image at 8.3.
+DEFAULT_MAX_THUMB_DIFF = 4.0
+
+_HASH_SIZE = 8
+_DCT_SIZE = 32
+_THUMB = 16
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    k = np.arange(n)[:, None]
+    x = np.arange(n)[None, :]
+    mat = np.cos(np.pi * (2 * x + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    mat[0] /= np.sqrt(2.0)
+    return mat
+
+
+_DCT = _dct_matrix(_DCT_SIZE)
+_WEIGHTS = np.uint64(1) << np.arange(64, dtype=np.uint64)
+
+
+def _phash_of_rgb(rgb: Image.Image) -> int:
+    gray = rgb.convert("L").resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX)
+    pixels = np.asarray(gray, dtype=np.float64)
+    coeffs = (_DCT @ pixels @ _DCT.T)[:_HASH_SIZE, :_HASH_SIZE].ravel()
+    median = np.median(coeffs[1:])
+    bits = (coeffs > median).astype(np.uint64)
+    return int((bits * _WEIGHTS).sum())
+
+
+def _thumb_of_rgb(rgb: Image.Image) -> np.ndarray:
+    return np.asarray(rgb.resize((_THUMB, _THUMB), Image.Resampling.BOX), dtype=np.uint8)
+
+
+def perceptual_hash(item: Any) -> int:
+    """64-bit DCT perceptual hash of an image source (see the module docstring).
+
+    Args:
+        item: any image source accepted by :func:`fp_rank.encoding.to_rgb`.
+
+    Returns:
+        The hash as a Python int in ``[0, 2**64)``.
+
+    Raises:
+        ImageDecodeError: the image cannot be read.
+
+    Example:
+        >>> from PIL import Image
+        >>> img = Image.linear_gradient("L").convert("RGB")
+        >>> perceptual_hash(img) == perceptual_hash(img.resize((128, 128)))
+        True
+    """
+    return _phash_of_rgb(to_rgb(item))
+
+
+def hamming_distance(a: int, b: int) -> int:
+    """Number of differing bits between two 64-bit hashes.
+
+    Example:
+        >>> hamming_distance(0b1011, 0b0001)
+        2
+    """
+    return int(a ^ b).bit_count()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    split: str
+    index: int
+
+
+class LeakIndex:
+    """Exact and perceptual hashes of the real images of a benchmark, searchable at once.
+
+    Args:
+        max_distance: near-duplicate threshold on the pHash Hamming distance (0-64).
+        max_thumb_diff: near-duplicate threshold on the thumbnail difference (0-255).
+
+    Raises:
+        InputError: a threshold out of range.
+    """
+
+    def __init__(self, max_distance: int = DEFAULT_MAX_DISTANCE, max_thumb_diff: float = DEFAULT_MAX_THUMB_DIFF) -> None:
+        if isinstance(max_distance, bool) or not isinstance(max_distance, (int, np.integer)) or not 0 <= max_distance <= 64:
+            raise InputError(f"max_distance must be an integer in [0, 64], got {max_distance!r}")
+        if not (isinstance(max_thumb_diff, (int, float)) and 0 <= float(max_thumb_diff) <= 255):
+            raise InputError(f"max_thumb_diff must be a number in [0, 255], got {max_thumb_diff!r}")
+        self.max_distance = int(max_distance)
+        self.max_thumb_diff = float(max_thumb_diff)
+        self._sha: dict[str, _Entry] = {}
+        self._entries: list[_Entry] = []
+        self._hashes: list[int] = []
+        self._thumbs: list[np.ndarray] = []
+        self._hash_array = np.zeros(0, dtype=np.uint64)
+        self._thumb_array = np.zeros((0, _THUMB, _THUMB, 3), dtype=np.uint8)
+        self.unreadable: list[tuple[str, int]] = []
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, split: str, images: Iterable[Any], sha256: Sequence[str] | None = None) -> None:
+        """Index the images of one split (in order; ``index`` is the position in the split).
+
+        Args:
+            split: the split's name, recorded in matches.
+            images: image sources.
+            sha256: the images' known sha256 digests (computed from the bytes when omitted).
+        """
+        for index, item in enumerate(images):
+            entry = _Entry(split, index)
+            digest = sha256[index] if sha256 is not None else _sha256_or_none(item)
+            if digest is not None:
+                self._sha.setdefault(digest, entry)
+            try:
+                rgb = to_rgb(item, name=f"{split}[{index}]")
+            except ImageDecodeError:
+                self.unreadable.append((split, index))
+                continue
+            self._entries.append(entry)
+            self._hashes.append(_phash_of_rgb(rgb))
+            self._thumbs.append(_thumb_of_rgb(rgb))
+        self._hash_array = np.asarray(self._hashes, dtype=np.uint64)
+        self._thumb_array = (
+            np.stack(self._thumbs) if self._thumbs else np.zeros((0, _THUMB, _THUMB, 3), dtype=np.uint8)
+        )
+
+    def match(self, item: Any) -> dict[str, Any] | None:
+        """The closest real image that ``item`` copies, or None.
+
+        Returns:
+            ``{"split", "index", "distance", "exact"}`` (``distance`` in pHash bits; 0 and
+            ``exact=True`` for a byte-identical copy), or None when nothing is close enough or
+            the item cannot be decoded (unreadable images are handled by ``on_invalid``).
+        """
+        digest = _sha256_or_none(item)
+        if digest is not None and digest in self._sha:
+            entry = self._sha[digest]
+            return {"split": entry.split, "index": entry.index, "distance": 0, "exact": True}
+        if not self._entries:
+            return None
+        try:
+            rgb = to_rgb(item)
+        except ImageDecodeError:
+            return None
+        query = np.uint64(_phash_of_rgb(rgb))
+        dist = _popcount(self._hash_array ^ query)
+        close = np.flatnonzero(dist <= self.max_distance)
+        if close.size == 0:
+            return None
+        thumb = _thumb_of_rgb(rgb)
+        diffs = np.abs(self._thumb_array[close].astype(np.float32) - thumb.astype(np.float32)).mean(axis=(1, 2, 3))
+        ok = diffs <= self.max_thumb_diff
+        if not ok.any():
+            return None
+        candidates = close[ok]
+        best = candidates[np.lexsort((diffs[ok], dist[candidates]))[0]]
+        entry = self._entries[int(best)]
+        return {"split": entry.split, "index": entry.index, "distance": int(dist[best]), "exact": False}
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 (``np.bitwise_count`` needs numpy 2; this works on 1.24 too)."""
+    as_bytes = np.ascontiguousarray(values, dtype=np.uint64).view(np.uint8).reshape(-1, 8)
+    return np.unpackbits(as_bytes, axis=1).sum(axis=1).astype(np.int64)
+
+
+def _sha256_or_none(item: Any) -> str | None:
+    try:
+        data = source_bytes(item)
+    except OSError:
+        return None
+    return hashlib.sha256(data).hexdigest() if data else None
+
+
+def find_leaks(items: Sequence[Any], index: LeakIndex, *, workers: int | None = None) -> list[dict[str, Any] | None]:
+    """:meth:`LeakIndex.match` for every item, in order (None where nothing matches).
+
+    Args:
+        items: image sources (the generated images).
+        index: the real images' :class:`LeakIndex`.
+        workers: decoding threads (PIL releases the GIL while decoding); default
+            ``min(8, os.cpu_count())``. The result does not depend on it.
+
+    Returns:
+        One match dict or None per item.
+    """
+    n_workers = workers if workers is not None else min(8, os.cpu_count() or 1)
+    if n_workers <= 1 or len(items) < 2:
+        return [index.match(item) for item in items]
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        return list(pool.map(index.match, items))
+
+
+_INDEX_CACHE: OrderedDict[tuple[str, int, float], LeakIndex] = OrderedDict()
+_INDEX_CACHE_SIZE = 4
+_INDEX_LOCK = threading.Lock()
+
+
+def gallery_leak_index(
+    gallery: Any, max_distance: int = DEFAULT_MAX_DISTANCE, max_thumb_diff: float = DEFAULT_MAX_THUMB_DIFF
+) -> LeakIndex:
+    """The :class:`LeakIndex` of every split of a gallery (gallery, reference, holdout).
+
+    Kept in memory per gallery fingerprint (the last few galleries), so repeated evaluations
+    against one gallery hash its images once per process.
+
+    Args:
+        gallery: a loaded :class:`fp_rank.Gallery`.
+        max_distance: pHash threshold (bits).
+        max_thumb_diff: thumbnail threshold (0-255).
+
+    Returns:
+        The index.
+    """
+    key = (str(gallery.fingerprint), int(max_distance), float(max_thumb_diff))
+    with _INDEX_LOCK:
+        if key in _INDEX_CACHE:
+            _INDEX_CACHE.move_to_end(key)
+            return _INDEX_CACHE[key]
+    index = LeakIndex(max_distance, max_thumb_diff)
+    for name in sorted(gallery.splits):
+        split = gallery.splits[name]
+        index.add(name, split.images, split.hashes)
+    with _INDEX_LOCK:
+        _INDEX_CACHE[key] = index
+        while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
+            _INDEX_CACHE.popitem(last=False)
+    return index
