@@ -1319,8 +1319,8 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
             return (
                 status_markdown(outcome),
                 headline_html(outcome),
-                gr.DownloadButton(value=json_path, interactive=json_path is not None),
-                gr.DownloadButton(value=csv_path, interactive=csv_path is not None),
+                json_path,
+                csv_path,
                 strips(outcome, space),
                 query_table(outcome),
                 identity_figure(outcome),
@@ -1360,13 +1360,18 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
                     score = gr.Button("Score", variant="primary", elem_id="fp-score")
                 gr.Markdown(f"<small>{html.escape(space.limits.describe())} Uploads are deleted after scoring.</small>")
             with gr.Column(scale=3, min_width=420):
-                headline = gr.HTML(HEADLINE_PLACEHOLDER, elem_id="fp-headline")
-                status = gr.Markdown(elem_id="fp-status")
+                headline = gr.HTML(HEADLINE_PLACEHOLDER, label="Scores", elem_id="fp-headline")
+                status = gr.Markdown(label="Status", elem_id="fp-status")
                 with gr.Row():
-                    json_file = gr.DownloadButton("Download report (JSON)", interactive=False, elem_id="fp-json", size="md")
-                    csv_file = gr.DownloadButton("Download per-image CSV", interactive=False, elem_id="fp-csv", size="md")
+                    json_file = gr.DownloadButton("Download report (JSON)", elem_id="fp-json", size="md")
+                    csv_file = gr.DownloadButton("Download per-image CSV", elem_id="fp-csv", size="md")
+        gr.Markdown(
+            f"### Top-{space.top_k} gallery matches of each generated image\n"
+            "Each strip shows the generated image (QUERY), then the real gallery photos it ranked highest. "
+            "**✓ HIT** (green frame): same identity as the query. **✗ MISS** (red frame): a look-alike identity."
+        )
         strip_gallery = gr.Gallery(
-            label=f"Top-{space.top_k} gallery matches of each generated image (✓ green frame = same identity, ✗ red frame = another identity)",
+            label="Ranked strips",
             columns=2,
             height="auto",
             object_fit="contain",

@@ -1,13 +1,18 @@
 """The embedding cache: gallery-side embeddings computed once per encoder and gallery content.
 
 * One function, :func:`cache_key`, builds every key: the encoder's identity (id, weights revision,
-  pooling, preprocessing, dtype), the content fingerprint of the images (their sha256 digests, in
-  order) and the protocol version. Changing any of them never reuses old vectors.
+  pooling, preprocessing, dtype), the image decoding rule's version, the content fingerprint of
+  the images (their sha256 digests, in order) and the protocol version. Changing any of them
+  never reuses old vectors.
 * Entries are safetensors files (no pickle) holding the embeddings and, in the metadata, the key
   and a sha256 of the embedding bytes. A truncated, corrupted or foreign file is detected on read,
   reported as a miss, and recomputed.
 * Writes go to a temporary file in the same folder and are moved into place with ``os.replace``,
-  so a killed process leaves no partial entry and concurrent writers never interleave.
+  so a killed process leaves no partial entry (at most an orphaned ``.tmp`` file, which lookups
+  never read and :meth:`EmbeddingCache.clear` removes) and concurrent writers never interleave:
+  the last complete write wins, and both hold the same vectors.
+* A failed write (disk full, read-only folder) is logged and skipped: the embeddings already
+  computed are still returned, the run goes on uncached.
 * Location: ``$FP_RANK_CACHE``, else ``$HF_HOME/fp_rank``, else ``~/.cache/huggingface/fp_rank``.
 """
 
@@ -65,9 +70,12 @@ def cache_key(encoder_identity: dict[str, Any], content: str, protocol_version: 
     Returns:
         A 64-character hex key.
     """
+    from fp_rank.encoding.images import DECODE_RULE_VERSION
+
     payload = {
         "format": CACHE_FORMAT,
         "protocol": protocol_version,
+        "decode": DECODE_RULE_VERSION,
         "encoder": {k: encoder_identity.get(k) for k in ("model_id", "revision", "pooling", "preprocessing", "dtype")},
         "content": content,
     }
@@ -129,7 +137,11 @@ class EmbeddingCache:
         return emb
 
     def put(self, key: str, embeddings: np.ndarray, info: dict[str, Any] | None = None) -> Path | None:
-        """Store embeddings atomically; returns the entry's path (None when disabled)."""
+        """Store embeddings atomically; returns the entry's path (None when disabled or on failure).
+
+        A write that fails with an ``OSError`` (disk full, permissions) is logged as a warning and
+        leaves no file behind; the caller keeps its embeddings.
+        """
         if not self.enabled:
             return None
         from safetensors.numpy import save
@@ -142,30 +154,39 @@ class EmbeddingCache:
             "info": json.dumps(info or {}, sort_keys=True, default=str),
         }
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}-", suffix=".tmp", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}-", suffix=".tmp", dir=path.parent)
+        except OSError as exc:
+            logger.warning("cannot write the embedding cache at %s, continuing without it: %s", path.parent, exc)
+            return None
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(save({"embeddings": emb}, metadata=meta))
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+            if isinstance(exc, OSError):
+                logger.warning("cannot write the embedding cache entry %s, continuing without it: %s", path, exc)
+                return None
             raise
         return path
 
     def clear(self) -> int:
-        """Delete every entry; returns how many files were removed."""
+        """Delete every entry and every orphaned temporary file; returns how many entries were removed."""
         root = self.directory / "embeddings"
         removed = 0
         if root.exists():
             for file in root.rglob("*.safetensors"):
-                file.unlink()
+                file.unlink(missing_ok=True)
                 removed += 1
+            for tmp in root.rglob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
         return removed
 
     def info(self) -> dict[str, Any]:

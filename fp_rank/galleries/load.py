@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -90,6 +90,7 @@ class Gallery:
     revision: str | None
     splits: dict[str, GallerySplit]
     card: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def gallery(self) -> GallerySplit:
@@ -152,6 +153,7 @@ class Gallery:
             "protocol_version": self.card.get("protocol_version"),
             "builder": self.card.get("builder"),
             "builder_version": self.card.get("builder_version"),
+            "checks": dict(self.checks),
         }
 
     def check_identities(self, labels: Sequence[str]) -> None:
@@ -250,6 +252,8 @@ def load_gallery(
     *,
     cache_dir: str | None = None,
     progress: bool = True,
+    min_gallery_images: int = 2,
+    on_duplicate: Literal["error", "allow"] = "error",
 ) -> Gallery:
     """Load a gallery through ``datasets.load_dataset`` and validate its schema.
 
@@ -260,15 +264,33 @@ def load_gallery(
         revision: Hub revision (branch, tag or commit).
         cache_dir: ``datasets`` cache folder.
         progress: show ``datasets``' progress bars while preparing the splits.
+        min_gallery_images: fewest gallery images an identity may have (default 2). With one
+            image an identity's AP is just the reciprocal rank of that image, which is not the
+            retrieval measure the protocol means; pass 1 to accept such identities anyway.
+        on_duplicate: byte-identical images (same sha256) inside the gallery split, or shared
+            between splits (a reference photo that is also a gallery item lets a copying method
+            score a perfect AP): ``"error"`` (default) or ``"allow"`` (logged, and counted in
+            ``Gallery.checks`` and the report metadata).
 
     Returns:
         A validated :class:`Gallery`.
 
     Raises:
-        GalleryError: the dataset cannot be loaded or does not follow the schema.
+        GalleryError: the dataset cannot be loaded or does not follow the schema, an identity has
+            fewer than ``min_gallery_images`` gallery images, or (``on_duplicate="error"``) two rows
+            hold the same image.
+        InputError: a bad option value.
     """
     if isinstance(path_or_id, Gallery):
         return path_or_id
+    if isinstance(min_gallery_images, bool) or not isinstance(min_gallery_images, int) or min_gallery_images < 1:
+        raise InputError(f"min_gallery_images must be a positive integer, got {min_gallery_images!r}")
+    if on_duplicate not in ("error", "allow"):
+        raise InputError(f"on_duplicate must be 'error' or 'allow', got {on_duplicate!r}")
+    if not isinstance(path_or_id, (str, os.PathLike)):
+        raise InputError(
+            f"gallery must be a folder, a Hub dataset id or a loaded Gallery, got {type(path_or_id).__name__}"
+        )
     import datasets
 
     source = os.fspath(path_or_id)
@@ -312,7 +334,57 @@ def load_gallery(
         card=card,
     )
     _validate(gallery, where)
+    _check_sizes(gallery, where, min_gallery_images)
+    _check_duplicates(gallery, where, on_duplicate)
     return gallery
+
+
+def _check_sizes(gallery: Gallery, where: str, min_gallery_images: int) -> None:
+    idents, counts = np.unique(gallery.gallery.identities.astype(str), return_counts=True)
+    small = [(str(i), int(c)) for i, c in zip(idents, counts) if c < min_gallery_images]
+    gallery.checks["min_gallery_images"] = min_gallery_images
+    gallery.checks["smallest_identity"] = int(counts.min()) if counts.size else 0
+    if small:
+        listed = ", ".join(f"{i!r} ({c})" for i, c in small[:5])
+        more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+        raise GalleryError(
+            f"{where}: {len(small)} identit{'y has' if len(small) == 1 else 'ies have'} fewer than "
+            f"{min_gallery_images} gallery images: {listed}{more}. With a single relevant image AP is only a "
+            "reciprocal rank; add gallery images, or pass min_gallery_images=1 to load_gallery to accept it"
+        )
+
+
+def _check_duplicates(gallery: Gallery, where: str, on_duplicate: str) -> None:
+    seen: dict[str, tuple[str, int]] = {}
+    dups: list[tuple[tuple[str, int], tuple[str, int]]] = []
+    for name in (GALLERY_SPLIT, REFERENCE_SPLIT, HOLDOUT_SPLIT):
+        split = gallery.splits.get(name)
+        if split is None:
+            continue
+        for row, digest in enumerate(split.hashes):
+            first = seen.setdefault(digest, (name, row))
+            if first != (name, row):
+                dups.append((first, (name, row)))
+    gallery.checks["duplicates"] = len(dups)
+    gallery.checks["on_duplicate"] = on_duplicate
+    if not dups:
+        return
+
+    def label(ref: tuple[str, int]) -> str:
+        split = gallery.splits[ref[0]]
+        return f"{ref[0]}[{ref[1]}] ({split.identities[ref[1]]!r})"
+
+    listed = "; ".join(f"{label(a)} = {label(b)}" for a, b in dups[:5])
+    more = f" and {len(dups) - 5} more" if len(dups) > 5 else ""
+    if on_duplicate == "allow":
+        logger.warning("%s: %d duplicate image(s) allowed by on_duplicate='allow': %s%s", where, len(dups), listed, more)
+        return
+    raise GalleryError(
+        f"{where}: {len(dups)} image(s) are byte-identical copies of another row: {listed}{more}. A duplicate "
+        "inside the gallery counts twice in every ranking, and a reference photo that is also in the gallery "
+        "lets a method that copies it score a perfect AP. Remove the copies, or pass on_duplicate='allow' to "
+        "load_gallery for a source with known duplicates"
+    )
 
 
 def _local_cache_dir(folder: Path) -> str:
