@@ -10,6 +10,8 @@ from typing import Any, Literal
 import numpy as np
 
 from fp_rank.caching.store import EmbeddingCache, cache_key
+from fp_rank.checks.inputs import check_evaluate_arguments
+from fp_rank.checks.leakage import DEFAULT_MAX_DISTANCE, DEFAULT_MAX_THUMB_DIFF, find_leaks, gallery_leak_index
 from fp_rank.encoding.encoders import Encoder, load_encoder
 from fp_rank.encoding.images import describe_source
 from fp_rank.errors import EncoderError, InputError
@@ -136,6 +138,8 @@ def evaluate(
     ceilings: bool = True,
     progress: bool = True,
     trust_remote_code: bool = False,
+    check_leaks: bool = True,
+    exclude_leaks: bool = False,
 ) -> Report:
     """Score generated images by how well each retrieves its own identity from the gallery.
 
@@ -168,6 +172,12 @@ def evaluate(
         ceilings: also score the real images (holdout, reference) as queries: the real-image ceiling.
         progress: show progress bars.
         trust_remote_code: allow encoders that run their repository's code (e.g. ``miewid``).
+        check_leaks: flag generated images that are exact (sha256) or near (perceptual hash)
+            copies of a gallery, reference or holdout image (see :mod:`fp_rank.checks.leakage`):
+            each query row gets ``leak`` (None or ``{split, index, distance, exact}``) and
+            ``report.metadata["leakage"]`` lists the flagged files.
+        exclude_leaks: leave the flagged queries out of every score (they would retrieve their
+            own source at rank 1); the number excluded is recorded. Default: flag only.
 
     Returns:
         A :class:`~fp_rank.Report`.
@@ -176,6 +186,14 @@ def evaluate(
         InputError: bad arguments, unknown identities, unreadable images, broken galleries.
         EncoderError: the encoder cannot be loaded or returns unusable embeddings.
     """
+    check_evaluate_arguments(
+        generated=generated, identities=identities, gallery=gallery, gallery_config=gallery_config,
+        gallery_revision=gallery_revision, encoder_revision=encoder_revision, methods=methods, prompts=prompts,
+        seeds=seeds, files=files, batch_size=batch_size, on_missing=on_missing, on_invalid=on_invalid,
+        cmc_ks=cmc_ks, top_k=top_k,
+        flags={"cache": cache, "ceilings": ceilings, "progress": progress, "trust_remote_code": trust_remote_code,
+               "check_leaks": check_leaks, "exclude_leaks": exclude_leaks},
+    )
     n = len(generated)
     if n == 0:
         raise InputError("no generated images were given (generated is empty)")
@@ -194,6 +212,10 @@ def evaluate(
     gal = load_gallery(gallery, gallery_config, gallery_revision, progress=progress)
     gal.check_identities(labels)
     id_to_group = gal.identity_to_group
+    leaks: list[dict[str, Any] | None] = [None] * n
+    if check_leaks:
+        leaks = find_leaks(generated, gallery_leak_index(gal))
+    n_excluded = 0
 
     enc_specs: list[Any]
     if encoder is None:
@@ -239,6 +261,15 @@ def evaluate(
 
         kept = q.kept
         q_emb = q.embeddings
+        if exclude_leaks:
+            clean = np.asarray([leaks[int(i)] is None for i in kept], dtype=bool)
+            n_excluded = int((~clean).sum())
+            kept, q_emb = kept[clean], q_emb[clean]
+            if len(kept) == 0:
+                raise InputError(
+                    f"all {n_excluded} readable generated images copy a real gallery/reference image (leakage "
+                    "guard); nothing is left to score. See fp_rank.checks.leakage, or pass exclude_leaks=False"
+                )
         q_labels = np.asarray([labels[i] for i in kept], dtype=object)
         q_groups = np.asarray([id_to_group[labels[i]] for i in kept], dtype=object)
         q_methods = np.asarray([method_of[i] for i in kept], dtype=object)
@@ -391,6 +422,7 @@ def evaluate(
                 "n_relevant": int(per_query["n_rel"][j]),
                 "n_gallery": int(per_query["n_gal"][j]),
                 "tied": bool(per_query["tied"][j]),
+                "leak": leaks[i],
             }
             if j in topk_rows:
                 row["top_k"] = topk_rows[j]
@@ -417,5 +449,15 @@ def evaluate(
             "ties": "expected value over tied orderings",
         },
         "n_generated": n,
+        "leakage": {
+            "checked": check_leaks,
+            "rule": "sha256 match, or pHash Hamming distance and 16x16 thumbnail difference within thresholds",
+            "max_distance": DEFAULT_MAX_DISTANCE,
+            "max_thumb_diff": DEFAULT_MAX_THUMB_DIFF,
+            "n_flagged": sum(1 for leak in leaks if leak is not None),
+            "flagged": [{"query_index": i, "file": file_of[i], **leak} for i, leak in enumerate(leaks) if leak is not None],
+            "excluded": exclude_leaks,
+            "n_excluded": n_excluded,
+        },
     }
     return Report(results=results, queries=rows, metadata=metadata, ceilings=ceiling_rows, skipped=skipped)

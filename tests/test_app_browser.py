@@ -49,8 +49,8 @@ def test_page_uploads_scores_and_shows_rankings(tmp_path: Path, demo_gallery_dir
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url, wait_until="domcontentloaded")
             page.locator("#fp-files input[type=file]").set_input_files([str(p) for p in [*good, bad]])
-            # the upload is done when the file list shows the last file's name
-            page.get_by_text(bad.name).first.wait_for(timeout=30_000)
+            # the upload is done when the file list shows the last file (name and suffix are split)
+            page.locator("#fp-files").get_by_text(bad.stem).first.wait_for(timeout=30_000)
 
             box = page.locator("#fp-identity input")
             box.click()
@@ -62,8 +62,8 @@ def test_page_uploads_scores_and_shows_rankings(tmp_path: Path, demo_gallery_dir
             headline.wait_for(state="visible", timeout=60_000)
 
             assert headline.inner_text().strip() == f"{expected:.3f}"
-            assert page.locator("#fp-results").get_by_text("Chance floor").is_visible()
-            assert page.locator("#fp-results").get_by_text("Pairwise cosine (baseline)").is_visible()
+            assert page.locator("#fp-results").get_by_text("Chance floor", exact=True).is_visible()
+            assert page.locator("#fp-results").get_by_text("Pairwise cosine (baseline)", exact=True).is_visible()
             status = page.locator("#fp-status")
             assert "huge_header.png" in status.inner_text() and "megapixels" in status.inner_text()
 

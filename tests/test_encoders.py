@@ -41,12 +41,11 @@ def test_dinov2_alias_from_local_folder_uses_cls_token(tiny_dinov2_dir: Path, im
     emb = enc.encode(images, batch_size=2, progress=False).embeddings
     _unit_rows(emb)
     # CLS token of the model's own forward pass, normalised
-    from transformers import AutoImageProcessor, AutoModel
+    from transformers import AutoModel
 
     model = AutoModel.from_pretrained(tiny_dinov2_dir).eval()
-    proc = AutoImageProcessor.from_pretrained(tiny_dinov2_dir)
     with torch.no_grad():
-        out = model(**proc(images=images, return_tensors="pt"))
+        out = model(pixel_values=enc.preprocess(images))
     cls = torch.nn.functional.normalize(out.last_hidden_state[:, 0], dim=1).numpy()
     np.testing.assert_allclose(emb, cls, atol=1e-5)
     np.testing.assert_allclose(out.pooler_output.numpy(), out.last_hidden_state[:, 0].numpy(), atol=1e-6)
@@ -59,12 +58,11 @@ def test_projected_image_features(fixture: str, request: pytest.FixtureRequest, 
     assert enc.pooling == "image_features"
     emb = enc.encode(images, progress=False).embeddings
     _unit_rows(emb)
-    from transformers import AutoImageProcessor, AutoModel
+    from transformers import AutoModel
 
     model = AutoModel.from_pretrained(folder).eval()
-    proc = AutoImageProcessor.from_pretrained(folder)
     with torch.no_grad():
-        feats = model.get_image_features(**proc(images=images, return_tensors="pt"))
+        feats = model.get_image_features(pixel_values=enc.preprocess(images))
     feats = feats if isinstance(feats, torch.Tensor) else feats.pooler_output
     np.testing.assert_allclose(emb, torch.nn.functional.normalize(feats, dim=1).numpy(), atol=1e-5)
 

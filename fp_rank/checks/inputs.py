@@ -112,10 +112,24 @@ def check_evaluate_arguments(
         if not identities:
             raise InputError("identities is an empty string; give the identity label of the images")
     else:
-        _per_image(identities, "identities", n, (str,), "an identity label (string)", none_items=False)
+        if not isinstance(identities, Iterable) or not isinstance(identities, Sized) or isinstance(identities, bytes):
+            raise InputError(
+                f"identities must be a list of identity labels (strings) or one string for all images, got "
+                f"{type(identities).__name__} {_describe(identities)}"
+            )
+        if len(identities) != n:
+            raise InputError(
+                f"identities has {len(identities)} labels but there are {n} generated images; give one label per "
+                "image (or a single string for all)"
+            )
         for i, label in enumerate(identities):
+            if not isinstance(label, str):
+                raise InputError(
+                    f"identity label #{i} is {_describe(label)} of type {type(label).__name__}; labels must be strings "
+                    "that match the gallery's identity column exactly"
+                )
             if not label:
-                raise InputError(f"identities[{i}] is an empty string")
+                raise InputError(f"identity label #{i} is an empty string")
 
     from fp_rank.galleries.load import Gallery
 

@@ -374,7 +374,15 @@ def load_encoder(
         return _transformers_encoder(
             key, target, revision, dev, dt, pooling or spec.pooling, trust_remote_code, use_safetensors, fast_preprocess
         )
-    looks_like_path = os.path.sep in key or key.startswith(".") or os.path.exists(key)
+    # "org/name" is a Hub id even though it holds a "/"; absolute, ./relative, deeper or existing
+    # paths are folders.
+    looks_like_path = (
+        os.path.isabs(key)
+        or key.startswith((".", "~"))
+        or os.path.exists(key)
+        or key.count("/") > 1
+        or (os.sep != "/" and os.sep in key)
+    )
     if looks_like_path and not os.path.isdir(key):
         raise EncoderError(f"encoder folder {key!r} does not exist")
     if not looks_like_path and key.count("/") != 1:
@@ -456,11 +464,43 @@ def _remote_code_guard(repo: str, revision: str | None, trust_remote_code: bool)
             f"{repo!r} needs trust_remote_code=True: it runs Python code from that repository. Read the "
             "code first, pin a revision, then pass trust_remote_code=True (CLI: --trust-remote-code)"
         )
-    warnings.warn(
-        f"trust_remote_code=True: running code from {repo!r} at revision {revision or 'main (unpinned)'}",
-        UserWarning,
-        stacklevel=3,
+    if revision:
+        where = f"revision {revision}"
+    elif os.path.isdir(repo):
+        where = "a local folder (its content hash is recorded as the revision)"
+    else:
+        where = "revision main (unpinned: pass a commit hash as revision to pin the code you read)"
+    warnings.warn(f"trust_remote_code=True: running code from {repo!r} at {where}", UserWarning, stacklevel=3)
+
+
+_PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def _safetensors_refusal(target: str) -> EncoderError:
+    return EncoderError(
+        f"{target!r} has no safetensors weights, only pickled ones (e.g. pytorch_model.bin), and loading a "
+        "pickle can run arbitrary code. fp-rank loads safetensors only by default: convert the checkpoint to "
+        "safetensors, or, if you trust its source, pass use_safetensors=False"
     )
+
+
+def _check_local_model_folder(target: str, trust_remote_code: bool, use_safetensors: bool) -> None:
+    """Refuse, before loading, a local folder that would run its own code or unpickle its weights."""
+    folder = Path(target)
+    if not folder.is_dir():
+        return
+    config = folder / "config.json"
+    if not trust_remote_code and config.is_file():
+        try:
+            auto_map = json.loads(config.read_text(encoding="utf-8")).get("auto_map")
+        except (OSError, ValueError, AttributeError):
+            auto_map = None
+        if auto_map:
+            _remote_code_guard(target, None, False)
+    if use_safetensors:
+        files = [p.name for p in folder.iterdir() if p.is_file()]
+        if not any(f.endswith(".safetensors") for f in files) and any(f.endswith(_PICKLE_WEIGHTS) for f in files):
+            raise _safetensors_refusal(target)
 
 
 def _model_revision(model: Any, target: str, revision: str | None) -> str | None:
@@ -474,6 +514,11 @@ def _load_pretrained(loader: Any, target: str, revision: str | None, what: str, 
     try:
         return loader.from_pretrained(target, revision=revision, **kwargs)
     except (OSError, ValueError, KeyError, EnvironmentError) as exc:
+        text = str(exc)
+        if "trust_remote_code" in text and not kwargs.get("trust_remote_code"):
+            _remote_code_guard(target, revision, False)
+        if kwargs.get("use_safetensors") and isinstance(exc, OSError) and ".safetensors" in text:
+            raise _safetensors_refusal(target) from exc
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
         hint = (
             " (offline mode: the files must already be in the Hugging Face cache for this revision)"
@@ -497,6 +542,7 @@ def _transformers_encoder(
     from transformers import AutoImageProcessor, AutoModel
     from transformers.utils import logging as hf_logging
 
+    _check_local_model_folder(target, trust_remote_code, use_safetensors)
     if trust_remote_code:
         _remote_code_guard(target, revision, trust_remote_code)
     verbosity = hf_logging.get_verbosity()
@@ -575,6 +621,7 @@ def _miewid_encoder(
     from transformers import AutoModel
 
     _remote_code_guard(target, revision, trust_remote_code)
+    _check_local_model_folder(target, True, use_safetensors)
     model = _load_pretrained(
         AutoModel, target, revision, "model", trust_remote_code=True, use_safetensors=use_safetensors or None
     )
