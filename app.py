@@ -26,6 +26,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import atexit  # noqa: E402
+import base64  # noqa: E402
 import csv  # noqa: E402
 import difflib  # noqa: E402
 import html  # noqa: E402
@@ -78,7 +79,7 @@ GallerySource = str | Callable[[], str]
 # --------------------------------------------------------------------------------------------
 # Settings chosen by the Space owner
 # --------------------------------------------------------------------------------------------
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -86,8 +87,8 @@ def _env_int(name: str, default: int) -> int:
         value = int(float(raw))
     except ValueError:
         raise InputError(f"environment variable {name}={raw!r} is not a number; unset it or give e.g. {default}") from None
-    if value < 1:
-        raise InputError(f"environment variable {name}={raw!r} must be >= 1")
+    if value < minimum:
+        raise InputError(f"environment variable {name}={raw!r} must be >= {minimum}")
     return value
 
 
@@ -331,7 +332,22 @@ def _unique(name: str, seen: set[str]) -> str:
     return out
 
 
-def collect_uploads(paths: Sequence[str | os.PathLike[str]], work_dir: str | os.PathLike[str], limits: Limits) -> tuple[list[Upload], list[Problem]]:
+def inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (links resolved) lies inside the folder ``root``."""
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    try:
+        return os.path.commonpath([real, base]) == base
+    except ValueError:  # different drives
+        return False
+
+
+def collect_uploads(
+    paths: Sequence[str | os.PathLike[str]],
+    work_dir: str | os.PathLike[str],
+    limits: Limits,
+    *,
+    upload_root: str | os.PathLike[str] | None = None,
+) -> tuple[list[Upload], list[Problem]]:
     """Turn uploaded files and ``.zip`` archives into images ready to score, within the limits.
 
     Counts and sizes are checked from file sizes and archive directories before anything is
@@ -342,6 +358,8 @@ def collect_uploads(paths: Sequence[str | os.PathLike[str]], work_dir: str | os.
         paths: uploaded files (their base names are what the person sees).
         work_dir: a folder private to this request, for extracted archive members.
         limits: the limits to enforce.
+        upload_root: when given, files outside this folder (the web server's upload folder) are
+            refused: an API caller cannot make the Space read a file of the server by its path.
 
     Returns:
         The images to score (in upload order) and the files refused, each with its reason.
@@ -354,6 +372,9 @@ def collect_uploads(paths: Sequence[str | os.PathLike[str]], work_dir: str | os.
     for raw in paths:
         path = os.fspath(raw)
         name = os.path.basename(path) or path
+        if upload_root is not None and not inside(path, upload_root):
+            problems.append(Problem(name, "not a file uploaded through this page; refused"))
+            continue
         if not os.path.isfile(path):
             problems.append(Problem(name, "the upload did not arrive (no such file)"))
             continue
@@ -577,7 +598,7 @@ class ScoringSpace:
         """A Space configured by the ``FP_RANK_SPACE_*`` environment variables."""
         return cls(
             top_k=_env_int("FP_RANK_SPACE_TOP_K", 5),
-            n_boot=int(os.environ.get("FP_RANK_SPACE_BOOTSTRAP", "1000") or 0),
+            n_boot=_env_int("FP_RANK_SPACE_BOOTSTRAP", 1000, minimum=0),
             max_strips=_env_int("FP_RANK_SPACE_MAX_STRIPS", 100),
         )
 
@@ -697,6 +718,7 @@ class ScoringSpace:
         mapping: str | os.PathLike[str] | None = None,
         encoder: str = DEMO_ENCODER,
         work_dir: str | os.PathLike[str],
+        upload_root: str | os.PathLike[str] | None = None,
         progress: ProgressFn | None = None,
     ) -> Outcome:
         """Score one batch of uploads. Never raises for bad input: the outcome says what went wrong.
@@ -709,7 +731,10 @@ class ScoringSpace:
             method: method label of those images (default ``"generated"``).
             mapping: a CSV ``file, identity[, method]``.
             encoder: an encoder label from the allow-list.
-            work_dir: folder private to this request (archive members are extracted there).
+            work_dir: folder private to this request; archive members are extracted into its
+                ``inputs`` sub-folder, which the caller removes once the strips are drawn.
+            upload_root: the web server's upload folder; files (and the mapping CSV) outside it
+                are refused.
             progress: called with (fraction, description) while working.
 
         Returns:
@@ -719,7 +744,10 @@ class ScoringSpace:
         out = Outcome(gallery_label=gallery, encoder_label=encoder)
         step = progress or (lambda fraction, desc: None)
         try:
-            self._score_into(out, files, gallery, config, identity, method, mapping, encoder, Path(work_dir), step)
+            self._score_into(
+                out, files, gallery, config, identity, method, mapping, encoder, Path(work_dir), upload_root, step,
+                bars=progress is not None and progress_enabled(),
+            )
         except FpRankError as exc:
             out.error = str(exc)
             out.report = None
@@ -737,7 +765,10 @@ class ScoringSpace:
         mapping: str | os.PathLike[str] | None,
         encoder: str,
         work_dir: Path,
+        upload_root: str | os.PathLike[str] | None,
         step: ProgressFn,
+        *,
+        bars: bool,
     ) -> None:
         self._check_gallery_label(gallery)
         if encoder not in self.encoders:
@@ -745,8 +776,10 @@ class ScoringSpace:
         if not files:
             raise InputError("no images uploaded: add generated images (or a .zip of them), then press Score")
         step(0.02, "Checking the uploads")
-        uploads, problems = collect_uploads(files, work_dir / "inputs", self.limits)
+        uploads, problems = collect_uploads(files, work_dir / "inputs", self.limits, upload_root=upload_root)
         out.problems.extend(problems)
+        if mapping and upload_root is not None and not inside(mapping, upload_root):
+            raise InputError("the mapping CSV was not uploaded through this page; refused")
         rows = read_mapping(mapping, self.limits) if mapping else {}
         matched, unused = _match_mapping(uploads, rows) if rows else ({}, [])
         if unused:
@@ -795,7 +828,7 @@ class ScoringSpace:
             batch_size=self.batch_size,
             on_invalid="skip",
             top_k=self.top_k,
-            progress=progress_enabled(),
+            progress=bars,  # tqdm bars, tracked by the page's progress bar
             trust_remote_code=False,
         )
         for skipped in report.skipped:
@@ -995,11 +1028,11 @@ _CARD = (
 )
 
 
-def _card(title: str, value: str, sub: str, *, main: bool = False, klass: str = "") -> str:
+def _card(title: str, value: str, sub: str, *, main: bool = False, klass: str = "", tip: str = "") -> str:
     bg, border = ("#eef2ff", "#6366f1") if main else ("#f8fafc", "#cbd5e1")
     size = "2.1em" if main else "1.5em"
     return (
-        f'<div class="fp-card {klass}" style="{_CARD.format(bg=bg, border=border)}">'
+        f'<div class="fp-card {klass}" title="{html.escape(tip)}" style="{_CARD.format(bg=bg, border=border)}">'
         f'<div style="font-size:0.85em;color:#475569;font-weight:600">{html.escape(title)}</div>'
         f'<div class="fp-value" style="font-size:{size};font-weight:700;line-height:1.25">{html.escape(value)}</div>'
         f'<div style="font-size:0.8em;color:#475569">{html.escape(sub) or "&nbsp;"}</div></div>'
@@ -1025,22 +1058,29 @@ def headline_html(outcome: Outcome) -> str:
     for res in sorted(report.results, key=lambda r: (-r.map if math.isfinite(r.map) else 0.0, r.method)):
         ci = res.intervals or {}
         cards = [
-            _card("mAP (identity retrieval)", _fmt(res.map), _ci_text(ci, "map") or f"{res.n_queries} images", main=True, klass="fp-map"),
-            _card("CMC@1 (top match correct)", _fmt(res.cmc.get(1)), _ci_text(ci, "cmc1")),
-            _card("Pairwise cosine (baseline)", _fmt(res.pairwise_similarity), _ci_text(ci, "pairwise") or "to reference photos"),
-            _card("Chance floor", _fmt(res.chance_map), "mAP of a random ranking"),
+            _card("mAP", _fmt(res.map), _ci_text(ci, "map") or "identity retrieval", main=True, klass="fp-map",
+                  tip="Mean average precision of retrieving each image's own identity among look-alikes"),
+            _card("CMC@1", _fmt(res.cmc.get(1)), _ci_text(ci, "cmc1") or "top match correct", klass="fp-cmc",
+                  tip="Share of images whose best gallery match is their own identity"),
+            _card("Pairwise cosine", _fmt(res.pairwise_similarity), _ci_text(ci, "pairwise") or "baseline", klass="fp-pairwise",
+                  tip="DreamBench-style baseline: mean cosine to the identity's reference photos"),
+            _card("Chance floor", _fmt(res.chance_map), "random ranking", klass="fp-chance",
+                  tip="Expected mAP of a uniformly random ranking of the same gallery"),
         ]
         if res.ceiling_map is not None:
-            cards.append(_card("Real-image ceiling", _fmt(res.ceiling_map), f"{res.ceiling_split} photos as queries"))
+            cards.append(_card("Real-image ceiling", _fmt(res.ceiling_map), f"{res.ceiling_split} photos", klass="fp-ceiling",
+                               tip="mAP of real photos used as queries against the same gallery"))
         title = f"{res.method} · {res.encoder} · {res.n_queries} image(s) scored"
         blocks.append(
             f'<div class="fp-method" style="margin-bottom:12px"><div style="font-weight:700;margin:2px 0 6px 2px">'
             f'{html.escape(title)}</div><div style="display:flex;gap:10px;flex-wrap:wrap">{"".join(cards)}</div></div>'
         )
     note = (
-        '<div style="font-size:0.85em;color:#475569;margin-top:4px">mAP well above the chance floor means each '
-        "generated image still retrieves real photos of its own identity among look-alikes, i.e. the identifying "
-        "details survived. The pairwise cosine is the usual DreamBench-style similarity, shown for comparison.</div>"
+        '<div style="font-size:0.85em;color:#475569;margin-top:4px"><b>mAP</b>: how well each generated image '
+        "retrieves real photos of its own identity among look-alikes (1 = all of them ranked first). Well above the "
+        "<b>chance floor</b> means the identifying details survived. <b>CMC@1</b>: share of images whose best match "
+        "is their own identity. <b>Pairwise cosine</b>: the usual DreamBench-style similarity to the reference photos, "
+        "shown for comparison. <b>Real-image ceiling</b>: the same retrieval with real photos as queries.</div>"
     )
     if outcome.is_demo_encoder:
         note += (
@@ -1085,9 +1125,11 @@ def query_table(outcome: Outcome) -> Any:
     import pandas as pd
 
     rows = []
+    names = outcome.gallery.identity_names if outcome.gallery is not None else {}
     if outcome.report is not None:
         for q in outcome.report.queries:
             correct = q.get("top1_identity") == q.get("identity")
+            top1 = str(q.get("top1_identity"))
             rows.append(
                 [
                     q.get("file"),
@@ -1095,7 +1137,7 @@ def query_table(outcome: Outcome) -> Any:
                     q.get("identity_name") or q.get("identity"),
                     _fmt(q.get("ap")),
                     _rank_text(q.get("first_hit_rank")),
-                    q.get("top1_identity"),
+                    names.get(top1, top1),
                     "✓ yes" if correct else "✗ no",
                     _fmt(q.get("pairwise")),
                 ]
@@ -1150,8 +1192,18 @@ def identity_figure(outcome: Outcome) -> Any:
     return fig
 
 
-def strips(outcome: Outcome, space: ScoringSpace) -> list[tuple[Image.Image, str]]:
-    """One ranked strip per query (at most ``space.max_strips``), with captions."""
+@dataclass(frozen=True)
+class Strip:
+    """One query's ranked strip: the picture, its title and a sentence saying where the hits are."""
+
+    image: Image.Image
+    title: str
+    caption: str
+    hits: tuple[bool, ...]
+
+
+def strips(outcome: Outcome, space: ScoringSpace) -> list[Strip]:
+    """One ranked strip per query (at most ``space.max_strips``), in upload order."""
     report, gal = outcome.report, outcome.gallery
     if report is None or gal is None:
         return []
@@ -1161,14 +1213,15 @@ def strips(outcome: Outcome, space: ScoringSpace) -> list[tuple[Image.Image, str
         matches = q.get("top_k") or []
         upload = outcome.uploads[int(q["index"])]
         try:
-            query_img = to_rgb(upload.path, name=upload.name, max_pixels=space.limits.max_pixels)
+            query_img = to_rgb(upload.path, name=upload.name)  # its header passed the pixel limit
         except FpRankError:
             continue
         thumbs = [space.thumbnail(outcome.gallery_label, outcome.config, gal, int(m["gallery_index"]), THUMB) for m in matches]
         ident = str(q["identity"])
-        hits = [str(r) for r, m in enumerate(matches, start=1) if m["hit"]]
+        hits = tuple(bool(m["hit"]) for m in matches)
+        ranks = [str(r) for r, hit in enumerate(hits, start=1) if hit]
         title = f"{upload.name}  ·  AP {_fmt(q.get('ap'))}  ·  first hit at rank {_rank_text(q.get('first_hit_rank'))}"
-        strip = ranked_strip(
+        image = ranked_strip(
             query_img,
             matches,
             thumbs,
@@ -1177,12 +1230,46 @@ def strips(outcome: Outcome, space: ScoringSpace) -> list[tuple[Image.Image, str
             query_note=str(q.get("method") or ""),
             names=names,
         )
-        caption = (
-            f"{upload.name}: AP {_fmt(q.get('ap'))}; hits at ranks {', '.join(hits) if hits else 'none'} "
-            f"of the top {len(matches)}"
-        )
-        out.append((strip, caption))
+        if ranks:
+            caption = f"Same identity (hit) at rank {', '.join(ranks)} of the top {len(matches)}."
+        else:
+            caption = f"No hit in the top {len(matches)}: every top match is a look-alike identity."
+        out.append(Strip(image=image, title=title, caption=caption, hits=hits))
     return out
+
+
+def strips_html(items: Sequence[Strip], total: int) -> str:
+    """The ranked strips as one HTML block (inline WebP pictures; title and caption also as text).
+
+    Args:
+        items: strips from :func:`strips`.
+        total: how many queries were scored (to say when only the first strips are drawn).
+    """
+    if not items:
+        return '<div style="color:#475569;padding:8px">The ranked gallery matches of each image appear here.</div>'
+    figures = []
+    for strip in items:
+        buf = io.BytesIO()
+        strip.image.save(buf, format="WEBP", quality=90, method=4)
+        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        alt = html.escape(f"{strip.title}. {strip.caption}")
+        figures.append(
+            '<figure class="fp-strip" style="margin:0;padding:6px;border:1px solid #e2e8f0;border-radius:8px;'
+            f'background:#ffffff"><img src="data:image/webp;base64,{data}" alt="{alt}" '
+            f'width="{strip.image.width}" height="{strip.image.height}" style="width:100%;height:auto;display:block">'
+            f'<figcaption style="font-size:0.8em;color:#475569;margin-top:2px">{html.escape(strip.caption)}</figcaption>'
+            "</figure>"
+        )
+    more = ""
+    if total > len(items):
+        more = (
+            f'<div style="color:#475569;margin-top:6px">Showing the first {len(items)} of {total} images; every '
+            "image's top matches are in the JSON report.</div>"
+        )
+    return (
+        '<div class="fp-strip-grid" style="display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));'
+        f'gap:12px">{"".join(figures)}</div>{more}'
+    )
 
 
 def write_reports(outcome: Outcome, folder: Path) -> tuple[str | None, str | None]:
@@ -1239,7 +1326,6 @@ say who they show, and press **Score**.
 """
 
 CSS = """
-#fp-strips .thumbnail-item, #fp-strips .thumbnail-lg { background: #ffffff; }
 #fp-score { min-height: 48px; font-size: 1.1em; }
 """
 
@@ -1266,11 +1352,6 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
         The ``gr.Blocks`` app; start it with :func:`launch`.
     """
     space = space or ScoringSpace.from_env()
-    gallery_labels = list(space.galleries)
-    first = gallery_labels[0]
-    configs = space.configs(first)
-    identity_choices = space.identities(first, configs[0])
-    encoder_labels = list(space.encoders)
 
     def on_gallery(label: str) -> tuple[Any, Any]:
         try:
@@ -1286,9 +1367,8 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
             raise gr.Error(str(exc)) from None
 
     def on_samples() -> tuple[Any, ...]:
-        folder = space.work_root / "samples"
-        paths, csv_path = write_samples(folder)
-        return paths, csv_path, gr.Dropdown(value=None)
+        paths, csv_path = write_samples(space.work_root / "samples")
+        return paths, csv_path, DEMO_GALLERY, "all", None
 
     def on_score(
         files: Any,
@@ -1312,6 +1392,7 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
                 mapping=mapping_paths[0] if mapping_paths else None,
                 encoder=encoder,
                 work_dir=request_dir,
+                upload_root=demo.GRADIO_CACHE,
                 progress=lambda fraction, desc: progress(fraction, desc=desc),
             )
             progress(0.9, desc="Drawing the rankings")
@@ -1321,14 +1402,24 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
                 headline_html(outcome),
                 json_path,
                 csv_path,
-                strips(outcome, space),
+                strips_html(strips(outcome, space), len(outcome.report.queries) if outcome.report else 0),
                 query_table(outcome),
                 identity_figure(outcome),
             )
         finally:
             shutil.rmtree(request_dir / "inputs", ignore_errors=True)
 
-    with gr.Blocks(title="fp-rank: identity preservation", analytics_enabled=False, delete_cache=(900, 3600)) as demo:
+    # Loaded after the handlers are defined: gr.Progress(track_tqdm=True) patches tqdm, and bars
+    # opened before the patch (the gallery load's) would otherwise fail when they are collected.
+    gallery_labels = list(space.galleries)
+    first = gallery_labels[0]
+    configs = space.configs(first)
+    identity_choices = space.identities(first, configs[0])
+    encoder_labels = list(space.encoders)
+
+    # Gradio keeps its own copy of each upload (shared by identical files, so not ours to delete
+    # mid-flight); delete_cache clears copies older than 30 minutes every 5 minutes.
+    with gr.Blocks(title="fp-rank: identity preservation", analytics_enabled=False, delete_cache=(300, 1800)) as demo:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
@@ -1356,39 +1447,33 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
                 )
                 encoder = gr.Dropdown(encoder_labels, value=encoder_labels[0], label="Encoder", elem_id="fp-encoder")
                 with gr.Row():
-                    sample = gr.Button("Load sample images", variant="secondary", elem_id="fp-sample")
+                    sample = gr.Button(
+                        "Load sample images", variant="secondary", elem_id="fp-sample", visible=DEMO_GALLERY in space.galleries
+                    )
                     score = gr.Button("Score", variant="primary", elem_id="fp-score")
-                gr.Markdown(f"<small>{html.escape(space.limits.describe())} Uploads are deleted after scoring.</small>")
+                gr.Markdown(f"<small>{html.escape(space.limits.describe())} Uploaded files are deleted after scoring (the server's upload cache within the hour).</small>")
             with gr.Column(scale=3, min_width=420):
                 headline = gr.HTML(HEADLINE_PLACEHOLDER, label="Scores", elem_id="fp-headline")
                 status = gr.Markdown(label="Status", elem_id="fp-status")
                 with gr.Row():
                     json_file = gr.DownloadButton("Download report (JSON)", elem_id="fp-json", size="md")
                     csv_file = gr.DownloadButton("Download per-image CSV", elem_id="fp-csv", size="md")
+                chart = gr.Plot(label="mAP per identity", elem_id="fp-chart")
         gr.Markdown(
             f"### Top-{space.top_k} gallery matches of each generated image\n"
-            "Each strip shows the generated image (QUERY), then the real gallery photos it ranked highest. "
+            "Each strip shows the generated image (QUERY), then the real gallery photos it ranked highest, best first. "
             "**✓ HIT** (green frame): same identity as the query. **✗ MISS** (red frame): a look-alike identity."
         )
-        strip_gallery = gr.Gallery(
-            label="Ranked strips",
-            columns=2,
-            height="auto",
-            object_fit="contain",
-            format="png",
-            elem_id="fp-strips",
-        )
-        with gr.Row(equal_height=False):
-            table = gr.Dataframe(headers=TABLE_COLUMNS, label="Per image", interactive=False, elem_id="fp-table", wrap=True)
-            chart = gr.Plot(label="mAP per identity", elem_id="fp-chart")
+        strip_view = gr.HTML(strips_html([], 0), label="Ranked strips", elem_id="fp-strips")
+        table = gr.Dataframe(headers=TABLE_COLUMNS, label="Per image", interactive=False, elem_id="fp-table", wrap=True)
 
         gallery.change(on_gallery, gallery, [config, identity], api_visibility="private")
         config.change(on_config, [gallery, config], identity, api_visibility="private")
-        sample.click(on_samples, None, [files, mapping, identity], api_visibility="private")
+        sample.click(on_samples, None, [files, mapping, gallery, config, identity], api_visibility="private")
         score.click(
             on_score,
             [files, gallery, config, identity, method, mapping, encoder],
-            [status, headline, json_file, csv_file, strip_gallery, table, chart],
+            [status, headline, json_file, csv_file, strip_view, table, chart],
             api_name="score",
             concurrency_limit=_env_int("FP_RANK_SPACE_CONCURRENCY", 2),
             scroll_to_output=True,

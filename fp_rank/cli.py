@@ -76,6 +76,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         trust_remote_code=args.trust_remote_code,
     )
+    from fp_rank.distributed import is_main_process
+
+    if not is_main_process():  # torchrun / accelerate launch: rank 0 alone reports and writes
+        return 0
     _maybe_statistics(report, args)
     print(report.format_table())
     if report.skipped:

@@ -9,14 +9,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+from fp_rank import distributed
 from fp_rank.caching.store import EmbeddingCache, cache_key
 from fp_rank.checks.inputs import check_evaluate_arguments
 from fp_rank.checks.leakage import DEFAULT_MAX_DISTANCE, DEFAULT_MAX_THUMB_DIFF, find_leaks, gallery_leak_index
-from fp_rank.encoding.encoders import Encoder, load_encoder
-from fp_rank.encoding.images import describe_source
-from fp_rank.errors import EncoderError, InputError
+from fp_rank.encoding.encoders import EncodeResult, Encoder, load_encoder
+from fp_rank.encoding.images import content_hash, describe_source
+from fp_rank.errors import EncoderError, FpRankError, InputError
 from fp_rank.galleries.load import Gallery, GallerySplit, load_gallery
-from fp_rank.ranking.metrics import OnMissing, RankingResult, rank_metrics
+from fp_rank.ranking.metrics import OnMissing, RankingResult, rank_metrics, rank_metrics_from_embeddings
 from fp_rank.reporting.report import MethodResult, Report
 from fp_rank.version import PROTOCOL_VERSION, __version__
 
@@ -75,17 +76,63 @@ def _split_embeddings(
     key = cache_key(encoder.identity(), split.fingerprint) if encoder.cacheable else None
     if key is not None:
         hit = cache.get(key, len(split))
-        if hit is not None:
+        if distributed.all_true(hit is not None):  # every rank must agree, or all encode
             stats.from_cache += len(split)
-            return hit
+            return hit  # type: ignore[return-value]
     names = [f"{gallery.id}:{split.name}[{i}]" for i in range(len(split))]
-    result = encoder.encode(
-        split.images, batch_size=batch_size, progress=progress, names=names, desc=f"{split.name} ({encoder.name})"
+    result = distributed.encode(
+        encoder, split.images, batch_size=batch_size, progress=progress, names=names, desc=f"{split.name} ({encoder.name})"
     )
     stats.encoded += len(split)
-    if key is not None:
+    if key is not None and distributed.is_main_process():
         cache.put(key, result.embeddings, {"gallery": gallery.id, "split": split.name, "encoder": encoder.name})
     return result.embeddings
+
+
+def _distinct_images(items: Sequence[Any]) -> tuple[list[int], np.ndarray]:
+    """Deduplicate image sources by content (sha256 of their bytes, or of their decoded pixels).
+
+    Returns:
+        The positions of the first copy of each distinct image, and for every item the index of
+        its copy among those. Items that cannot be hashed (unreadable files) count as distinct;
+        the encoder reports them.
+    """
+    first: dict[str, int] = {}
+    reps: list[int] = []
+    inverse = np.empty(len(items), dtype=np.int64)
+    for i, item in enumerate(items):
+        try:
+            digest: str | None = content_hash(item)
+        except (FpRankError, OSError, TypeError, ValueError):
+            digest = None
+        if digest is not None and digest in first:
+            inverse[i] = first[digest]
+            continue
+        if digest is not None:
+            first[digest] = len(reps)
+        inverse[i] = len(reps)
+        reps.append(i)
+    return reps, inverse
+
+
+def _encode_distinct(
+    encoder: Encoder, items: Sequence[Any], reps: list[int], inverse: np.ndarray, names: list[str], **kwargs: Any
+) -> EncodeResult:
+    """Encode each distinct image once (sharded across ranks when launched), then fan the rows out."""
+    if len(reps) == len(items):
+        return distributed.encode(encoder, items, names=names, **kwargs)  # type: ignore[no-any-return]
+    res = distributed.encode(encoder, [items[i] for i in reps], names=[names[i] for i in reps], **kwargs)
+    row_of = np.full(len(reps), -1, dtype=np.int64)
+    row_of[res.kept] = np.arange(len(res.kept))
+    rows = row_of[inverse]
+    kept = np.flatnonzero(rows >= 0)
+    reason = {int(s["index"]): s["reason"] for s in res.skipped}
+    skipped = [
+        {"index": str(int(i)), "file": names[int(i)], "reason": reason.get(int(inverse[i]), "unreadable")}
+        for i in np.flatnonzero(rows < 0)
+    ]
+    emb = res.embeddings[rows[kept]] if len(kept) else res.embeddings
+    return EncodeResult(embeddings=emb, kept=kept.astype(np.int64), skipped=skipped)
 
 
 def _group_ranking(
@@ -97,6 +144,9 @@ def _group_ranking(
     on_missing: OnMissing,
     top_k: int,
 ) -> tuple[RankingResult, np.ndarray, np.ndarray | None]:
+    if top_k <= 0:  # the (queries x gallery) matrix is never held whole
+        res = rank_metrics_from_embeddings(q_emb, g_emb, q_ids, g_ids, cmc_ks=cmc_ks, on_missing=on_missing)
+        return res, res.extras["top1_score"], None
     sim = q_emb.astype(np.float64) @ g_emb.astype(np.float64).T
     res = rank_metrics(sim, q_ids, g_ids, cmc_ks=cmc_ks, on_missing=on_missing)
     top1_score = sim[np.arange(len(sim)), res.top1] if len(sim) else np.zeros(0)
@@ -209,6 +259,7 @@ def evaluate(
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
 
+    dist_ctx, device = distributed.setup(device)
     gal = load_gallery(gallery, gallery_config, gallery_revision, progress=progress)
     gal.check_identities(labels)
     id_to_group = gal.identity_to_group
@@ -241,14 +292,17 @@ def evaluate(
     names = gal.identity_names
     ks = sorted({int(k) for k in cmc_ks} | {1})
 
+    distinct: tuple[list[int], np.ndarray] | None = None
     for spec in enc_specs:
         enc = load_encoder(spec, revision=encoder_revision, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
         encoder_info.append({**enc.identity(), "device": enc.device, "description": enc.description})
         g_emb = _split_embeddings(enc, gal, gal.gallery, store, stats, batch_size, progress)
         r_emb = _split_embeddings(enc, gal, gal.reference, store, stats, batch_size, progress)
-        q = enc.encode(
-            generated, batch_size=batch_size, progress=progress, on_invalid=on_invalid, names=file_of,
-            desc=f"generated ({enc.name})",
+        if distinct is None:  # each distinct generated image is encoded once per encoder
+            distinct = _distinct_images(generated)
+        q = _encode_distinct(
+            enc, generated, distinct[0], distinct[1], file_of, batch_size=batch_size, progress=progress,
+            on_invalid=on_invalid, desc=f"generated ({enc.name})",
         )
         stats.queries_encoded += len(q.kept)
         if not skipped:
@@ -439,7 +493,9 @@ def evaluate(
             "gallery_images_encoded": stats.encoded,
             "gallery_images_from_cache": stats.from_cache,
             "generated_images_encoded": stats.queries_encoded,
+            "generated_images_distinct": len(distinct[0]) if distinct is not None else None,
         },
+        "distributed": dist_ctx.describe(),
         "options": {
             "on_missing": on_missing,
             "on_invalid": on_invalid,

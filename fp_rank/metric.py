@@ -41,7 +41,8 @@ pairwise cosine baseline computed with the same encoder.
 
 _KWARGS_DESCRIPTION = """\
 Args:
-    predictions: generated images (PIL images, or file paths as strings).
+    predictions: generated images: file paths as strings (the fast route: nothing is copied into
+        Arrow), PIL images or arrays (encoded into Arrow by `datasets`, then decoded lazily).
     references: the identity label of each generated image (gallery ``identity`` column).
     gallery: gallery folder or Hub dataset id (required).
     gallery_config: gallery config (a group, or "all").
@@ -92,7 +93,10 @@ class FinerPersonalizationRank(evaluate.Metric):
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=[
-                datasets.Features({"predictions": datasets.Image(), "references": datasets.Value("string")}),
+                # decode=False: images reach fp_rank as {'bytes', 'path'} and are decoded lazily, one batch
+                # at a time (memory bounded by the batch size, one decode per image); a PIL image that
+                # was opened from a file is passed by its path, not re-encoded into Arrow.
+                datasets.Features({"predictions": datasets.Image(decode=False), "references": datasets.Value("string")}),
                 datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
             ],
             codebase_urls=["https://github.com/OSU-MLB/Finer-Personalization-Rank"],

@@ -41,7 +41,7 @@ def test_page_uploads_scores_and_shows_rankings(tmp_path: Path, demo_gallery_dir
     good = save_records(pick(demo_generated, identity, "faithful", 6), tmp_path / "batch")
     bad = tmp_path / "batch" / "huge_header.png"
     bad.write_bytes(png_header_only(20_000, 20_000))
-    expected = expected_report(good, identity, demo_gallery_dir).map
+    expected = expected_report(good, identity, demo_gallery_dir)
 
     with running_app(make_space(demo_gallery_dir, tmp_path / "work")) as url, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -61,9 +61,10 @@ def test_page_uploads_scores_and_shows_rankings(tmp_path: Path, demo_gallery_dir
             headline = page.locator("#fp-results .fp-map .fp-value")
             headline.wait_for(state="visible", timeout=60_000)
 
-            assert headline.inner_text().strip() == f"{expected:.3f}"
-            assert page.locator("#fp-results").get_by_text("Chance floor", exact=True).is_visible()
-            assert page.locator("#fp-results").get_by_text("Pairwise cosine (baseline)", exact=True).is_visible()
+            assert headline.inner_text().strip() == f"{expected.map:.3f}"
+            for card, value in (("fp-cmc", expected.cmc[1]), ("fp-pairwise", expected.pairwise_similarity), ("fp-chance", expected.chance_map)):
+                shown = page.locator(f"#fp-results .{card} .fp-value")
+                assert shown.is_visible() and shown.inner_text().strip() == f"{value:.3f}"
             status = page.locator("#fp-status")
             assert "huge_header.png" in status.inner_text() and "megapixels" in status.inner_text()
 

@@ -444,7 +444,9 @@ def _callable_embed(enc: Encoder, fn: Callable[..., Any]) -> Callable[[Any], tor
     def embed(images: Any) -> torch.Tensor:
         try:
             out = _to_tensor(fn(images))
-        except (InputError, EncoderError):
+        except EncoderError as exc:  # unusable output: say whose
+            raise EncoderError(f"encoder callable {enc.name!r}: {exc}") from exc
+        except InputError:
             raise
         except Exception as exc:  # the user's function failed: name it, keep its message
             raise EncoderError(f"encoder callable {enc.name!r} raised {type(exc).__name__}: {exc}") from exc

@@ -22,8 +22,8 @@ Conversion rule, applied identically to generated images and gallery images:
    plain conversion, no ICC colour management).
 
 Safety: truncated files are refused even when ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is set
-elsewhere in the process; images above ``max_pixels`` are refused from their header size, before
-any pixel data is decoded; whatever a malformed file makes PIL raise is reported as an
+elsewhere in the process; images above ``max_pixels``, or more than :data:`MAX_ASPECT_RATIO`
+times longer than wide, are refused from their header size, before any pixel data is decoded; whatever a malformed file makes PIL raise is reported as an
 :class:`~fp_rank.errors.ImageDecodeError` naming the file.
 """
 
@@ -47,6 +47,11 @@ ImageSource = Union[str, "os.PathLike[str]", bytes, Image.Image, np.ndarray, dic
 
 #: Largest image accepted, in pixels (PIL's own decompression-bomb threshold by default).
 DEFAULT_MAX_PIXELS = 89_478_485
+
+#: Longest side / shortest side beyond which a picture is refused. Encoders resize the *short*
+#: side to their input size, so a 1 x 200000 strip (a few kB on disk) would expand to a
+#: 64 x 12.8M tensor and exhaust memory; no generated or gallery image is that thin.
+MAX_ASPECT_RATIO = 100
 
 #: Background colour used when flattening transparent images.
 ALPHA_BACKGROUND = (255, 255, 255)
@@ -141,6 +146,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
             raise ImageDecodeError(
                 name, f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels (decompression-bomb guard)"
             )
+        _check_aspect(w, h, name)
         img.load()
     except ImageDecodeError:
         raise
@@ -230,7 +236,17 @@ def to_rgb(item: Any, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_
         raise ImageDecodeError(name, f"corrupt image data ({type(exc).__name__}: {exc})") from exc
     if img.width < 1 or img.height < 1:
         raise ImageDecodeError(name, f"image has no pixels ({img.width}x{img.height})")
+    _check_aspect(img.width, img.height, name)
     return img
+
+
+def _check_aspect(w: int, h: int, name: str) -> None:
+    if w >= 1 and h >= 1 and max(w, h) > MAX_ASPECT_RATIO * min(w, h):
+        raise ImageDecodeError(
+            name,
+            f"{w}x{h} is more than {MAX_ASPECT_RATIO} times longer than wide; encoders scale the short side up, "
+            "so such a strip would need an enormous tensor. Crop or pad it to a sane shape",
+        )
 
 
 def iter_batches(

@@ -13,9 +13,13 @@ Definitions (protocol 1.0):
   ties). ``INP = R / rank of the last relevant item`` (expected under ties); mINP is its mean.
 * The chance floor is the exact expected AP of a uniformly random ranking.
 
-The implementation never sorts the gallery: per query it sorts only the ``R`` relevant scores and
-locates every other item among them with a binary search, which costs ``O(N log R)`` instead of
-``O(N log N)`` and is exact.
+The implementation never sorts the gallery. Only the items scoring at least as high as a query's
+lowest-scoring relevant item (the ``K`` *candidates*, ranked before or tied with its last relevant
+item) can change AP, CMC or INP: one vectorised comparison per query finds them, they alone are
+sorted (``O(K log K)``) and each relevant score is located among them by binary search, which
+gives exact, tie-aware counts. Similarities are read once from memory, in cache-sized passes, and
+:func:`rank_metrics_from_embeddings` computes them one chunk of queries at a time, so memory is
+bounded by the chunk size whatever the number of queries.
 """
 
 from __future__ import annotations
@@ -243,18 +247,11 @@ def rank_metrics(
     """
     if on_missing not in ("error", "skip", "zero"):
         raise InputError(f"on_missing must be 'error', 'skip' or 'zero', got {on_missing!r}")
-    ks = sorted({int(k) for k in cmc_ks})
-    if any(k < 1 for k in ks):
-        raise InputError(f"cmc_ks must be positive ranks, got {list(cmc_ks)!r}")
-    if isinstance(similarity, torch.Tensor):
-        sim_t = similarity.detach().cpu()
-        if not torch.is_floating_point(sim_t):
-            sim_t = sim_t.double()
-    else:
-        sim_t = torch.from_numpy(np.ascontiguousarray(_as_float_array(similarity, "similarity")))
-    if sim_t.ndim != 2:
-        raise InputError(f"similarity must be a 2-D (queries, gallery) array, got shape {tuple(sim_t.shape)}")
-    n_q, n_g = sim_t.shape
+    ks = _check_ks(cmc_ks)
+    sim = _similarity_array(similarity)
+    if sim.ndim != 2:
+        raise InputError(f"similarity must be a 2-D (queries, gallery) array, got shape {tuple(sim.shape)}")
+    n_q, n_g = sim.shape
     q_codes, g_codes = _encode_labels(query_ids, gallery_ids)
     if len(q_codes) != n_q:
         raise InputError(f"query_ids has {len(q_codes)} labels but similarity has {n_q} rows")
@@ -262,149 +259,358 @@ def rank_metrics(
         raise InputError(f"gallery_ids has {len(g_codes)} labels but similarity has {n_g} columns")
     if n_g == 0:
         raise InputError("the gallery is empty: similarity has 0 columns")
-
-    counts = _relevant_counts(q_codes, g_codes)
-    missing = counts == 0
-    if missing.any() and on_missing == "error":
-        labels = sorted({str(x) for x in np.asarray(query_ids)[missing]})
-        raise InputError(
-            f"{int(missing.sum())} queries have no gallery item of their identity (identities: "
-            f"{labels[:10]}{' ...' if len(labels) > 10 else ''}); fix the labels or the gallery, or "
-            "pass on_missing='skip' or 'zero'"
-        )
-
-    ap = np.full(n_q, np.nan)
-    first = np.full(n_q, np.nan)
-    inp = np.full(n_q, np.nan)
-    cmc = {k: np.full(n_q, np.nan) for k in ks}
-    tied = np.zeros(n_q, dtype=bool)
-    top1 = np.zeros(n_q, dtype=np.int64)
-    harmonic = torch.from_numpy(_harmonic_table(n_g))
-
+    acc = _Accumulator(q_codes, g_codes, query_ids, ks, on_missing)
     if chunk_size is None:
         chunk_size = max(1, DEFAULT_CHUNK_ELEMENTS // max(n_g, 1))
     if chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
-    g_codes_t = torch.from_numpy(g_codes)
     for start in range(0, n_q, chunk_size):
-        stop = min(n_q, start + chunk_size)
-        block = sim_t[start:stop]
-        if not torch.isfinite(block).all():
-            bad = start + int((~torch.isfinite(block)).any(dim=1).nonzero()[0, 0])
-            raise InputError(f"similarity row {bad} holds NaN or inf; check the embeddings of query {bad}")
-        top1[start:stop] = block.argmax(dim=1).numpy()
-        rel = torch.from_numpy(q_codes[start:stop])[:, None] == g_codes_t[None, :]
-        has = ~torch.from_numpy(missing[start:stop])
-        if not bool(has.any()):
-            continue
-        idx = has.nonzero().squeeze(1)
-        out = _chunk_metrics(block[idx], rel[idx], harmonic, ks)
-        rows = start + idx.numpy()
-        ap[rows] = out["ap"]
-        first[rows] = out["first"]
-        inp[rows] = out["inp"]
-        tied[rows] = out["tied"]
-        for k in ks:
-            cmc[k][rows] = out["cmc"][k]
+        acc.add(start, sim[start : start + chunk_size])
+    return acc.result()
 
-    scored = ~missing
-    if on_missing == "zero":
-        ap[missing] = 0.0
-        inp[missing] = 0.0
-        for k in ks:
-            cmc[k][missing] = 0.0
-        scored = np.ones(n_q, dtype=bool)
-    chance = np.full(n_q, np.nan)
-    ok = counts > 0
-    if ok.any():
-        chance[ok] = chance_average_precision(counts[ok], n_g)
-    if on_missing == "zero":
-        chance[missing] = 0.0
-    return RankingResult(
-        ap=ap,
-        first_hit_rank=first,
-        inp=inp,
-        cmc=cmc,
-        chance_ap=chance,
-        n_relevant=counts,
-        n_gallery=n_g,
-        tied=tied,
-        top1=top1,
-        scored=scored,
-        missing=missing,
-        on_missing=on_missing,
-    )
+
+def rank_metrics_from_embeddings(
+    query_embeddings: Any,
+    gallery_embeddings: Any,
+    query_ids: Sequence[Any],
+    gallery_ids: Sequence[Any],
+    *,
+    cmc_ks: Sequence[int] = (1, 5, 10),
+    on_missing: OnMissing = "error",
+    chunk_size: int | None = None,
+    dtype: Any = np.float64,
+) -> RankingResult:
+    """:func:`rank_metrics` of cosine similarities computed one chunk of queries at a time.
+
+    The ``(Q, N)`` similarity matrix is never held whole: each chunk of queries is multiplied
+    with the gallery, ranked and dropped, so memory is bounded by the chunk size (about 4M
+    similarities by default) whatever the number of queries. The results equal
+    ``rank_metrics(query_embeddings @ gallery_embeddings.T, ...)`` computed in ``dtype``.
+
+    Args:
+        query_embeddings: ``(Q, D)`` array or tensor (L2-normalised for cosine similarity).
+        gallery_embeddings: ``(N, D)`` array or tensor.
+        query_ids: ``Q`` identity labels of the queries.
+        gallery_ids: ``N`` identity labels of the gallery items.
+        cmc_ks: ranks at which to report CMC.
+        on_missing: as in :func:`rank_metrics`.
+        chunk_size: queries per chunk (default: about 4M similarities per chunk).
+        dtype: dtype of the similarity computation (default float64).
+
+    Returns:
+        A :class:`RankingResult`; ``extras["top1_score"]`` holds each query's best similarity.
+
+    Raises:
+        InputError: on shape mismatch, non-finite embeddings, bad options, or (with
+            ``on_missing="error"``) a query without relevant gallery items.
+
+    Example:
+        >>> import numpy as np
+        >>> q = np.array([[1.0, 0.0], [0.0, 1.0]])
+        >>> g = np.array([[0.9, 0.1], [0.1, 0.9], [0.8, 0.2]])
+        >>> rank_metrics_from_embeddings(q, g, ["a", "b"], ["a", "b", "a"], cmc_ks=(1,)).ap.tolist()
+        [1.0, 1.0]
+    """
+    if on_missing not in ("error", "skip", "zero"):
+        raise InputError(f"on_missing must be 'error', 'skip' or 'zero', got {on_missing!r}")
+    ks = _check_ks(cmc_ks)
+    q_emb = _similarity_array(query_embeddings).astype(dtype, copy=False)
+    g_emb = _similarity_array(gallery_embeddings).astype(dtype, copy=False)
+    if q_emb.ndim != 2 or g_emb.ndim != 2 or q_emb.shape[1] != g_emb.shape[1]:
+        raise InputError(
+            f"embeddings must be (Q, D) and (N, D) with the same D, got shapes {q_emb.shape} and {g_emb.shape}"
+        )
+    n_q, n_g = q_emb.shape[0], g_emb.shape[0]
+    q_codes, g_codes = _encode_labels(query_ids, gallery_ids)
+    if len(q_codes) != n_q:
+        raise InputError(f"query_ids has {len(q_codes)} labels but there are {n_q} query embeddings")
+    if len(g_codes) != n_g:
+        raise InputError(f"gallery_ids has {len(g_codes)} labels but there are {n_g} gallery embeddings")
+    if n_g == 0:
+        raise InputError("the gallery is empty: gallery_embeddings has 0 rows")
+    acc = _Accumulator(q_codes, g_codes, query_ids, ks, on_missing)
+    if chunk_size is None:
+        chunk_size = max(1, DEFAULT_CHUNK_ELEMENTS // max(n_g, 1))
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
+    g_t = g_emb.T
+    top1_score = np.full(n_q, np.nan)
+    for start in range(0, n_q, chunk_size):
+        block = q_emb[start : start + chunk_size] @ g_t
+        acc.add(start, block)
+        stop = start + len(block)
+        top1_score[start:stop] = block[np.arange(len(block)), acc.top1[start:stop]]
+    res = acc.result()
+    res.extras["top1_score"] = top1_score
+    return res
+
+
+def _check_ks(cmc_ks: Sequence[int]) -> list[int]:
+    ks = sorted({int(k) for k in cmc_ks})
+    if any(k < 1 for k in ks):
+        raise InputError(f"cmc_ks must be positive ranks, got {list(cmc_ks)!r}")
+    return ks
+
+
+def _similarity_array(x: Any) -> np.ndarray:
+    """A NumPy view (no copy when possible) of a float array or CPU tensor."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu()
+        if not torch.is_floating_point(t):
+            t = t.double()
+        elif t.dtype in (torch.float16, torch.bfloat16):
+            t = t.float()  # exact widening; NumPy has no bfloat16
+        return t.numpy()
+    return _as_float_array(x, "similarity")
+
+
+class _GalleryIndex:
+    """Gallery positions grouped by identity code: a query's relevant items without a scan."""
+
+    def __init__(self, g_codes: np.ndarray) -> None:
+        self.order = np.argsort(g_codes, kind="stable")
+        self.codes, self.starts, self.counts = np.unique(g_codes[self.order], return_index=True, return_counts=True)
+
+    def lookup(self, q_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start (into ``order``) and count of the relevant items of each query code."""
+        if len(self.codes) == 0:
+            return np.zeros(len(q_codes), dtype=np.int64), np.zeros(len(q_codes), dtype=np.int64)
+        pos = np.clip(np.searchsorted(self.codes, q_codes), 0, len(self.codes) - 1)
+        found = self.codes[pos] == q_codes
+        return np.where(found, self.starts[pos], 0), np.where(found, self.counts[pos], 0).astype(np.int64)
+
+
+class _Accumulator:
+    """Collects per-query metrics block by block (memory bounded by the block)."""
+
+    def __init__(self, q_codes: np.ndarray, g_codes: np.ndarray, query_ids: Any, ks: list[int], on_missing: str) -> None:
+        n_q, n_g = len(q_codes), len(g_codes)
+        self.q_codes = q_codes
+        self.index = _GalleryIndex(g_codes)
+        self.starts, self.counts = self.index.lookup(q_codes)
+        self.missing = self.counts == 0
+        if self.missing.any() and on_missing == "error":
+            labels = sorted({str(x) for x in np.asarray(query_ids)[self.missing]})
+            raise InputError(
+                f"{int(self.missing.sum())} queries have no gallery item of their identity (identities: "
+                f"{labels[:10]}{' ...' if len(labels) > 10 else ''}); fix the labels or the gallery, or "
+                "pass on_missing='skip' or 'zero'"
+            )
+        self.on_missing = on_missing
+        self.ks = ks
+        self.n_g = n_g
+        self.harmonic = torch.from_numpy(_harmonic_table(n_g))
+        self.ap = np.full(n_q, np.nan)
+        self.first = np.full(n_q, np.nan)
+        self.inp = np.full(n_q, np.nan)
+        self.cmc = {k: np.full(n_q, np.nan) for k in ks}
+        self.tied = np.zeros(n_q, dtype=bool)
+        self.top1 = np.zeros(n_q, dtype=np.int64)
+
+    def add(self, start: int, block: np.ndarray) -> None:
+        """Score rows ``start .. start + len(block)`` of the similarity matrix."""
+        stop = start + len(block)
+        found = _count_block(
+            block, start, self.missing[start:stop], self.index.order, self.starts[start:stop], self.counts[start:stop]
+        )
+        self.top1[start:stop] = found["top1"]
+        if len(found["rows"]) == 0:
+            return
+        out = _metrics_from_counts(**found["counts"], harmonic=self.harmonic, ks=self.ks, n=self.n_g)
+        sel = start + found["rows"]
+        self.ap[sel] = out["ap"]
+        self.first[sel] = out["first"]
+        self.inp[sel] = out["inp"]
+        self.tied[sel] = out["tied"]
+        for k in self.ks:
+            self.cmc[k][sel] = out["cmc"][k]
+
+    def result(self) -> RankingResult:
+        missing, n_q, ks = self.missing, len(self.q_codes), self.ks
+        scored = ~missing
+        if self.on_missing == "zero":
+            self.ap[missing] = 0.0
+            self.inp[missing] = 0.0
+            for k in ks:
+                self.cmc[k][missing] = 0.0
+            scored = np.ones(n_q, dtype=bool)
+        chance = np.full(n_q, np.nan)
+        ok = self.counts > 0
+        if ok.any():
+            chance[ok] = chance_average_precision(self.counts[ok], self.n_g)
+        if self.on_missing == "zero":
+            chance[missing] = 0.0
+        return RankingResult(
+            ap=self.ap,
+            first_hit_rank=self.first,
+            inp=self.inp,
+            cmc=self.cmc,
+            chance_ap=chance,
+            n_relevant=self.counts,
+            n_gallery=self.n_g,
+            tied=self.tied,
+            top1=self.top1,
+            scored=scored,
+            missing=missing,
+            on_missing=self.on_missing,
+        )
 
 
 def _relevant_counts(q_codes: np.ndarray, g_codes: np.ndarray) -> np.ndarray:
-    uniq, g_count = np.unique(g_codes, return_counts=True)
-    pos = np.searchsorted(uniq, q_codes)
-    pos = np.clip(pos, 0, max(len(uniq) - 1, 0))
-    found = uniq[pos] == q_codes if len(uniq) else np.zeros(len(q_codes), dtype=bool)
-    return np.where(found, g_count[pos], 0).astype(np.int64)
+    return _GalleryIndex(g_codes).lookup(q_codes)[1]
 
 
-def _chunk_metrics(
-    sim: torch.Tensor, rel: torch.Tensor, harmonic: torch.Tensor, ks: list[int]
+#: Similarities compared per pass: small enough to stay in the CPU's L2 cache between the
+#: finiteness check and the candidate comparison (one read from memory per similarity).
+_PASS_ELEMENTS = 1 << 18
+
+
+def _count_block(
+    block: np.ndarray,
+    start: int,
+    missing: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
 ) -> dict[str, Any]:
-    """Metrics for a chunk of queries that all have at least one relevant item.
+    """Per query: its relevant scores in ranking order, and how many items beat or tie each.
 
-    Works on ``x = -similarity`` so that ascending order is the ranking order.
+    For a query with relevant scores ``t_1 >= ... >= t_R``, only the items scoring at least
+    ``t_R`` (the *candidates*: ranked before, or tied with, the last relevant item) influence
+    AP, CMC and INP. One vectorised comparison finds them; they are sorted (``K log K`` for
+    ``K`` candidates) and every ``t_i`` is located among them by binary search. The counts are
+    exact and tie-aware: ``better`` counts the non-relevant items scoring strictly above
+    ``t_i``, ``tied`` those scoring exactly ``t_i``. The similarities are read in cache-sized
+    passes that also check that they are finite.
+
+    Args:
+        block: ``(b, N)`` similarities of queries ``start .. start + b``.
+        start: index of the block's first query (for messages).
+        missing: ``(b,)`` True for queries without any relevant item.
+        order, starts, counts: the relevant gallery items of each query (see ``_GalleryIndex``).
+
+    Returns:
+        ``top1`` for every row; and for the rows with relevant items (``rows``): ``lo``/``hi``
+        (the tie group of each relevant item among the relevant ones, as indices into their
+        sorted list), ``better``, ``tied`` (all ``(q, r_max)``, zero-padded beyond each query's
+        ``R``) and ``n_rel``.
+
+    Raises:
+        InputError: a similarity is NaN or infinite.
     """
-    q, n = sim.shape
-    x = -sim
-    n_rel = rel.sum(dim=1)  # (q,)
-    r_max = int(n_rel.max())
-    inf = torch.tensor(float("inf"), dtype=x.dtype)
-    # Sorted relevant scores per query, padded with +inf beyond each query's R.
-    rel_x = torch.where(rel, x, inf)
-    rel_sorted = torch.topk(rel_x, r_max, dim=1, largest=False, sorted=True).values.contiguous()
-    # Where each item falls among the relevant ones.
-    pos_left = torch.searchsorted(rel_sorted, x, right=False)
-    pos_right = torch.searchsorted(rel_sorted, x, right=True)
-    dummy = r_max + 1
-    nonrel = ~rel
-    # Non-relevant items strictly better than the relevant tie group starting at lo: pos_right <= lo.
-    idx_right = torch.where(nonrel, pos_right, torch.full_like(pos_right, dummy))
-    better_hist = torch.zeros(q, r_max + 2, dtype=torch.int64).scatter_add_(
-        1, idx_right, torch.ones_like(idx_right)
+    n_rows, n_g = block.shape
+    top1 = np.zeros(n_rows, dtype=np.int64)
+    rows = np.flatnonzero(~missing)
+    q = len(rows)
+    n_rel = counts
+    r_max = int(n_rel[rows].max()) if q else 1
+    col = np.arange(r_max)
+    n_rel_c = np.maximum(n_rel, 1)
+    valid = col[None, :] < n_rel[:, None]
+    take = order[starts[:, None] + np.minimum(col[None, :], n_rel_c[:, None] - 1)] if len(order) else np.zeros(
+        (n_rows, r_max), dtype=np.int64
     )
-    better_nr = better_hist[:, : r_max + 1].cumsum(dim=1)  # better_nr[:, lo]
-    # Non-relevant items tied with the relevant tie group starting at lo.
-    tie_mask = nonrel & (pos_right > pos_left)
-    idx_tie = torch.where(tie_mask, pos_left, torch.full_like(pos_left, dummy))
-    tied_nr = torch.zeros(q, r_max + 2, dtype=torch.int64).scatter_add_(1, idx_tie, torch.ones_like(idx_tie))
-    tied_nr = tied_nr[:, : r_max + 1]
+    rel = np.where(valid, np.take_along_axis(block, take, axis=1), -np.inf)
+    rel = -np.sort(-rel, axis=1)  # best first; padding (-inf) last
+    worst = rel[np.arange(n_rows), n_rel_c - 1]
+    better = np.zeros((n_rows, r_max), dtype=np.int64)
+    tied = np.zeros((n_rows, r_max), dtype=np.int64)
+    step = max(1, _PASS_ELEMENTS // max(n_g, 1))
+    for s0 in range(0, n_rows, step):
+        sb = block[s0 : s0 + step]
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(sb.sum(axis=1))
+        if not finite.all():
+            bad_rows = ~np.isfinite(sb).all(axis=1)
+            if bad_rows.any():
+                bad = start + s0 + int(np.flatnonzero(bad_rows)[0])
+                raise InputError(f"similarity row {bad} holds NaN or inf; check the embeddings of query {bad}")
+        above = sb >= worst[s0 : s0 + step, None]
+        for i in range(len(sb)):
+            j = s0 + i
+            if missing[j]:
+                top1[j] = int(np.argmax(sb[i]))
+                continue
+            r = int(n_rel[j])
+            cand_idx = np.flatnonzero(above[i])
+            cand = sb[i][cand_idx]
+            top1[j] = cand_idx[int(np.argmax(cand))]
+            cand.sort()
+            t = rel[j, r - 1 :: -1]  # ascending keys: NumPy's fastest search order
+            le = np.searchsorted(cand, t, side="right")[::-1]  # candidates scoring <= t_i
+            lt = np.searchsorted(cand, t, side="left")[::-1]  # candidates scoring < t_i
+            better[j, :r] = len(cand) - le
+            tied[j, :r] = le - lt
+    rel, valid, better, tied, n_rel = rel[rows], valid[rows], better[rows], tied[rows], n_rel[rows]
+    # Tie groups among the relevant scores: lo = first index of the group, hi = one past its end.
+    same_prev = np.zeros((q, r_max), dtype=bool)
+    same_prev[:, 1:] = (rel[:, 1:] == rel[:, :-1]) & valid[:, 1:]
+    if same_prev.any():
+        lo = np.maximum.accumulate(np.where(same_prev, 0, col[None, :]), axis=1)
+        same_next = np.zeros_like(same_prev)
+        same_next[:, :-1] = same_prev[:, 1:]
+        hi = np.minimum.accumulate(np.where(same_next, r_max, col[None, :] + 1)[:, ::-1], axis=1)[:, ::-1]
+    else:
+        lo = np.tile(col, (q, 1))
+        hi = lo + 1
+    better -= lo  # relevant items strictly above t_i are not non-relevant
+    tied -= hi - lo  # nor are the relevant items tied with it
+    better[~valid] = 0
+    tied[~valid] = 0
+    return {
+        "top1": top1,
+        "rows": rows,
+        "counts": {
+            "lo": np.ascontiguousarray(lo), "hi": np.ascontiguousarray(hi), "better": better, "tied": tied,
+            "n_rel": n_rel,
+        },
+    }
 
-    # Tie structure among relevant items.
-    lo = torch.searchsorted(rel_sorted, rel_sorted, right=False)  # (q, r_max)
-    hi = torch.searchsorted(rel_sorted, rel_sorted, right=True)
-    valid = torch.arange(r_max)[None, :] < n_rel[:, None]
-    lo_c = lo.clamp(max=r_max)
-    a = lo.double()
-    r = (hi - lo).double()
-    c = (lo + better_nr.gather(1, lo_c)).double()
-    t = tied_nr.gather(1, lo_c).double()
+
+def _metrics_from_counts(
+    lo: np.ndarray,
+    hi: np.ndarray,
+    better: np.ndarray,
+    tied: np.ndarray,
+    n_rel: np.ndarray,
+    harmonic: torch.Tensor,
+    ks: list[int],
+    n: int,
+) -> dict[str, Any]:
+    """AP, first-hit rank, CMC@k and INP (exact expected values under ties) from the counts."""
+    q, r_max = lo.shape
+    lo_t = torch.from_numpy(lo)
+    hi_t = torch.from_numpy(hi)
+    better_t = torch.from_numpy(better)
+    tied_t = torch.from_numpy(tied)
+    n_rel_t = torch.from_numpy(np.asarray(n_rel, dtype=np.int64))
+    valid = torch.arange(r_max)[None, :] < n_rel_t[:, None]
+    a = lo_t.double()
+    r = (hi_t - lo_t).double()
+    c = (lo_t + better_t).double()
+    t = tied_t.double()
     group_n = r + t
-    # Expected precision at each relevant item of a group tied with non-relevant items (McSherry-Najork).
-    c_i = c.long().clamp(min=0, max=n)
-    n_i = (c + group_n).long().clamp(max=n)
-    h_diff = harmonic[n_i] - harmonic[c_i]
-    denom = torch.clamp(group_n - 1, min=1.0)
-    tied_val = ((a + 1) * h_diff + (r - 1) / denom * (group_n - (c + 1) * h_diff)) / group_n
     # Without a non-relevant item in the group, relevant item i (0-based in sorted order) sits
-    # right after i relevant and better_nr non-relevant items, whatever the order inside the group.
+    # right after i relevant and `better` non-relevant items, whatever the order inside the group.
     pos_i = torch.arange(r_max, dtype=torch.float64)[None, :]
-    plain_val = (pos_i + 1) / (pos_i + 1 + better_nr.gather(1, lo_c).double())
-    prec = torch.where(t > 0, tied_val, plain_val)
+    prec = (pos_i + 1) / (pos_i + 1 + better_t.double())
+    if bool((t > 0).any()):
+        # Expected precision at each relevant item of a group tied with non-relevant items (McSherry-Najork).
+        c_i = c.long().clamp(min=0, max=n)
+        n_i = (c + group_n).long().clamp(min=0, max=n)
+        h_diff = harmonic[n_i] - harmonic[c_i]
+        denom = torch.clamp(group_n - 1, min=1.0)
+        safe_n = torch.clamp(group_n, min=1.0)
+        tied_val = ((a + 1) * h_diff + (r - 1) / denom * (group_n - (c + 1) * h_diff)) / safe_n
+        prec = torch.where(t > 0, tied_val, prec)
     prec = torch.where(valid, prec, torch.zeros_like(prec))
-    ap = prec.sum(dim=1) / n_rel.double()
+    ap = prec.sum(dim=1) / n_rel_t.double()
     any_tie = ((t > 0) & valid).any(dim=1)
 
     # First relevant item: the tie group at lo = 0.
-    r0 = hi[:, 0].double()
-    c0 = better_nr[:, 0].double()
-    n0 = r0 + tied_nr[:, 0].double()
+    r0 = hi_t[:, 0].double()
+    c0 = better_t[:, 0].double()
+    n0 = r0 + tied_t[:, 0].double()
     first = c0 + (n0 + 1) / (r0 + 1)
     cmc: dict[int, np.ndarray] = {}
     for k in ks:
@@ -424,12 +630,12 @@ def _chunk_metrics(
         cmc[k] = p.clamp(0.0, 1.0).numpy()
 
     # Last relevant item: the tie group containing relevant index R - 1.
-    last_idx = (n_rel - 1).clamp(min=0)[:, None]
-    lo_l = lo.gather(1, last_idx).squeeze(1)
-    r_l = (n_rel - lo_l).double()
-    c_l = (lo_l + better_nr.gather(1, lo_l[:, None]).squeeze(1)).double()
-    t_l = tied_nr.gather(1, lo_l[:, None]).squeeze(1).double()
-    r_total = n_rel.double()
+    last_idx = (n_rel_t - 1).clamp(min=0)[:, None]
+    lo_l = lo_t.gather(1, last_idx).squeeze(1)
+    r_l = (n_rel_t - lo_l).double()
+    c_l = (lo_l + better_t.gather(1, last_idx).squeeze(1)).double()
+    t_l = tied_t.gather(1, last_idx).squeeze(1).double()
+    r_total = n_rel_t.double()
     inp = r_total / (c_l + r_l)  # no non-relevant item tied with the last group
     needs_sum = (t_l > 0).nonzero().squeeze(1).tolist()
     inp_np = inp.numpy().copy()

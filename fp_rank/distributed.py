@@ -1,0 +1,292 @@
+"""Data-parallel encoding across processes launched by ``torchrun`` or ``accelerate launch``.
+
+Encoding images is the only expensive step of an evaluation, so it is the only one sharded:
+
+* **sharded**: the images to encode (gallery, reference and holdout splits on a cache miss, and
+  the generated images). They are cut into the same batches a single process would use, and rank
+  ``r`` of ``W`` encodes batches ``r, r + W, r + 2W, ...``; every model call therefore sees exactly
+  the batch it would see in one process, so the embeddings are the same.
+* **gathered**: the embeddings (and which images were skipped as unreadable) go to every rank
+  with ``all_gather``; uneven shards are padded for the transfer and trimmed after. Ranking,
+  statistics and the report are cheap and run identically on every rank.
+* **cached**: each rank reads the embedding cache; the split is taken from the cache only if
+  every rank found it (a collective check, so ranks never disagree about what to encode).
+  Only rank 0 writes cache entries and output files.
+
+Launch (the process group is created from the launcher's environment on first use)::
+
+    torchrun --nproc_per_node 8 -m fp_rank evaluate --gallery ... --generated ... --out out/
+    accelerate launch --num_processes 8 -m fp_rank evaluate --gallery ... --generated ... --out out/
+
+Nothing here runs when ``WORLD_SIZE`` is unset or 1: a plain process encodes everything itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from fp_rank.errors import EncoderError, FpRankError, InputError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where this process stands in a (possibly single-process) run.
+
+    Attributes:
+        rank: this process's rank (0 in a plain run).
+        world_size: number of processes (1 in a plain run).
+        local_rank: rank within this machine (selects the GPU).
+        backend: the ``torch.distributed`` backend, or None in a plain run.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        """True on the process that writes caches, files and messages (rank 0)."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        """True when work is shared between several processes."""
+        return self.world_size > 1
+
+    def describe(self) -> dict[str, Any]:
+        """What a report records about the run's processes."""
+        return {"world_size": self.world_size, "backend": self.backend}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"environment variable {name}={value!r} is not an integer (set by torchrun/accelerate)") from None
+
+
+def context() -> Context:
+    """The current context: the initialised process group's, else a plain single process."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return Context(
+            rank=dist.get_rank(),
+            world_size=dist.get_world_size(),
+            local_rank=_env_int("LOCAL_RANK", 0),
+            backend=str(dist.get_backend()),
+        )
+    return Context()
+
+
+def setup(device: str | None = None, backend: str | None = None) -> tuple[Context, str | None]:
+    """Join the launcher's process group (if any) and pick this rank's device.
+
+    Under ``torchrun``/``accelerate launch`` (``WORLD_SIZE`` > 1 in the environment) this
+    initialises ``torch.distributed`` once per process: NCCL when this rank encodes on a CUDA
+    device, gloo otherwise. Each rank then encodes on ``cuda:<LOCAL_RANK>`` when the device is
+    CUDA without an index.
+
+    Args:
+        device: the device the caller asked for (None: CUDA when available, else CPU).
+        backend: force a backend (``"gloo"`` or ``"nccl"``).
+
+    Returns:
+        The :class:`Context` and the device this rank should use (None keeps the default).
+
+    Raises:
+        InputError: the launcher's environment is inconsistent.
+    """
+    import torch.distributed as dist
+
+    world_size = _env_int("WORLD_SIZE", 1)
+    if world_size <= 1 or not dist.is_available():
+        ctx = context()
+        return ctx, _rank_device(device, ctx)
+    if not dist.is_initialized():
+        rank = _env_int("RANK", -1)
+        if rank < 0 or rank >= world_size:
+            raise InputError(f"RANK={rank} is not in 0..{world_size - 1}; launch with torchrun or accelerate launch")
+        local_rank = _env_int("LOCAL_RANK", 0)
+        wants_cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
+        chosen = backend or ("nccl" if wants_cuda else "gloo")
+        if chosen == "nccl":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend=chosen)
+        logger.info("joined process group: rank %d of %d (%s)", rank, world_size, chosen)
+    ctx = context()
+    return ctx, _rank_device(device, ctx)
+
+
+def _rank_device(device: str | None, ctx: Context) -> str | None:
+    if not ctx.active:
+        return device
+    if device is None and torch.cuda.is_available():
+        return f"cuda:{ctx.local_rank}"
+    if device is not None and str(device) == "cuda":
+        return f"cuda:{ctx.local_rank}"
+    return device
+
+
+def is_main_process() -> bool:
+    """True unless this process is a rank other than 0 of an initialised process group."""
+    return context().is_main
+
+
+def _collective_device(ctx: Context) -> torch.device:
+    if ctx.backend == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_true(flag: bool) -> bool:
+    """True when ``flag`` is True on every rank (a plain process returns ``flag``)."""
+    ctx = context()
+    if not ctx.active:
+        return bool(flag)
+    import torch.distributed as dist
+
+    value = torch.tensor([1 if flag else 0], dtype=torch.int64, device=_collective_device(ctx))
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
+class _Shard(Sequence[Any]):
+    """The items of one rank, read lazily from the full list (no copy of the images)."""
+
+    def __init__(self, items: Sequence[Any], indices: np.ndarray) -> None:
+        self._items = items
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self._items[int(j)] for j in self.indices[i]]
+        return self._items[int(self.indices[i])]
+
+    def __iter__(self) -> Iterator[Any]:
+        for j in self.indices:
+            yield self._items[int(j)]
+
+
+def shard_indices(n: int, batch_size: int, rank: int, world_size: int) -> np.ndarray:
+    """Indices encoded by ``rank``: whole batches ``rank, rank + W, ...`` of the single-process run.
+
+    Example:
+        >>> shard_indices(7, 2, 0, 2).tolist(), shard_indices(7, 2, 1, 2).tolist()
+        ([0, 1, 4, 5], [2, 3, 6])
+    """
+    n_batches = math.ceil(n / batch_size) if n else 0
+    mine = [np.arange(b * batch_size, min(n, (b + 1) * batch_size)) for b in range(rank, n_batches, world_size)]
+    return np.concatenate(mine).astype(np.int64) if mine else np.zeros(0, dtype=np.int64)
+
+
+def _error_record(exc: BaseException, rank: int) -> dict[str, Any]:
+    """A picklable description of an exception, rebuilt by :func:`_rebuild_error` on other ranks."""
+    return {
+        "rank": rank,
+        "kind": type(exc).__name__,
+        "message": str(exc),
+        "item": getattr(exc, "item", None),
+        "reason": getattr(exc, "reason", None),
+    }
+
+
+def _rebuild_error(record: dict[str, Any]) -> BaseException:
+    from fp_rank import errors
+
+    kind, message = record["kind"], record["message"]
+    if kind == "ImageDecodeError" and record["item"] is not None:
+        return errors.ImageDecodeError(str(record["item"]), str(record["reason"]))
+    cls = getattr(errors, kind, None)
+    if isinstance(cls, type) and issubclass(cls, FpRankError) and kind != "ImageDecodeError":
+        return cls(message)
+    return RuntimeError(f"rank {record['rank']} failed while encoding: {kind}: {message}")
+
+
+def encode(encoder: Any, items: Sequence[Any], *, batch_size: int = 32, progress: bool = True, **kwargs: Any) -> Any:
+    """``encoder.encode(items, ...)``, shared between the ranks of a distributed run.
+
+    In a plain process this is exactly ``encoder.encode``. Under a launcher each rank encodes
+    its batches (see :func:`shard_indices`), then every rank receives every embedding, in input
+    order, with the same ``kept`` and ``skipped`` as a single process would report. An error on
+    any rank (an unreadable image, a bad embedding) is raised on every rank.
+
+    Args:
+        encoder: an :class:`fp_rank.Encoder`.
+        items: the image sources (indexable).
+        batch_size: images per forward pass.
+        progress: show a progress bar (rank 0 only).
+        **kwargs: passed on to ``Encoder.encode`` (``on_invalid``, ``names``, ``desc``, ...).
+
+    Returns:
+        An :class:`fp_rank.encoding.encoders.EncodeResult`.
+    """
+    from fp_rank.encoding.encoders import EncodeResult
+
+    ctx = context()
+    if not ctx.active:
+        return encoder.encode(items, batch_size=batch_size, progress=progress, **kwargs)
+    import torch.distributed as dist
+
+    idx = shard_indices(len(items), batch_size, ctx.rank, ctx.world_size)
+    names = kwargs.pop("names", None)
+    local_names = [names[int(i)] for i in idx] if names is not None else None
+    error: BaseException | None = None
+    local = None
+    try:
+        local = encoder.encode(
+            _Shard(items, idx), batch_size=batch_size, progress=progress and ctx.is_main, names=local_names, **kwargs
+        )
+    except Exception as exc:  # raised on every rank below, so no rank waits forever for the others
+        error = exc
+    if local is not None:
+        kept = idx[local.kept]
+        skipped = [{**s, "index": str(int(idx[int(s["index"])]))} for s in local.skipped]
+        emb = np.ascontiguousarray(local.embeddings, dtype=np.float32)
+    else:
+        kept, skipped, emb = np.zeros(0, dtype=np.int64), [], np.zeros((0, 0), dtype=np.float32)
+    meta: list[Any] = [None] * ctx.world_size
+    record = _error_record(error, ctx.rank) if error is not None else None
+    dist.all_gather_object(meta, {"error": record, "kept": kept, "skipped": skipped, "shape": emb.shape})
+    if error is not None:
+        raise error
+    for entry in meta:
+        if entry["error"] is not None:
+            raise _rebuild_error(entry["error"])
+    dims = sorted({int(m["shape"][1]) for m in meta if m["shape"][0] > 0})
+    if len(dims) > 1:
+        raise EncoderError(f"the ranks produced embeddings of different sizes {dims}")
+    dim = dims[0] if dims else 0
+    longest = max(int(m["shape"][0]) for m in meta)
+    all_kept = np.concatenate([m["kept"] for m in meta])
+    if dim == 0 or longest == 0:
+        all_emb = np.zeros((0, 0), dtype=np.float32)
+    else:
+        device = _collective_device(ctx)
+        padded = torch.zeros((longest, dim), dtype=torch.float32, device=device)
+        if emb.shape[0]:
+            padded[: emb.shape[0]] = torch.from_numpy(emb).to(device)
+        gathered = [torch.empty_like(padded) for _ in range(ctx.world_size)]
+        dist.all_gather(gathered, padded)
+        rows = [g[: int(m["shape"][0])].cpu().numpy() for g, m in zip(gathered, meta)]
+        all_emb = np.concatenate(rows)
+    order = np.argsort(all_kept, kind="stable")
+    all_skipped = sorted((s for m in meta for s in m["skipped"]), key=lambda s: int(s["index"]))
+    return EncodeResult(embeddings=all_emb[order] if dim else all_emb, kept=all_kept[order], skipped=all_skipped)

@@ -1,0 +1,1 @@
+"""Reliability and security tests: bad inputs, faults and untrusted code (issue 7)."""
