@@ -29,12 +29,33 @@ for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "T
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def parse_args(description: str) -> argparse.Namespace:
-    """``--out FILE`` (JSON result) and ``--quick`` (smaller sizes, for a smoke run)."""
+def exact_rss_mode() -> None:
+    """Make resident memory track live allocations (call before measuring peak memory).
+
+    glibc keeps freed heap memory and raises its mmap threshold as big blocks are freed, so a
+    later allocation can reuse memory without the resident size (and its high-water mark)
+    moving. A fixed 64 KB mmap threshold returns every big block to the kernel when freed. It
+    also makes big allocations slower (a fresh mapping each time), so benchmarks time first and
+    switch this on only for their memory measurements, which come last.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD (fixed: disables the dynamic threshold)
+        libc.mallopt(-1, 1 << 16)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """``--out FILE`` (JSON result), ``--quick`` (smaller sizes, for a smoke run), ``--workdir``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", required=True, help="where to write this benchmark's JSON result")
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the script, not the machine")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a temporary folder)")
+    if extra is not None:
+        extra(parser)
     return parser.parse_args()
 
 

@@ -56,7 +56,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from fp_rank.galleries.load import load_gallery
     from fp_rank.inputs import read_generated
 
-    gallery = load_gallery(args.gallery, args.config, args.revision)
+    gallery = load_gallery(
+        args.gallery, args.config, args.revision, min_gallery_images=args.min_gallery_images,
+        on_duplicate=args.on_duplicate, progress=not args.no_progress,
+    )
     run = read_generated(args.generated, known_identities=set(gallery.identities), method=args.method)
     encoders: Any = args.encoder if args.encoder else None
     if encoders is not None and len(encoders) == 1:
@@ -75,6 +78,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         on_invalid=args.on_invalid,
         progress=not args.no_progress,
         trust_remote_code=args.trust_remote_code,
+        check_leaks=not args.no_leak_check,
+        exclude_leaks=args.exclude_leaks,
     )
     from fp_rank.distributed import is_main_process
 
@@ -196,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-cache", action="store_true")
     ev.add_argument("--on-missing", default="error", choices=["error", "skip", "zero"])
     ev.add_argument("--on-invalid", default="error", choices=["error", "skip"])
+    ev.add_argument("--min-gallery-images", type=int, default=2, help="fewest gallery images an identity may have (default 2)")
+    ev.add_argument("--on-duplicate", default="error", choices=["error", "allow"], help="identical images inside the gallery or shared with the reference split")
+    ev.add_argument("--no-leak-check", action="store_true", help="do not flag generated images that copy gallery/reference images")
+    ev.add_argument("--exclude-leaks", action="store_true", help="leave flagged copies out of the scores (counted in the report)")
     ev.add_argument("--trust-remote-code", action="store_true", help="allow encoders that run repository code (miewid)")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for CIs (0: none)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")

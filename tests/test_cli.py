@@ -97,3 +97,24 @@ def test_demo_command_in_a_fresh_process(tmp_path: Path) -> None:
 def test_encoders_listing(capsys: pytest.CaptureFixture) -> None:
     assert main(["encoders"]) == 0
     assert "dinov2-base" in capsys.readouterr().out
+
+
+def test_leak_flags(demo_gallery_dir: Path, tmp_path: Path, demo_generated: list[dict]) -> None:
+    gallery = fp_rank.load_gallery(str(demo_gallery_dir), "finch")
+    run = tmp_path / "leaky" / "copycat" / str(gallery.gallery.identities[0])
+    run.mkdir(parents=True)
+    (run / "copy.png").write_bytes(gallery.gallery.images[0]["bytes"])  # a gallery photo passed off as generated
+    finch = [r for r in demo_generated if r["method"] == "faithful" and r["identity"] == gallery.gallery.identities[0]][:3]
+    for k, rec in enumerate(finch):
+        rec["image"].save(run / f"gen{k}.png")
+    flagged = tmp_path / "flagged.json"
+    assert main(["evaluate", "--gallery", str(demo_gallery_dir), "--config", "finch", "--generated", str(tmp_path / "leaky"),
+                 "--out", str(flagged), "--bootstrap", "0", "--no-progress"]) == 0
+    report = Report.load(flagged)
+    assert report.metadata["leakage"]["n_flagged"] == 1
+    assert report.metadata["leakage"]["flagged"][0]["file"].endswith("copy.png")
+    assert report.single.n_queries == 4
+    excluded = tmp_path / "excluded.json"
+    assert main(["evaluate", "--gallery", str(demo_gallery_dir), "--config", "finch", "--generated", str(tmp_path / "leaky"),
+                 "--out", str(excluded), "--bootstrap", "0", "--no-progress", "--exclude-leaks"]) == 0
+    assert Report.load(excluded).single.n_queries == 3

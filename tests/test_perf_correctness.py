@@ -176,11 +176,15 @@ def test_prefetch_changes_no_embedding_and_keeps_the_error_policy(tiny_dinov2_di
     items = [*photos[:4], str(bad), *photos[4:]]
     plain = enc.encode(items, batch_size=3, progress=False, on_invalid="skip", prefetch=0)
     ahead = enc.encode(items, batch_size=3, progress=False, on_invalid="skip", prefetch=2)
+    parallel = enc.encode(items, batch_size=3, progress=False, on_invalid="skip", prefetch=1, decode_workers=3)
     assert np.array_equal(plain.embeddings, ahead.embeddings)
-    assert plain.kept.tolist() == ahead.kept.tolist() == [0, 1, 2, 3, *range(5, len(items))]
-    assert ahead.skipped == plain.skipped and ahead.skipped[0]["index"] == "4"
-    with pytest.raises(ImageDecodeError, match="bad.png"):
-        enc.encode(items, batch_size=3, progress=False, on_invalid="error", prefetch=2)
+    assert np.array_equal(plain.embeddings, parallel.embeddings)
+    assert plain.kept.tolist() == ahead.kept.tolist() == parallel.kept.tolist() == [0, 1, 2, 3, *range(5, len(items))]
+    assert ahead.skipped == plain.skipped == parallel.skipped and ahead.skipped[0]["index"] == "4"
+    for workers in (1, 3):
+        with pytest.raises(ImageDecodeError, match="bad.png"):
+            enc.encode(items, batch_size=3, progress=False, on_invalid="error", prefetch=2, decode_workers=workers)
+    assert not [t for t in threading.enumerate() if t.name.startswith(("fp-rank-prefetch", "fp-rank-decode"))]
 
 
 # ----------------------------------------------------------------------------- ranking

@@ -11,7 +11,8 @@ Descriptor, on a 64x64 RGB image in [0, 1]:
 2. *layout*: the foreground-weighted image pooled to an 8x8 grid (overall look: 192 values);
 3. *detail colours*: a 4x4x4 RGB histogram weighted by high-frequency energy (pixel minus its
    Gaussian blur) on the foreground, square-rooted (small distinctive marks: 64 values);
-4. both parts L2-normalised, concatenated with weights 1 and 2, and L2-normalised again.
+4. both parts L2-normalised, concatenated with weights 1 and 2 and a constant 0.01 (so that a
+   flat image still has a direction), and L2-normalised again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-DESCRIPTOR_VERSION = "1"
+DESCRIPTOR_VERSION = "2"
 INPUT_SIZE = 64
 _BINS = 4
 
@@ -35,7 +36,7 @@ def _blur(x: torch.Tensor, kernel: int = 7, sigma: float = 2.0) -> torch.Tensor:
 
 
 def demo_descriptor(x: torch.Tensor) -> torch.Tensor:
-    """Describe a batch ``(B, 3, H, W)`` of RGB images in [0, 1]; returns ``(B, 256)`` unit vectors."""
+    """Describe a batch ``(B, 3, H, W)`` of RGB images in [0, 1]; returns ``(B, 257)`` unit vectors."""
     x = x.float()
     if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
         x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
@@ -52,5 +53,7 @@ def demo_descriptor(x: torch.Tensor) -> torch.Tensor:
     weight = (energy * F.max_pool2d(fg, 5, 1, 2)).flatten(1)
     hist = torch.zeros(x.shape[0], _BINS**3, dtype=x.dtype).scatter_add_(1, bins, weight)
     hist = (hist / (hist.sum(dim=1, keepdim=True) + 1e-6)).sqrt()
-    feats = torch.cat([F.normalize(layout, dim=1), 2.0 * F.normalize(hist, dim=1)], dim=1)
+    # A small constant component keeps flat images (no foreground, no detail) describable.
+    floor = torch.full((x.shape[0], 1), 0.01, dtype=x.dtype)
+    feats = torch.cat([F.normalize(layout, dim=1), 2.0 * F.normalize(hist, dim=1), floor], dim=1)
     return F.normalize(feats, dim=1)

@@ -14,6 +14,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,7 @@ class Encoder:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         desc: str = "encoding",
         prefetch: int = 1,
+        decode_workers: int | None = None,
     ) -> EncodeResult:
         """Encode image sources lazily, ``batch_size`` decoded images in memory at a time.
 
@@ -175,6 +177,10 @@ class Encoder:
             desc: progress-bar label.
             prefetch: batches decoded and preprocessed ahead in a background thread while the
                 model runs (bounded, so memory stays bounded by ``batch_size``); 0 disables it.
+            decode_workers: threads decoding the images of a batch (Pillow releases the GIL).
+                Default: 1 on the CPU (the model uses the cores), ``min(8, cores - 1)`` when
+                the model runs on a GPU and the cores are free to feed it. The result does not
+                depend on it.
 
         Returns:
             An :class:`EncodeResult` with float32 ``(n_kept, D)`` embeddings.
@@ -191,20 +197,34 @@ class Encoder:
         skipped: list[dict[str, str]] = []
         bar = _progress(n, desc, progress)
 
+        workers = decode_workers if decode_workers is not None else _default_decode_workers(self.device)
+
+        def decode(pair: tuple[int, Any]) -> tuple[int, str, Any, ImageDecodeError | None]:
+            i, item = pair
+            label = names[i] if names is not None else describe_source(item, i)
+            try:
+                return i, label, to_rgb(item, name=label, max_pixels=max_pixels), None
+            except ImageDecodeError as exc:
+                return i, label, None, exc
+
         def prepared() -> Iterator[tuple[list[int], Any, list[dict[str, str]], int]]:
             # decode + preprocess one batch (runs in the prefetch thread)
-            for batch in iter_batches(items, batch_size):
-                images, idx, bad = [], [], []
-                for i, item in batch:
-                    label = names[i] if names is not None else describe_source(item, i)
-                    try:
-                        images.append(to_rgb(item, name=label, max_pixels=max_pixels))
-                        idx.append(i)
-                    except ImageDecodeError as exc:
-                        if on_invalid == "error":
-                            raise
-                        bad.append({"index": str(i), "file": label, "reason": exc.reason})
-                yield idx, (self.preprocess(images) if images else None), bad, len(batch)
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="fp-rank-decode") if workers > 1 else None
+            try:
+                for batch in iter_batches(items, batch_size):
+                    images, idx, bad = [], [], []
+                    for i, label, image, exc in pool.map(decode, batch) if pool is not None else map(decode, batch):
+                        if exc is not None:
+                            if on_invalid == "error":
+                                raise exc
+                            bad.append({"index": str(i), "file": label, "reason": exc.reason})
+                        else:
+                            images.append(image)
+                            idx.append(i)
+                    yield idx, (self.preprocess(images) if images else None), bad, len(batch)
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
 
         try:
             with Prefetcher(prepared(), depth=max(0, int(prefetch))) as batches:
@@ -223,6 +243,12 @@ class Encoder:
         else:
             emb = np.zeros((0, 0), dtype=np.float32)
         return EncodeResult(embeddings=emb, kept=np.asarray(kept, dtype=np.int64), skipped=skipped)
+
+
+def _default_decode_workers(device: str) -> int:
+    if not str(device).startswith("cuda"):
+        return 1
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:

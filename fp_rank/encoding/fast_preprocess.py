@@ -356,6 +356,8 @@ class Prefetcher(Iterator[T]):
         except BaseException as exc:  # handed to the consumer, who re-raises it
             self._put((_ERROR, exc))
             return
+        finally:
+            _close(self._source)  # runs the source's own clean-up, in the thread that ran it
         self._put((_END, None))
 
     def __iter__(self) -> Prefetcher[T]:
@@ -385,9 +387,17 @@ class Prefetcher(Iterator[T]):
             self._stop.set()
             self._thread.join()
             self._thread = None
+        elif self._depth == 0:
+            _close(self._source)
 
     def __enter__(self) -> Prefetcher[T]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _close(source: Any) -> None:
+    close = getattr(source, "close", None)
+    if callable(close):
+        close()

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Union
 
@@ -83,10 +82,12 @@ def source_bytes(item: Any) -> bytes | None:
         with open(item, "rb") as fh:
             return fh.read()
     if isinstance(item, dict):
-        if item.get("bytes") is not None:
-            return bytes(item["bytes"])
-        if item.get("path"):
-            with open(item["path"], "rb") as fh:
+        data, path = item.get("bytes"), item.get("path")
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            return bytes(data)
+        # only a real path string: open() would also accept an int as a file descriptor
+        if data is None and isinstance(path, (str, os.PathLike)) and os.fspath(path):
+            with open(path, "rb") as fh:
                 return fh.read()
     return None
 
@@ -107,8 +108,11 @@ def _open(item: Any, name: str, max_pixels: int) -> Image.Image:
     if isinstance(item, np.ndarray):
         return _from_array(item, name)
     if isinstance(item, dict):
-        if item.get("bytes") is None and not item.get("path"):
-            raise ImageDecodeError(name, "the dict has neither 'bytes' nor 'path'")
+        data, path = item.get("bytes"), item.get("path")
+        if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ImageDecodeError(name, f"the dict's 'bytes' is a {type(data).__name__}, not bytes")
+        if data is None and not (isinstance(path, (str, os.PathLike)) and os.fspath(path)):
+            raise ImageDecodeError(name, "the dict has neither 'bytes' nor a 'path' string")
     elif not isinstance(item, (bytes, bytearray, memoryview, str, os.PathLike)):
         raise ImageDecodeError(
             name,

@@ -340,6 +340,7 @@ def rank_metrics_from_embeddings(
         acc.add(start, block)
         stop = start + len(block)
         top1_score[start:stop] = block[np.arange(len(block)), acc.top1[start:stop]]
+        del block  # before the next chunk is computed: one chunk alive at a time
     res = acc.result()
     res.extras["top1_score"] = top1_score
     return res
@@ -399,7 +400,7 @@ class _Accumulator:
         self.on_missing = on_missing
         self.ks = ks
         self.n_g = n_g
-        self.harmonic = torch.from_numpy(_harmonic_table(n_g))
+        self.harmonic = _harmonic_table(n_g)
         self.ap = np.full(n_q, np.nan)
         self.first = np.full(n_q, np.nan)
         self.inp = np.full(n_q, np.nan)
@@ -573,81 +574,68 @@ def _metrics_from_counts(
     better: np.ndarray,
     tied: np.ndarray,
     n_rel: np.ndarray,
-    harmonic: torch.Tensor,
+    harmonic: np.ndarray,
     ks: list[int],
     n: int,
 ) -> dict[str, Any]:
-    """AP, first-hit rank, CMC@k and INP (exact expected values under ties) from the counts."""
+    """AP, first-hit rank, CMC@k and INP (exact expected values under ties) from the counts.
+
+    Plain NumPy on ``(q, r_max)`` arrays: single-threaded, so it never waits on a thread pool.
+    """
     q, r_max = lo.shape
-    lo_t = torch.from_numpy(lo)
-    hi_t = torch.from_numpy(hi)
-    better_t = torch.from_numpy(better)
-    tied_t = torch.from_numpy(tied)
-    n_rel_t = torch.from_numpy(np.asarray(n_rel, dtype=np.int64))
-    valid = torch.arange(r_max)[None, :] < n_rel_t[:, None]
-    a = lo_t.double()
-    r = (hi_t - lo_t).double()
-    c = (lo_t + better_t).double()
-    t = tied_t.double()
-    group_n = r + t
+    n_rel = np.asarray(n_rel, dtype=np.int64)
+    valid = np.arange(r_max)[None, :] < n_rel[:, None]
     # Without a non-relevant item in the group, relevant item i (0-based in sorted order) sits
     # right after i relevant and `better` non-relevant items, whatever the order inside the group.
-    pos_i = torch.arange(r_max, dtype=torch.float64)[None, :]
-    prec = (pos_i + 1) / (pos_i + 1 + better_t.double())
-    if bool((t > 0).any()):
+    pos_i = np.arange(r_max, dtype=np.float64)[None, :]
+    prec = (pos_i + 1) / (pos_i + 1 + better)
+    has_tie = (tied > 0) & valid
+    if has_tie.any():
         # Expected precision at each relevant item of a group tied with non-relevant items (McSherry-Najork).
-        c_i = c.long().clamp(min=0, max=n)
-        n_i = (c + group_n).long().clamp(min=0, max=n)
+        a = lo.astype(np.float64)
+        r = (hi - lo).astype(np.float64)
+        c = (lo + better).astype(np.float64)
+        group_n = r + tied
+        c_i = np.clip(lo + better, 0, n)
+        n_i = np.clip(lo + better + (hi - lo) + tied, 0, n)
         h_diff = harmonic[n_i] - harmonic[c_i]
-        denom = torch.clamp(group_n - 1, min=1.0)
-        safe_n = torch.clamp(group_n, min=1.0)
+        denom = np.maximum(group_n - 1, 1.0)
+        safe_n = np.maximum(group_n, 1.0)
         tied_val = ((a + 1) * h_diff + (r - 1) / denom * (group_n - (c + 1) * h_diff)) / safe_n
-        prec = torch.where(t > 0, tied_val, prec)
-    prec = torch.where(valid, prec, torch.zeros_like(prec))
-    ap = prec.sum(dim=1) / n_rel_t.double()
-    any_tie = ((t > 0) & valid).any(dim=1)
+        prec = np.where(has_tie, tied_val, prec)
+    prec = np.where(valid, prec, 0.0)
+    ap = prec.sum(axis=1) / n_rel
+    any_tie = has_tie.any(axis=1)
 
     # First relevant item: the tie group at lo = 0.
-    r0 = hi_t[:, 0].double()
-    c0 = better_t[:, 0].double()
-    n0 = r0 + tied_t[:, 0].double()
+    r0 = hi[:, 0].astype(np.float64)
+    c0 = better[:, 0].astype(np.float64)
+    n0 = r0 + tied[:, 0]
     first = c0 + (n0 + 1) / (r0 + 1)
     cmc: dict[int, np.ndarray] = {}
+    r0_t, n0_t = torch.from_numpy(r0), torch.from_numpy(n0)
+    lg_n0 = torch.lgamma(n0_t + 1) - torch.lgamma(n0_t - r0_t + 1)
     for k in ks:
         tt = k - c0  # positions available inside the first group
         # P(first hit within group position <= tt) = 1 - C(n0 - tt, r0) / C(n0, r0)
-        tt_c = torch.clamp(tt, min=0.0)
-        rest = n0 - tt_c
-        log_ratio = (
-            torch.lgamma(rest + 1)
-            - torch.lgamma(torch.clamp(rest - r0, min=0.0) + 1)
-            - torch.lgamma(n0 + 1)
-            + torch.lgamma(n0 - r0 + 1)
-        )
-        p = 1.0 - torch.exp(log_ratio)
-        p = torch.where(rest < r0, torch.ones_like(p), p)
-        p = torch.where(tt <= 0, torch.zeros_like(p), p)
-        cmc[k] = p.clamp(0.0, 1.0).numpy()
+        rest = torch.from_numpy(n0 - np.maximum(tt, 0.0))
+        log_ratio = torch.lgamma(rest + 1) - torch.lgamma(torch.clamp(rest - r0_t, min=0.0) + 1) - lg_n0
+        p = 1.0 - np.exp(log_ratio.numpy())
+        p = np.where(rest.numpy() < r0, 1.0, p)
+        p = np.where(tt <= 0, 0.0, p)
+        cmc[k] = np.clip(p, 0.0, 1.0)
 
     # Last relevant item: the tie group containing relevant index R - 1.
-    last_idx = (n_rel_t - 1).clamp(min=0)[:, None]
-    lo_l = lo_t.gather(1, last_idx).squeeze(1)
-    r_l = (n_rel_t - lo_l).double()
-    c_l = (lo_l + better_t.gather(1, last_idx).squeeze(1)).double()
-    t_l = tied_t.gather(1, last_idx).squeeze(1).double()
-    r_total = n_rel_t.double()
+    last = np.maximum(n_rel - 1, 0)[:, None]
+    lo_l = np.take_along_axis(lo, last, axis=1)[:, 0]
+    r_l = (n_rel - lo_l).astype(np.float64)
+    c_l = (lo_l + np.take_along_axis(better, last, axis=1)[:, 0]).astype(np.float64)
+    t_l = np.take_along_axis(tied, last, axis=1)[:, 0]
+    r_total = n_rel.astype(np.float64)
     inp = r_total / (c_l + r_l)  # no non-relevant item tied with the last group
-    needs_sum = (t_l > 0).nonzero().squeeze(1).tolist()
-    inp_np = inp.numpy().copy()
-    for i in needs_sum:
-        inp_np[i] = _expected_inp(float(r_total[i]), float(c_l[i]), int(r_l[i]), int(r_l[i] + t_l[i]))
-    return {
-        "ap": ap.numpy(),
-        "first": first.numpy(),
-        "inp": inp_np,
-        "cmc": cmc,
-        "tied": any_tie.numpy(),
-    }
+    for i in np.flatnonzero(t_l > 0):
+        inp[i] = _expected_inp(float(r_total[i]), float(c_l[i]), int(r_l[i]), int(r_l[i] + t_l[i]))
+    return {"ap": ap, "first": first, "inp": inp, "cmc": cmc, "tied": any_tie}
 
 
 def _expected_inp(r_total: float, before: float, r_group: int, n_group: int) -> float:

@@ -171,9 +171,8 @@ def run_atheris(n: int) -> int:  # pragma: no cover - optional engine, not insta
         pos = int.from_bytes(rest[:2] or b"\0", "little") % max(len(base), 1)
         check_one(mutate(base[:pos] + rest[2:] + base[pos + max(len(rest) - 2, 0) :], [], fix_crc=fix))
 
-    with atheris.instrument_imports():
-        import PIL.Image  # noqa: F401
-
+    warnings.simplefilter("ignore")
+    atheris.instrument_all()  # coverage feedback from every loaded Python module (PIL's plugins included)
     atheris.Setup([sys.argv[0], f"-runs={n}"], one_input)
     atheris.Fuzz()
     return 0

@@ -100,6 +100,23 @@ def test_missing_file_and_folder_are_refused_by_name(tmp_path: Path) -> None:
         to_rgb(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"path": 0}, "neither 'bytes' nor a 'path' string"),  # never read stdin as a file descriptor
+        ({"bytes": "text"}, "'bytes' is a str"),
+        ({}, "neither 'bytes' nor a 'path' string"),
+        (12, "unsupported type int"),
+        (np.zeros(4), "array of shape"),
+        (np.full((3, 3), np.nan), "NaN"),
+        (np.zeros((3, 3), dtype=np.int64), "dtype int64"),
+    ],
+)
+def test_malformed_sources_are_refused(item: object, message: str) -> None:
+    with pytest.raises(ImageDecodeError, match=message):
+        to_rgb(item)
+
+
 def test_decompression_bomb_is_refused_from_its_header(tmp_path: Path) -> None:
     # A header-only file fails as "truncated" when it is decoded: the size message proves the
     # guard decided from the header, before any pixel data was touched.
@@ -151,10 +168,11 @@ def test_one_pixel_image(tiny_dinov2_dir: Path) -> None:
     assert_same_picture([dino], gif, plain)
 
 
-def test_flat_pictures_give_the_demo_encoder_nothing_to_describe() -> None:
+def test_flat_pictures_still_get_a_demo_descriptor() -> None:
     demo = fp_rank.load_encoder("fp-rank-demo")
-    with pytest.raises(EncoderError, match="fp-rank-demo"):
-        demo.encode([Image.new("RGB", (1, 1), (12, 200, 31))], progress=False)
+    emb = demo.encode([Image.new("RGB", (1, 1), (12, 200, 31)), Image.new("RGB", (9, 5), (0, 0, 0))], progress=False).embeddings
+    assert np.isfinite(emb).all()
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
 
 
 def test_16bit_grayscale_png(encoders: list[fp_rank.Encoder]) -> None:

@@ -4,7 +4,6 @@ fed random junk (only our InputError, or success, may come out)."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,11 +144,13 @@ good_image = st.one_of(
 )
 bad_image = st.one_of(
     st.binary(max_size=20),
-    st.just(np.full((3, 3, 3), 0.5)),  # a flat picture: the demo encoder cannot describe it
+    st.just(np.full((3, 3, 3), 0.5)),  # a flat picture: works (valid input among the junk)
     st.just(np.zeros((4,))),
     st.none(),
     st.just("/nonexistent.png"),
     st.just({"bytes": None}),
+    st.just({"path": 3}),  # an int path must not be opened as a file descriptor
+    st.just({"bytes": "text"}),
 )
 
 
