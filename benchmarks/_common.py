@@ -38,14 +38,33 @@ def exact_rss_mode() -> None:
     also makes big allocations slower (a fresh mapping each time), so benchmarks time first and
     switch this on only for their memory measurements, which come last.
     """
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD (fixed: disables the dynamic threshold)
+        libc.mallopt(-1, 1 << 16)  # M_TRIM_THRESHOLD
+        libc.malloc_trim(0)
+
+
+def _libc() -> Any:
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD (fixed: disables the dynamic threshold)
-        libc.mallopt(-1, 1 << 16)  # M_TRIM_THRESHOLD
+        libc.mallopt  # noqa: B018  (glibc only)
+        libc.malloc_trim  # noqa: B018
+        return libc
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand freed heap pages back to the kernel, so reusing them shows in the resident size."""
+    import gc
+
+    gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
@@ -123,6 +142,7 @@ class PeakMemory:
         self._before: int | None = None
 
     def __enter__(self) -> PeakMemory:
+        release_free_memory()
         try:
             with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
                 fh.write("5")

@@ -9,6 +9,9 @@ Encoding images is the only expensive step of an evaluation, so it is the only o
 * **gathered**: the embeddings (and which images were skipped as unreadable) go to every rank
   with ``all_gather``; uneven shards are padded for the transfer and trimmed after. Ranking,
   statistics and the report are cheap and run identically on every rank.
+* **shared out**: per-image checks that are cheap to send but not to compute (content hashes for
+  deduplication, the leakage check) run on a contiguous share of the images per rank; the small
+  results are gathered (:func:`map_shards`).
 * **cached**: each rank reads the embedding cache; the split is taken from the cache only if
   every rank found it (a collective check, so ranks never disagree about what to encode).
   Only rank 0 writes cache entries and output files.
@@ -26,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,6 +221,42 @@ def _rebuild_error(record: dict[str, Any]) -> BaseException:
     if isinstance(cls, type) and issubclass(cls, FpRankError) and kind != "ImageDecodeError":
         return cls(message)
     return RuntimeError(f"rank {record['rank']} failed while encoding: {kind}: {message}")
+
+
+def map_shards(fn: Callable[[Sequence[Any]], Sequence[Any]], items: Sequence[Any]) -> list[Any]:
+    """``list(fn(items))``, with each rank applying ``fn`` to a contiguous share of the items.
+
+    For per-item work that is cheap to send but costly to compute (content hashes, leakage
+    checks): every rank returns the full list, in input order. ``fn`` must return one small,
+    picklable result per item. In a plain process this is ``list(fn(items))``.
+
+    Args:
+        fn: maps a sequence of items to one result per item.
+        items: the items (indexable).
+
+    Returns:
+        One result per item, in order.
+    """
+    ctx = context()
+    if not ctx.active:
+        return list(fn(items))
+    import torch.distributed as dist
+
+    edges = np.linspace(0, len(items), ctx.world_size + 1).astype(np.int64)
+    error: BaseException | None = None
+    part: list[Any] = []
+    try:
+        part = list(fn(_Shard(items, np.arange(edges[ctx.rank], edges[ctx.rank + 1]))))
+    except Exception as exc:  # raised on every rank below
+        error = exc
+    gathered: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(gathered, {"error": _error_record(error, ctx.rank) if error else None, "part": part})
+    if error is not None:
+        raise error
+    for entry in gathered:
+        if entry["error"] is not None:
+            raise _rebuild_error(entry["error"])
+    return [x for entry in gathered for x in entry["part"]]
 
 
 def encode(encoder: Any, items: Sequence[Any], *, batch_size: int = 32, progress: bool = True, **kwargs: Any) -> Any:

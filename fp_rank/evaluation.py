@@ -100,11 +100,8 @@ def _distinct_images(items: Sequence[Any]) -> tuple[list[int], np.ndarray]:
     first: dict[str, int] = {}
     reps: list[int] = []
     inverse = np.empty(len(items), dtype=np.int64)
-    for i, item in enumerate(items):
-        try:
-            digest: str | None = content_hash(item)
-        except (FpRankError, OSError, TypeError, ValueError):
-            digest = None
+    digests = distributed.map_shards(lambda part: [_digest_or_none(item) for item in part], items)
+    for i, digest in enumerate(digests):
         if digest is not None and digest in first:
             inverse[i] = first[digest]
             continue
@@ -113,6 +110,13 @@ def _distinct_images(items: Sequence[Any]) -> tuple[list[int], np.ndarray]:
         inverse[i] = len(reps)
         reps.append(i)
     return reps, inverse
+
+
+def _digest_or_none(item: Any) -> str | None:
+    try:
+        return content_hash(item)
+    except (FpRankError, OSError, TypeError, ValueError):
+        return None
 
 
 def _encode_distinct(
@@ -265,7 +269,8 @@ def evaluate(
     id_to_group = gal.identity_to_group
     leaks: list[dict[str, Any] | None] = [None] * n
     if check_leaks:
-        leaks = find_leaks(generated, gallery_leak_index(gal))
+        leak_index = gallery_leak_index(gal)
+        leaks = distributed.map_shards(lambda part: find_leaks(part, leak_index), generated)
     n_excluded = 0
 
     enc_specs: list[Any]

@@ -219,3 +219,34 @@ def test_errors_are_rebuilt_with_their_type() -> None:
     assert isinstance(rebuilt, ImageDecodeError) and "a.png" in str(rebuilt)
     other = distributed._rebuild_error(distributed._error_record(MemoryError("out of memory"), rank=1))
     assert isinstance(other, RuntimeError) and "rank 1" in str(other)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_accelerate_launch_runs_the_cli_on_two_cpu_processes(both_runs: dict[str, Path], run_inputs: dict[str, Any]) -> None:
+    """``accelerate launch --multi_gpu`` (torch elastic underneath) works without GPUs, with gloo."""
+    pytest.importorskip("accelerate")
+    out = both_runs["two"].parent / "accelerate"
+    out.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR")}
+    env.update({"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        "-m", "fp_rank", "evaluate", "--gallery", str(run_inputs["gallery"]), "--generated", str(run_inputs["csv"]),
+        "--encoder", "fp-rank-demo", "--bootstrap", "0", "--no-progress", "--on-invalid", "skip", "--batch-size", "4",
+        "--cache-dir", str(out / "cache"), "--out", str(out / "cli.json"),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    launched = json.loads((out / "cli.json").read_text())
+    single = json.loads((both_runs["one"] / "cli.json").read_text())
+    assert launched["metadata"]["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert [q["ap"] for q in launched["queries"]] == [q["ap"] for q in single["queries"]]
+    assert proc.stdout.count("wrote ") == 1  # rank 0 alone reports

@@ -227,7 +227,8 @@ class Encoder:
                     pool.shutdown(wait=True, cancel_futures=True)
 
         try:
-            with Prefetcher(prepared(), depth=max(0, int(prefetch))) as batches:
+            on_cpu = not str(self.device).startswith("cuda")
+            with Prefetcher(prepared(), depth=max(0, int(prefetch)), low_priority=on_cpu) as batches:
                 for idx, pixels, bad, size in batches:
                     skipped.extend(bad)
                     if pixels is not None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +41,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from fp_rank.errors import InputError
 
 T = TypeVar("T")
 
@@ -134,7 +137,7 @@ class FastImagePreprocessor:
         if not arr.flags.writeable:
             arr = arr.copy()
         if arr.ndim != 3 or arr.shape[2] != 3:
-            raise ValueError(f"expected an RGB image of shape (H, W, 3), got an array of shape {arr.shape}")
+            raise InputError(f"expected an RGB image of shape (H, W, 3), got an array of shape {arr.shape}")
         x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W), channels-last strides
         height, width = arr.shape[0], arr.shape[1]
         new_h, new_w = self.output_size(height, width)
@@ -148,11 +151,11 @@ class FastImagePreprocessor:
     def __call__(self, images: Sequence[Any]) -> torch.Tensor:
         """RGB PIL images -> ``(B, 3, H, W)`` float32 model input."""
         if not images:
-            raise ValueError("no images to preprocess")
+            raise InputError("no images to preprocess")
         tiles = [self.resize_crop(img) for img in images]
         shapes = {tuple(t.shape) for t in tiles}
         if len(shapes) != 1:
-            raise ValueError(f"preprocessed images have different sizes {sorted(shapes)}; they cannot form a batch")
+            raise InputError(f"preprocessed images have different sizes {sorted(shapes)}; they cannot form a batch")
         batch = torch.stack(tiles)
         return self.normalise(batch)
 
@@ -211,7 +214,7 @@ def _triple(value: Any, name: str) -> tuple[float, float, float] | None:
         return (float(value),) * 3
     values = tuple(float(v) for v in value)
     if len(values) != 3:
-        raise ValueError(f"{name} must have 3 channels, got {values}")
+        raise InputError(f"{name} must have 3 channels, got {values}")
     return values  # type: ignore[return-value]
 
 
@@ -319,6 +322,9 @@ class Prefetcher(Iterator[T]):
     Args:
         source: the iterator to run ahead (consumed only by the background thread).
         depth: how many prepared items may wait; 0 runs everything in the caller's thread.
+        low_priority: run the thread at a lower scheduling priority (Linux ``nice`` +10), so
+            that when every core runs the model (CPU inference) its threads are not held up
+            by the preparation of the next batch; it still runs whenever a core is free.
 
     Example:
         >>> with Prefetcher(iter(range(5)), depth=2) as items:
@@ -326,11 +332,12 @@ class Prefetcher(Iterator[T]):
         [0, 1, 2, 3, 4]
     """
 
-    def __init__(self, source: Iterator[T], depth: int = 1) -> None:
+    def __init__(self, source: Iterator[T], depth: int = 1, *, low_priority: bool = False) -> None:
         if depth < 0:
-            raise ValueError(f"prefetch depth must be >= 0, got {depth}")
+            raise InputError(f"prefetch depth must be >= 0, got {depth}")
         self._source = source
         self._depth = depth
+        self._low_priority = low_priority
         self._done = False
         self._thread: threading.Thread | None = None
         if depth > 0:
@@ -349,6 +356,8 @@ class Prefetcher(Iterator[T]):
         return False
 
     def _work(self) -> None:
+        if self._low_priority:
+            _lower_thread_priority()
         try:
             for item in self._source:
                 if not self._put((_ITEM, item)):
@@ -401,3 +410,11 @@ def _close(source: Any) -> None:
     close = getattr(source, "close", None)
     if callable(close):
         close()
+
+
+def _lower_thread_priority() -> None:
+    """Nice +10 for the calling thread (Linux schedules threads separately); no-op elsewhere."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass

@@ -25,7 +25,9 @@ bounded by the chunk size whatever the number of queries.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,6 +40,9 @@ OnMissing = Literal["error", "skip", "zero"]
 
 #: Upper bound on the number of similarity entries processed at once (per chunk of queries).
 DEFAULT_CHUNK_ELEMENTS = 1 << 22
+
+#: Similarities per chunk when they are already in memory (the chunk is a view, not a copy).
+_VIEW_CHUNK_ELEMENTS = 1 << 25
 
 
 def chance_average_precision(n_relevant: Any, n_gallery: Any) -> Any:
@@ -226,8 +231,9 @@ def rank_metrics(
         on_missing: what to do with a query whose identity has no gallery item: ``"error"``
             (default: the benchmark is broken), ``"skip"`` (NaN, left out of every mean) or
             ``"zero"`` (AP = CMC = INP = 0, kept in the means). The count is always returned.
-        chunk_size: queries processed at once; by default chosen so that a chunk holds about
-            4M similarities, so memory does not grow with the number of queries.
+        chunk_size: queries processed at once. By default a chunk holds about 32M similarities
+            (read in place, never copied) and 4M relevant items; the extra memory is bounded
+            by the chunk, whatever the number of queries.
 
     Returns:
         A :class:`RankingResult`.
@@ -261,7 +267,8 @@ def rank_metrics(
         raise InputError("the gallery is empty: similarity has 0 columns")
     acc = _Accumulator(q_codes, g_codes, query_ids, ks, on_missing)
     if chunk_size is None:
-        chunk_size = max(1, DEFAULT_CHUNK_ELEMENTS // max(n_g, 1))
+        r_max = int(acc.counts.max()) if n_q else 1
+        chunk_size = max(1, min(_VIEW_CHUNK_ELEMENTS // n_g, DEFAULT_CHUNK_ELEMENTS // max(r_max, 1)))
     if chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
     for start in range(0, n_q, chunk_size):
@@ -461,6 +468,30 @@ def _relevant_counts(q_codes: np.ndarray, g_codes: np.ndarray) -> np.ndarray:
     return _GalleryIndex(g_codes).lookup(q_codes)[1]
 
 
+#: Smallest number of similarities worth splitting across threads.
+_THREAD_MIN_ELEMENTS = 1 << 20
+
+
+def _scan_threads(n_rows: int, n_g: int) -> int:
+    """Threads for scanning a block: torch's intra-op thread count (the user's setting), at most 8."""
+    if n_rows < 2 or n_rows * n_g < _THREAD_MIN_ELEMENTS:
+        return 1
+    return max(1, min(8, torch.get_num_threads(), n_rows))
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _scan_pool() -> ThreadPoolExecutor:
+    """One pool of scanning threads per process, started on first use (threads idle otherwise)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(8, thread_name_prefix="fp-rank-rank")
+        return _POOL
+
+
 #: Similarities compared per pass: small enough to stay in the CPU's L2 cache between the
 #: finiteness check and the candidate comparison (one read from memory per similarity).
 _PASS_ELEMENTS = 1 << 18
@@ -517,31 +548,47 @@ def _count_block(
     better = np.zeros((n_rows, r_max), dtype=np.int64)
     tied = np.zeros((n_rows, r_max), dtype=np.int64)
     step = max(1, _PASS_ELEMENTS // max(n_g, 1))
-    for s0 in range(0, n_rows, step):
-        sb = block[s0 : s0 + step]
-        with np.errstate(over="ignore", invalid="ignore"):
-            finite = np.isfinite(sb.sum(axis=1))
-        if not finite.all():
-            bad_rows = ~np.isfinite(sb).all(axis=1)
-            if bad_rows.any():
-                bad = start + s0 + int(np.flatnonzero(bad_rows)[0])
-                raise InputError(f"similarity row {bad} holds NaN or inf; check the embeddings of query {bad}")
-        above = sb >= worst[s0 : s0 + step, None]
-        for i in range(len(sb)):
-            j = s0 + i
-            if missing[j]:
-                top1[j] = int(np.argmax(sb[i]))
-                continue
-            r = int(n_rel[j])
-            cand_idx = np.flatnonzero(above[i])
-            cand = sb[i][cand_idx]
-            top1[j] = cand_idx[int(np.argmax(cand))]
-            cand.sort()
-            t = rel[j, r - 1 :: -1]  # ascending keys: NumPy's fastest search order
-            le = np.searchsorted(cand, t, side="right")[::-1]  # candidates scoring <= t_i
-            lt = np.searchsorted(cand, t, side="left")[::-1]  # candidates scoring < t_i
-            better[j, :r] = len(cand) - le
-            tied[j, :r] = le - lt
+
+    def scan(first: int, last: int) -> int | None:
+        """Rows ``first .. last - 1``; returns the first non-finite row, if any (nothing written after it)."""
+        for s0 in range(first, last, step):
+            sb = block[s0 : min(last, s0 + step)]
+            with np.errstate(over="ignore", invalid="ignore"):
+                finite = np.isfinite(sb.sum(axis=1))
+            if not finite.all():
+                bad_rows = ~np.isfinite(sb).all(axis=1)
+                if bad_rows.any():
+                    return s0 + int(np.flatnonzero(bad_rows)[0])
+            for i in range(len(sb)):
+                j = s0 + i
+                x = sb[i]
+                if missing[j]:
+                    top1[j] = int(np.argmax(x))
+                    continue
+                r = int(n_rel[j])
+                cand_idx = np.flatnonzero(x >= worst[j])
+                cand = x[cand_idx]
+                top1[j] = cand_idx[int(np.argmax(cand))]
+                cand.sort()
+                t = rel[j, r - 1 :: -1]  # ascending keys: NumPy's fastest search order
+                le = np.searchsorted(cand, t, side="right")[::-1]  # candidates scoring <= t_i
+                lt = np.searchsorted(cand, t, side="left")[::-1]  # candidates scoring < t_i
+                better[j, :r] = len(cand) - le
+                tied[j, :r] = le - lt
+        return None
+
+    # Rows are independent: with several cores, contiguous ranges of rows are scanned in threads
+    # (NumPy releases the GIL in comparisons, reductions and sorts); results do not depend on it.
+    n_threads = _scan_threads(n_rows, n_g)
+    if n_threads > 1:
+        edges = np.linspace(0, n_rows, n_threads + 1).astype(int)
+        found = list(_scan_pool().map(scan, edges[:-1], edges[1:]))
+    else:
+        found = [scan(0, n_rows)]
+    bad_found = [b for b in found if b is not None]
+    if bad_found:
+        bad = start + min(bad_found)
+        raise InputError(f"similarity row {bad} holds NaN or inf; check the embeddings of query {bad}")
     rel, valid, better, tied, n_rel = rel[rows], valid[rows], better[rows], tied[rows], n_rel[rows]
     # Tie groups among the relevant scores: lo = first index of the group, hi = one past its end.
     same_prev = np.zeros((q, r_max), dtype=bool)
