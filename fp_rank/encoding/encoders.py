@@ -232,7 +232,15 @@ class Encoder:
                 for idx, pixels, bad, size in batches:
                     skipped.extend(bad)
                     if pixels is not None:
-                        chunks.append(self.embed_tensor(pixels))
+                        try:
+                            chunks.append(self.embed_tensor(pixels))
+                        except EncoderError as exc:
+                            row = getattr(exc, "row", None)
+                            if row is None or row >= len(idx):
+                                raise
+                            i = idx[row]
+                            label = names[i] if names is not None else describe_source(items[i], i)
+                            raise EncoderError(f"{exc} (image: {label})") from None
                         kept.extend(idx)
                     if bar is not None:
                         bar.update(size)
@@ -280,14 +288,18 @@ def _to_tensor(out: Any) -> torch.Tensor:
 def _normalise(out: torch.Tensor, name: str) -> torch.Tensor:
     if not torch.isfinite(out).all():
         bad = int((~torch.isfinite(out)).any(dim=1).nonzero()[0, 0])
-        raise EncoderError(
+        exc = EncoderError(
             f"encoder {name!r} produced NaN or inf in the embedding of batch row {bad}; try dtype='float32' "
             "or check the model weights"
         )
+        exc.row = bad  # type: ignore[attr-defined]
+        raise exc
     norms = out.norm(dim=1, keepdim=True)
     if (norms == 0).any():
         bad = int((norms[:, 0] == 0).nonzero()[0, 0])
-        raise EncoderError(f"encoder {name!r} produced an all-zero embedding (batch row {bad}); it cannot be normalised")
+        exc = EncoderError(f"encoder {name!r} produced an all-zero embedding (batch row {bad}); it cannot be normalised")
+        exc.row = bad  # type: ignore[attr-defined]
+        raise exc
     return out / norms
 
 
