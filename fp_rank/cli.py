@@ -76,6 +76,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         on_missing=args.on_missing,
         on_invalid=args.on_invalid,
+        cmc_ks=args.cmc_ks,
+        top_k=args.top_k,
+        ceilings=not args.no_ceilings,
         progress=not args.no_progress,
         trust_remote_code=args.trust_remote_code,
         check_leaks=not args.no_leak_check,
@@ -199,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--cache-dir", default=None)
     ev.add_argument("--no-cache", action="store_true")
-    ev.add_argument("--on-missing", default="error", choices=["error", "skip", "zero"])
+    ev.add_argument("--on-missing", default="error", choices=["error", "skip"], help="identity labels not in the gallery: fail (default) or leave those images out (counted)")
+    ev.add_argument("--cmc-ks", type=int, nargs="+", default=[1, 5, 10], help="ranks for CMC (default 1 5 10)")
+    ev.add_argument("--top-k", type=int, default=0, help="store each query's top-k gallery matches in report.json")
+    ev.add_argument("--no-ceilings", action="store_true", help="skip the real-image ceiling (holdout/reference as queries)")
     ev.add_argument("--on-invalid", default="error", choices=["error", "skip"])
     ev.add_argument("--min-gallery-images", type=int, default=2, help="fewest gallery images an identity may have (default 2)")
     ev.add_argument("--on-duplicate", default="error", choices=["error", "allow"], help="identical images inside the gallery or shared with the reference split")

@@ -148,9 +148,10 @@ def _group_ranking(
     on_missing: OnMissing,
     top_k: int,
 ) -> tuple[RankingResult, np.ndarray, np.ndarray | None]:
-    if top_k <= 0:  # the (queries x gallery) matrix is never held whole
+    if top_k <= 0:  # similarities are computed one chunk of queries at a time
         res = rank_metrics_from_embeddings(q_emb, g_emb, q_ids, g_ids, cmc_ks=cmc_ks, on_missing=on_missing)
         return res, res.extras["top1_score"], None
+    # top_k asks for the ranked lists themselves: this group's (queries x gallery) matrix is built
     sim = q_emb.astype(np.float64) @ g_emb.astype(np.float64).T
     res = rank_metrics(sim, q_ids, g_ids, cmc_ks=cmc_ks, on_missing=on_missing)
     top1_score = sim[np.arange(len(sim)), res.top1] if len(sim) else np.zeros(0)
@@ -160,6 +161,23 @@ def _group_ranking(
         # stable: higher score first, then lower gallery index
         top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
     return res, top1_score, top if top is None else (top, sim)
+
+
+def _revisions_for(specs: list[Any], revision: Any) -> list[str | None]:
+    """One weights revision per encoder: a single string is only unambiguous for one encoder."""
+    if revision is None:
+        return [None] * len(specs)
+    if isinstance(revision, str):
+        if len(specs) > 1:
+            raise InputError(
+                f"encoder_revision={revision!r} is ambiguous with {len(specs)} encoders; give a list with one "
+                "revision (or None) per encoder"
+            )
+        return [revision]
+    revisions = list(revision)
+    if len(revisions) != len(specs):
+        raise InputError(f"encoder_revision has {len(revisions)} entries for {len(specs)} encoders; give one per encoder")
+    return revisions
 
 
 def _macro(values: dict[str, float]) -> float:
@@ -175,7 +193,7 @@ def evaluate(
     gallery_config: str | None = None,
     gallery_revision: str | None = None,
     encoder: str | Encoder | Any | Sequence[str | Encoder] | None = None,
-    encoder_revision: str | None = None,
+    encoder_revision: str | Sequence[str | None] | None = None,
     methods: Sequence[str] | str | None = None,
     prompts: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
@@ -209,7 +227,8 @@ def evaluate(
         gallery_revision: Hub revision of the gallery.
         encoder: alias, Hub id, folder, callable or :class:`~fp_rank.Encoder`, or a list of them
             (each scores the same run). Default: the gallery card's recommended primary encoder.
-        encoder_revision: Hub revision of the encoder weights.
+        encoder_revision: Hub revision of the encoder weights; with several encoders, a list with
+            one revision (or None) per encoder.
         methods: method label per image (or one string); default ``"generated"``.
         prompts: prompt per image (recorded in the per-query rows).
         seeds: generation seed per image (recorded).
@@ -219,7 +238,9 @@ def evaluate(
         batch_size: images per forward pass (memory is bounded by it, not by the image count).
         cache: reuse and store gallery/reference/holdout embeddings in the embedding cache.
         cache_dir: cache folder (default ``$FP_RANK_CACHE`` or ``$HF_HOME/fp_rank``).
-        on_missing: a query whose identity has no gallery image: ``"error"``, ``"skip"`` or ``"zero"``.
+        on_missing: a label that is not a gallery identity: ``"error"`` (default, listing close
+            matches) or ``"skip"`` (those images are left out, listed in
+            ``metadata["missing"]`` and counted in ``n_missing``).
         on_invalid: an unreadable generated image: ``"error"`` or ``"skip"`` (listed in the report).
         cmc_ks: ranks for CMC.
         top_k: store the top-k gallery matches of each query in its row (for visualisation).
@@ -258,14 +279,18 @@ def evaluate(
     file_of = [str(f) for f in _as_list(files, "files", n, None)] if files is not None else [
         describe_source(item, i) for i, item in enumerate(generated)
     ]
-    if on_invalid not in ("error", "skip"):
-        raise InputError(f"on_invalid must be 'error' or 'skip', got {on_invalid!r}")
-    if batch_size < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size}")
 
     dist_ctx, device = distributed.setup(device)
     gal = load_gallery(gallery, gallery_config, gallery_revision, progress=progress)
-    gal.check_identities(labels)
+    known = set(gal.gallery.identities.tolist())
+    absent = np.asarray([label not in known for label in labels], dtype=bool)
+    if absent.any() and on_missing == "error":
+        gal.check_identities(labels)  # raises, listing close matches
+    if absent.all():
+        raise InputError(
+            f"none of the {n} identity labels is in gallery {gal.id!r} (on_missing='skip' left nothing to score); "
+            f"e.g. {labels[0]!r}"
+        )
     id_to_group = gal.identity_to_group
     leaks: list[dict[str, Any] | None] = [None] * n
     if check_leaks:
@@ -286,6 +311,7 @@ def evaluate(
             raise InputError("encoder is an empty list")
     else:
         enc_specs = [encoder]
+    revisions = _revisions_for(enc_specs, encoder_revision)
 
     store = EmbeddingCache(cache_dir, enabled=cache)
     stats = _CacheStats()
@@ -298,8 +324,16 @@ def evaluate(
     ks = sorted({int(k) for k in cmc_ks} | {1})
 
     distinct: tuple[list[int], np.ndarray] | None = None
-    for spec in enc_specs:
-        enc = load_encoder(spec, revision=encoder_revision, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    excluded = np.zeros(n, dtype=bool)
+    seen_names: set[str] = set()
+    for spec, revision in zip(enc_specs, revisions):
+        enc = load_encoder(spec, revision=revision, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        if enc.name in seen_names:
+            raise InputError(
+                f"two encoders are both named {enc.name!r}; their results and cache entries would mix. Give each a "
+                "distinct name, e.g. fp_rank.load_encoder(fn, name='my-encoder-v1', revision='v1')"
+            )
+        seen_names.add(enc.name)
         encoder_info.append({**enc.identity(), "device": enc.device, "description": enc.description})
         g_emb = _split_embeddings(enc, gal, gal.gallery, store, stats, batch_size, progress)
         r_emb = _split_embeddings(enc, gal, gal.reference, store, stats, batch_size, progress)
@@ -309,7 +343,7 @@ def evaluate(
             enc, generated, distinct[0], distinct[1], file_of, batch_size=batch_size, progress=progress,
             on_invalid=on_invalid, desc=f"generated ({enc.name})",
         )
-        stats.queries_encoded += len(q.kept)
+        stats.queries_encoded += len(distinct[0])
         if not skipped:
             skipped = [dict(s) for s in q.skipped]
         if len(q.kept) == 0:
@@ -320,9 +354,13 @@ def evaluate(
 
         kept = q.kept
         q_emb = q.embeddings
+        if absent.any():  # on_missing="skip": identities without gallery images are left out
+            present = ~absent[kept]
+            kept, q_emb = kept[present], q_emb[present]
         if exclude_leaks:
             clean = np.asarray([leaks[int(i)] is None for i in kept], dtype=bool)
             n_excluded = int((~clean).sum())
+            excluded[kept[~clean]] = True
             kept, q_emb = kept[clean], q_emb[clean]
             if len(kept) == 0:
                 raise InputError(
@@ -411,7 +449,7 @@ def evaluate(
                     )
                 ceil_by_split[split.name] = per_group
 
-        for method in sorted(set(q_methods.tolist())):
+        for method in sorted(set(method_of)):  # also methods left with no scored query
             mi = q_methods == method
             scored = mi & per_query["scored"]
             groups_m = sorted(set(q_groups[mi].tolist()))
@@ -425,11 +463,18 @@ def evaluate(
             has_pair = mi & np.isfinite(pairwise)
             pair_g = by_group(pairwise, has_pair)
             floor = _macro(by_group(per_query["chance"]))
-            ceiling_split = "holdout" if "holdout" in ceil_by_split else ("reference" if "reference" in ceil_by_split else None)
-            ceiling = None
-            if ceiling_split is not None:
-                vals = {g: ceil_by_split[ceiling_split].get(g, float("nan")) for g in groups_m}
-                ceiling = _macro(vals)
+            # per group: the holdout split as queries where the group has one, else the reference split
+            split_of: dict[str, str] = {}
+            ceil_vals: dict[str, float] = {}
+            for g in groups_m:
+                for split_name in ("holdout", "reference"):
+                    value = ceil_by_split.get(split_name, {}).get(g)
+                    if value is not None and np.isfinite(value):
+                        split_of[g], ceil_vals[g] = split_name, value
+                        break
+            used = sorted(set(split_of.values()))
+            ceiling_split = used[0] if len(used) == 1 else ("mixed" if used else None)
+            ceiling = _macro(ceil_vals) if ceil_vals and len(ceil_vals) == len(groups_m) else None
             headline = _macro(map_g)
             normalised = None
             if ceiling is not None and np.isfinite(ceiling) and ceiling - floor > 1e-12:
@@ -452,10 +497,10 @@ def evaluate(
                     normalised=normalised,
                     n_queries=int(scored.sum()),
                     n_tied=int((per_query["tied"] & scored).sum()),
-                    n_missing=int((mi & ~per_query["scored"]).sum()) if on_missing == "skip" else int(
-                        (mi & (per_query["n_rel"] == 0)).sum()
-                    ),
+                    n_missing=int(sum(1 for i in range(n) if absent[i] and method_of[i] == method)),
                     n_skipped=sum(1 for s in q.skipped if method_of[int(s["index"])] == method),
+                    n_excluded=int(sum(1 for i in range(n) if excluded[i] and method_of[i] == method)),
+                    ceiling_split_per_group=split_of,
                 )
             )
 
@@ -510,6 +555,9 @@ def evaluate(
             "ties": "expected value over tied orderings",
         },
         "n_generated": n,
+        "missing": [
+            {"index": int(i), "file": file_of[i], "identity": labels[i]} for i in np.flatnonzero(absent)
+        ],
         "leakage": {
             "checked": check_leaks,
             "rule": "sha256 match, or pHash Hamming distance and 16x16 thumbnail difference within thresholds",

@@ -49,7 +49,8 @@ Args:
     gallery_revision: Hub revision of the gallery.
     encoder: encoder alias, Hub id or folder (default: the gallery card's primary encoder).
     methods, prompts, seeds: per-image labels recorded in the report.
-    batch_size, device, dtype, cache, on_missing, on_invalid, trust_remote_code: as in fp_rank.evaluate.
+    batch_size, device, dtype, cache, on_missing, on_invalid, cmc_ks, top_k, ceilings, check_leaks,
+    exclude_leaks, trust_remote_code: as in fp_rank.evaluate.
 Returns:
     map: headline mAP (macro over groups); map_micro; map_per_group; cmc@1, cmc@5, cmc@10; minp;
     chance_map; pairwise_similarity; ceiling_map; normalised; n_queries; n_tied;
@@ -77,6 +78,10 @@ _PASSTHROUGH = (
     "on_missing",
     "on_invalid",
     "cmc_ks",
+    "top_k",
+    "ceilings",
+    "check_leaks",
+    "exclude_leaks",
     "progress",
     "trust_remote_code",
 )

@@ -168,3 +168,79 @@ def test_root_module_is_the_installed_shim() -> None:
     from fp_rank.metric import SHIM_SOURCE
 
     assert (REPO / "finer_personalization_rank.py").read_text() == SHIM_SOURCE
+
+
+def _gallery_copy(gallery_dir: Path, k: int) -> bytes:
+    return fp_rank.load_gallery(str(gallery_dir), "jay").gallery.images[k]["bytes"]
+
+
+def test_same_named_callable_encoders_are_refused(demo_gallery_dir: Path, demo_generated: list[dict]) -> None:
+    def make(scale: float):
+        return lambda images: np.stack([np.asarray(im, dtype=np.float32).mean(axis=(0, 1)) * scale + 1 for im in images])
+
+    recs = _subset(demo_generated, "faithful", 4)
+    with pytest.raises(InputError, match="both named"):
+        fp_rank.evaluate([r["image"] for r in recs], [r["identity"] for r in recs], gallery=str(demo_gallery_dir),
+                         encoder=[make(1.0), make(2.0)], progress=False)
+    with pytest.raises(InputError, match="ambiguous"):
+        fp_rank.evaluate([r["image"] for r in recs], [r["identity"] for r in recs], gallery=str(demo_gallery_dir),
+                         encoder=["fp-rank-demo", "dinov2-base"], encoder_revision="abc", progress=False)
+
+
+def test_on_missing_skip_leaves_out_unknown_identities(demo_gallery_dir: Path, demo_generated: list[dict]) -> None:
+    recs = _subset(demo_generated, "faithful", 6)
+    images = [r["image"] for r in recs]
+    labels = [r["identity"] for r in recs]
+    with pytest.raises(InputError, match="not in gallery"):
+        fp_rank.evaluate(images, labels[:5] + ["no_such_bird"], gallery=str(demo_gallery_dir), progress=False)
+    report = fp_rank.evaluate(images, labels[:5] + ["no_such_bird"], gallery=str(demo_gallery_dir), on_missing="skip", progress=False)
+    clean = fp_rank.evaluate(images[:5], labels[:5], gallery=str(demo_gallery_dir), progress=False)
+    assert report.single.n_missing == 1 and report.single.n_queries == 5
+    assert report.metadata["missing"][0]["identity"] == "no_such_bird"
+    assert report.map == clean.map
+    with pytest.raises(InputError, match="on_missing"):
+        fp_rank.evaluate(images, labels, gallery=str(demo_gallery_dir), on_missing="zero", progress=False)
+
+
+def test_a_method_with_nothing_scored_stays_in_the_report(demo_gallery_dir: Path, demo_generated: list[dict]) -> None:
+    recs = [r for r in demo_generated if r["method"] == "faithful" and r["identity"].startswith("jay_")][:4]
+    images = [r["image"] for r in recs] + [b"not an image", b"\x89PNG broken"]
+    labels = [r["identity"] for r in recs] + [recs[0]["identity"]] * 2
+    methods = ["A"] * 4 + ["B"] * 2
+    report = fp_rank.evaluate(images, labels, gallery=str(demo_gallery_dir), methods=methods, on_invalid="skip", progress=False)
+    assert report.methods == ["A", "B"]
+    assert report["B"].n_queries == 0 and report["B"].n_skipped == 2 and np.isnan(report["B"].map)
+    validate_report(report)
+    # copies of gallery photos, excluded as leaks
+    copies = [_gallery_copy(demo_gallery_dir, 0), _gallery_copy(demo_gallery_dir, 1)]
+    jay = fp_rank.load_gallery(str(demo_gallery_dir), "jay").gallery.identities
+    report = fp_rank.evaluate(
+        [r["image"] for r in recs] + copies, [r["identity"] for r in recs] + [str(jay[0]), str(jay[1])],
+        gallery=str(demo_gallery_dir), methods=methods, exclude_leaks=True, progress=False,
+    )
+    assert report["B"].n_excluded == 2 and report["B"].n_queries == 0
+    assert report["A"].n_excluded == 0 and report.metadata["leakage"]["n_excluded"] == 2
+    assert "leak_split" in report.to_csv().splitlines()[0]
+    with pytest.raises(InputError, match="check_leaks"):
+        fp_rank.evaluate([recs[0]["image"]], [recs[0]["identity"]], gallery=str(demo_gallery_dir), check_leaks=False, exclude_leaks=True)
+
+
+def test_ceiling_falls_back_to_reference_per_group(tmp_path: Path) -> None:
+    from tests.gallery_fixtures import png_bytes, write_gallery
+
+    def rows(group: str, ident: str, seeds: range) -> list[dict]:
+        return [{"image": png_bytes(s), "identity": ident, "group": group} for s in seeds]
+
+    splits = {
+        "gallery": rows("g1", "a", range(0, 3)) + rows("g1", "b", range(3, 6)) + rows("g2", "c", range(6, 9)) + rows("g2", "d", range(9, 12)),
+        "reference": rows("g1", "a", range(20, 22)) + rows("g1", "b", range(22, 24)) + rows("g2", "c", range(24, 26)) + rows("g2", "d", range(26, 28)),
+        "holdout": rows("g1", "a", range(40, 42)) + rows("g1", "b", range(42, 44)),  # no holdout for g2
+    }
+    folder = write_gallery(tmp_path / "gal", splits)
+    images = [png_bytes(s) for s in range(60, 64)]
+    report = fp_rank.evaluate(images, ["a", "b", "c", "d"], gallery=str(folder), encoder="fp-rank-demo", progress=False)
+    res = report.single
+    assert res.ceiling_split == "mixed"
+    assert res.ceiling_split_per_group == {"g1": "holdout", "g2": "reference"}
+    by = {(c["split"], c["group"]): c["map"] for c in report.ceilings}
+    assert res.ceiling_map == pytest.approx((by[("holdout", "g1")] + by[("reference", "g2")]) / 2)

@@ -63,7 +63,8 @@ def cache_key(encoder_identity: dict[str, Any], content: str, protocol_version: 
 
     Args:
         encoder_identity: :meth:`fp_rank.encoding.Encoder.identity` (id, revision, pooling,
-            preprocessing, dtype).
+            preprocessing with the processor class, dtype, device type: GPU kernels such as TF32
+            give slightly different vectors than the CPU).
         content: :func:`content_fingerprint` of the images, in order.
         protocol_version: the protocol version (defaults to the current one).
 
@@ -76,7 +77,7 @@ def cache_key(encoder_identity: dict[str, Any], content: str, protocol_version: 
         "format": CACHE_FORMAT,
         "protocol": protocol_version,
         "decode": DECODE_RULE_VERSION,
-        "encoder": {k: encoder_identity.get(k) for k in ("model_id", "revision", "pooling", "preprocessing", "dtype")},
+        "encoder": {k: encoder_identity.get(k) for k in ("model_id", "revision", "pooling", "preprocessing", "dtype", "device_type")},
         "content": content,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

@@ -16,7 +16,7 @@ import numpy as np
 
 from fp_rank.errors import InputError
 
-ON_MISSING = ("error", "skip", "zero")
+ON_MISSING = ("error", "skip")
 ON_INVALID = ("error", "skip")
 
 
@@ -84,13 +84,14 @@ def check_evaluate_arguments(
         gallery: a folder, Hub id or :class:`~fp_rank.Gallery`.
         gallery_config: None or a string.
         gallery_revision: None or a string.
-        encoder_revision: None or a string.
+        encoder_revision: None, a string, or one string (or None) per encoder.
         methods: None, one label for all, or one label (string or int) per image.
         prompts: None or one string (or None) per image.
         seeds: None or one integer (or None) per image.
         files: None or one name (string or path) per image.
         batch_size: a positive integer.
-        on_missing: ``"error"``, ``"skip"`` or ``"zero"``.
+        on_missing: ``"error"`` or ``"skip"`` (``"zero"`` exists only in :func:`fp_rank.rank_metrics`,
+            where the query's group is known).
         on_invalid: ``"error"`` or ``"skip"``.
         cmc_ks: positive integer ranks.
         top_k: a non-negative integer.
@@ -143,11 +144,21 @@ def check_evaluate_arguments(
     for name, value in (
         ("gallery_config", gallery_config),
         ("gallery_revision", gallery_revision),
-        ("encoder_revision", encoder_revision),
     ):
         if value is not None and not isinstance(value, str):
             raise InputError(f"{name} must be a string or None, got {type(value).__name__} {_describe(value)}")
 
+    if encoder_revision is not None and not isinstance(encoder_revision, str):
+        if not isinstance(encoder_revision, (list, tuple)) or not all(r is None or isinstance(r, str) for r in encoder_revision):
+            raise InputError(
+                f"encoder_revision must be a string, None, or a list with one string (or None) per encoder, got "
+                f"{_describe(encoder_revision)}"
+            )
+    if check_flags_conflict(flags):
+        raise InputError(
+            "exclude_leaks=True needs check_leaks=True: without the check no copy is found, so nothing would be "
+            "excluded"
+        )
     if isinstance(methods, str):
         if not methods:
             raise InputError("methods is an empty string; give a method label")
@@ -176,3 +187,10 @@ def check_evaluate_arguments(
         if not isinstance(value, (bool, np.bool_)):
             raise InputError(f"{name} must be True or False, got {_describe(value)}")
     return n
+
+
+def check_flags_conflict(flags: Any) -> bool:
+    """True when ``exclude_leaks`` is asked for while the leak check is off."""
+    if not isinstance(flags, dict):
+        return False
+    return flags.get("exclude_leaks") is True and flags.get("check_leaks") is False

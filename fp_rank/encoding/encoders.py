@@ -118,6 +118,7 @@ class Encoder:
             "preprocessing_id": self.preprocessing_id,
             "dtype": self.dtype,
             "is_demo": self.is_demo,
+            "device_type": "cuda" if str(self.device).startswith("cuda") else str(self.device).split(":")[0],
         }
 
     def preprocess(self, images: list[Any]) -> torch.Tensor:
@@ -640,7 +641,7 @@ def _transformers_encoder(
         name=name,
         model_id=target,
         revision=_model_revision(model, target, revision),
-        preprocessing={"processor": type(processor).__name__.removesuffix("Pil"), **prep},
+        preprocessing={"processor": type(processor).__name__, **prep},
         pooling=rule,
         preprocess=preprocess,
         forward=forward,

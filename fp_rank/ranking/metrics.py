@@ -464,10 +464,6 @@ class _Accumulator:
         )
 
 
-def _relevant_counts(q_codes: np.ndarray, g_codes: np.ndarray) -> np.ndarray:
-    return _GalleryIndex(g_codes).lookup(q_codes)[1]
-
-
 #: Smallest number of similarities worth splitting across threads.
 _THREAD_MIN_ELEMENTS = 1 << 20
 

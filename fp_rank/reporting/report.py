@@ -36,6 +36,9 @@ QUERY_COLUMNS = (
     "n_relevant",
     "n_gallery",
     "tied",
+    "leak_split",
+    "leak_index",
+    "leak_distance",
 )
 
 
@@ -56,14 +59,17 @@ class MethodResult:
         pairwise_similarity: DreamBench-style baseline: mean cosine of a generated image to its
             identity's reference images (macro over groups).
         pairwise_per_group: group -> pairwise baseline.
-        ceiling_map: real-image ceiling over the same groups (holdout split as queries, or the
-            reference split when the gallery has no holdout), None if unavailable.
-        ceiling_split: which split gave ``ceiling_map``.
+        ceiling_map: real-image ceiling over the same groups (per group, the holdout split as
+            queries, or the reference split where that group has no holdout), None if unavailable.
+        ceiling_split: which split gave ``ceiling_map`` (``"mixed"`` when groups differ; see
+            ``ceiling_split_per_group``).
         normalised: ``(map - chance_map) / (ceiling_map - chance_map)``, None without a ceiling.
         n_queries, n_tied, n_missing, n_skipped: counts (tied: queries whose AP is an expectation
             over tied orderings; missing: identities without gallery images under
-            ``on_missing``; skipped: unreadable images under ``on_invalid="skip"``).
+            ``on_missing="skip"``; skipped: unreadable images under ``on_invalid="skip"``).
         intervals: name -> confidence interval dict (filled by the statistics layer).
+        n_excluded: queries left out as copies of real images (``exclude_leaks=True``).
+        ceiling_split_per_group: group -> split whose images gave that group's ceiling.
     """
 
     method: str
@@ -85,6 +91,8 @@ class MethodResult:
     n_missing: int
     n_skipped: int
     intervals: dict[str, Any] = field(default_factory=dict)
+    n_excluded: int = 0
+    ceiling_split_per_group: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -248,7 +256,9 @@ class Report:
         writer = csv.DictWriter(buf, fieldnames=list(QUERY_COLUMNS), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in self.queries:
-            writer.writerow({k: _csv_value(row.get(k)) for k in QUERY_COLUMNS})
+            leak = row.get("leak") or {}
+            flat = {**row, "leak_split": leak.get("split"), "leak_index": leak.get("index"), "leak_distance": leak.get("distance")}
+            writer.writerow({k: _csv_value(flat.get(k)) for k in QUERY_COLUMNS})
         text = buf.getvalue()
         if path is not None:
             _atomic_write(Path(path), text)

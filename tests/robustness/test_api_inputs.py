@@ -72,7 +72,7 @@ def test_mismatched_lengths_name_the_argument(overrides: dict, message: str) -> 
         ({"gallery": 3}, "gallery must be a folder"),
         ({"gallery": ""}, "gallery is an empty string"),
         ({"gallery_revision": 5}, "gallery_revision must be a string"),
-        ({"encoder_revision": ["v1"]}, "encoder_revision must be a string"),
+        ({"encoder_revision": [1]}, "encoder_revision must be a string"),
     ],
 )
 def test_junk_arguments_are_refused_before_any_work(overrides: dict, message: str) -> None:
