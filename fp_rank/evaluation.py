@@ -37,26 +37,6 @@ def _as_list(values: Any, name: str, n: int, default: Any) -> list[Any]:
     return out
 
 
-def _check_labels(identities: Any, n: int) -> list[str]:
-    if isinstance(identities, str):
-        return [identities] * n
-    labels = list(identities)
-    if len(labels) != n:
-        raise InputError(
-            f"identities has {len(labels)} labels but there are {n} generated images; give one label per image "
-            "(or a single string for all)"
-        )
-    for i, label in enumerate(labels):
-        if not isinstance(label, str):
-            raise InputError(
-                f"identity label #{i} is {label!r} of type {type(label).__name__}; labels must be strings that "
-                "match the gallery's identity column exactly"
-            )
-        if not label:
-            raise InputError(f"identity label #{i} is an empty string")
-    return labels
-
-
 class _CacheStats:
     def __init__(self) -> None:
         self.encoded = 0
@@ -272,7 +252,8 @@ def evaluate(
     n = len(generated)
     if n == 0:
         raise InputError("no generated images were given (generated is empty)")
-    labels = _check_labels(identities, n)
+    # validated by check_evaluate_arguments: one string for all, or one string per image
+    labels = [identities] * n if isinstance(identities, str) else [str(x) for x in identities]
     method_of = [str(m) for m in _as_list(methods, "methods", n, DEFAULT_METHOD)]
     prompt_of = _as_list(prompts, "prompts", n, None)
     seed_of = _as_list(seeds, "seeds", n, None)

@@ -211,6 +211,21 @@ def _encode_labels(query_ids: Sequence[Any], gallery_ids: Sequence[Any]) -> tupl
     return inverse[: len(q)].astype(np.int64), inverse[len(q) :].astype(np.int64)
 
 
+def _checked_labels(
+    query_ids: Sequence[Any], gallery_ids: Sequence[Any], n_q: int, n_g: int, words: tuple[str, str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of the labels, checked against the numbers of queries and gallery items."""
+    verb, q_what, g_what = words
+    q_codes, g_codes = _encode_labels(query_ids, gallery_ids)
+    if len(q_codes) != n_q:
+        raise InputError(f"query_ids has {len(q_codes)} labels but {verb} {n_q} {q_what}")
+    if len(g_codes) != n_g:
+        raise InputError(f"gallery_ids has {len(g_codes)} labels but {verb} {n_g} {g_what}")
+    if n_g == 0:
+        raise InputError(f"the gallery is empty: {verb} 0 {g_what}")
+    return q_codes, g_codes
+
+
 def rank_metrics(
     similarity: Any,
     query_ids: Sequence[Any],
@@ -258,13 +273,7 @@ def rank_metrics(
     if sim.ndim != 2:
         raise InputError(f"similarity must be a 2-D (queries, gallery) array, got shape {tuple(sim.shape)}")
     n_q, n_g = sim.shape
-    q_codes, g_codes = _encode_labels(query_ids, gallery_ids)
-    if len(q_codes) != n_q:
-        raise InputError(f"query_ids has {len(q_codes)} labels but similarity has {n_q} rows")
-    if len(g_codes) != n_g:
-        raise InputError(f"gallery_ids has {len(g_codes)} labels but similarity has {n_g} columns")
-    if n_g == 0:
-        raise InputError("the gallery is empty: similarity has 0 columns")
+    q_codes, g_codes = _checked_labels(query_ids, gallery_ids, n_q, n_g, ("similarity has", "rows", "columns"))
     acc = _Accumulator(q_codes, g_codes, query_ids, ks, on_missing)
     if chunk_size is None:
         r_max = int(acc.counts.max()) if n_q else 1
@@ -328,13 +337,9 @@ def rank_metrics_from_embeddings(
             f"embeddings must be (Q, D) and (N, D) with the same D, got shapes {q_emb.shape} and {g_emb.shape}"
         )
     n_q, n_g = q_emb.shape[0], g_emb.shape[0]
-    q_codes, g_codes = _encode_labels(query_ids, gallery_ids)
-    if len(q_codes) != n_q:
-        raise InputError(f"query_ids has {len(q_codes)} labels but there are {n_q} query embeddings")
-    if len(g_codes) != n_g:
-        raise InputError(f"gallery_ids has {len(g_codes)} labels but there are {n_g} gallery embeddings")
-    if n_g == 0:
-        raise InputError("the gallery is empty: gallery_embeddings has 0 rows")
+    q_codes, g_codes = _checked_labels(
+        query_ids, gallery_ids, n_q, n_g, ("there are", "query embeddings", "gallery embeddings")
+    )
     acc = _Accumulator(q_codes, g_codes, query_ids, ks, on_missing)
     if chunk_size is None:
         chunk_size = max(1, DEFAULT_CHUNK_ELEMENTS // max(n_g, 1))
