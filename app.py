@@ -160,14 +160,19 @@ def galleries_from_env() -> dict[str, GallerySource]:
     out: dict[str, GallerySource] = {DEMO_GALLERY: _demo_gallery_source}
     raw = os.environ.get("FP_RANK_SPACE_GALLERIES", "").strip()
     if raw:
-        try:
-            extra = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"FP_RANK_SPACE_GALLERIES is not valid JSON ({exc}); give {{\"label\": \"org/dataset\"}}") from None
-        if not isinstance(extra, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
-            raise InputError('FP_RANK_SPACE_GALLERIES must be a JSON object of strings, e.g. {"CUB wrens": "org/fp-rank-cub"}')
-        out.update(extra)
+        out.update(_json_string_map("FP_RANK_SPACE_GALLERIES", raw, '{"CUB wrens": "org/fp-rank-cub"}'))
     return out
+
+
+def _json_string_map(variable: str, raw: str, example: str) -> dict[str, str]:
+    """Parse an owner setting that must be a JSON object of strings; InputError naming it otherwise."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{variable} is not valid JSON ({exc}); give an object such as {example}") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise InputError(f"{variable} must be a JSON object of strings, e.g. {example}")
+    return value
 
 
 def encoders_from_env() -> dict[str, str]:
@@ -186,13 +191,7 @@ def encoders_from_env() -> dict[str, str]:
     if not raw:
         return out
     if raw.startswith("{"):
-        try:
-            extra = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"FP_RANK_SPACE_ENCODERS is not valid JSON ({exc})") from None
-        if not isinstance(extra, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
-            raise InputError('FP_RANK_SPACE_ENCODERS must be a JSON object of strings, e.g. {"DINOv2": "dinov2-base"}')
-        pairs = list(extra.items())
+        pairs = list(_json_string_map("FP_RANK_SPACE_ENCODERS", raw, '{"DINOv2": "dinov2-base"}').items())
     else:
         pairs = [(a.strip(), a.strip()) for a in raw.split(",") if a.strip()]
     for label, spec in pairs:

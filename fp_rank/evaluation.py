@@ -127,20 +127,20 @@ def _group_ranking(
     cmc_ks: Sequence[int],
     on_missing: OnMissing,
     top_k: int,
-) -> tuple[RankingResult, np.ndarray, np.ndarray | None]:
+) -> tuple[RankingResult, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Rank one group's queries; with ``top_k`` also return (top-k gallery indices, similarities)."""
     if top_k <= 0:  # similarities are computed one chunk of queries at a time
         res = rank_metrics_from_embeddings(q_emb, g_emb, q_ids, g_ids, cmc_ks=cmc_ks, on_missing=on_missing)
         return res, res.extras["top1_score"], None
     # top_k asks for the ranked lists themselves: this group's (queries x gallery) matrix is built
     sim = q_emb.astype(np.float64) @ g_emb.astype(np.float64).T
     res = rank_metrics(sim, q_ids, g_ids, cmc_ks=cmc_ks, on_missing=on_missing)
-    top1_score = sim[np.arange(len(sim)), res.top1] if len(sim) else np.zeros(0)
-    top = None
-    if top_k > 0 and len(sim):
-        k = min(top_k, sim.shape[1])
-        # stable: higher score first, then lower gallery index
-        top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
-    return res, top1_score, top if top is None else (top, sim)
+    if not len(sim):
+        return res, np.zeros(0), None
+    top1_score = sim[np.arange(len(sim)), res.top1]
+    # stable: higher score first, then lower gallery index
+    order = np.argsort(-sim, axis=1, kind="stable")[:, : min(top_k, sim.shape[1])]
+    return res, top1_score, (order, sim)
 
 
 def _revisions_for(specs: list[Any], revision: Any) -> list[str | None]:
@@ -417,9 +417,8 @@ def evaluate(
                 for group in sorted(set(split.groups.tolist())):
                     si = np.flatnonzero(split.groups == group)
                     gi = np.flatnonzero(g_groups == group)
-                    res = rank_metrics(
-                        emb[si].astype(np.float64) @ g_emb[gi].astype(np.float64).T,
-                        split.identities[si], g_ids[gi], cmc_ks=(1,), on_missing="skip",
+                    res = rank_metrics_from_embeddings(
+                        emb[si], g_emb[gi], split.identities[si], g_ids[gi], cmc_ks=(1,), on_missing="skip"
                     )
                     per_group[group] = res.map
                     ceiling_rows.append(
