@@ -8,6 +8,7 @@ offline through evaluate's own fallback for cached canonical modules.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import datasets
 import evaluate
 
 from fp_rank.evaluation import evaluate as fp_evaluate
+from fp_rank.protocol import METRICS
 from fp_rank.version import PROTOCOL_VERSION, __version__
 
 #: The name ``evaluate.load`` knows us by; online it resolves to the Space ``evaluate-metric/fp-rank``.
@@ -52,8 +54,9 @@ Args:
     batch_size, device, dtype, cache, on_missing, on_invalid, cmc_ks, top_k, ceilings, check_leaks,
     exclude_leaks, trust_remote_code: as in fp_rank.evaluate.
 Returns:
-    map: headline mAP (macro over groups); map_micro; map_per_group; cmc@1, cmc@5, cmc@10; minp;
-    chance_map; pairwise_similarity; ceiling_map; normalised; n_queries; n_tied;
+    map: headline mAP (macro over groups); map_micro; map_per_group; cmc@1, cmc@5, cmc@10;
+    recall@1, recall@5, recall@10; minp; chance_map; pairwise_similarity; pairwise_per_group;
+    ceiling_map; normalised; n_queries; n_tied;
     report: the full report as a dict (per-query rows, provenance).
 Examples:
     >>> import evaluate  # doctest: +SKIP
@@ -61,29 +64,10 @@ Examples:
     >>> m.compute(predictions=images, references=labels, gallery="galleries/cub", gallery_config="wren")  # doctest: +SKIP
 """
 
-_PASSTHROUGH = (
-    "gallery_config",
-    "gallery_revision",
-    "encoder",
-    "encoder_revision",
-    "methods",
-    "prompts",
-    "seeds",
-    "files",
-    "device",
-    "dtype",
-    "batch_size",
-    "cache",
-    "cache_dir",
-    "on_missing",
-    "on_invalid",
-    "cmc_ks",
-    "top_k",
-    "ceilings",
-    "check_leaks",
-    "exclude_leaks",
-    "progress",
-    "trust_remote_code",
+#: ``compute()`` keyword arguments handed to :func:`fp_rank.evaluate` unchanged: all of its keyword-only ones.
+_PASSTHROUGH = tuple(
+    name for name, p in inspect.signature(fp_evaluate).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "gallery"
 )
 
 
@@ -122,25 +106,25 @@ class FinerPersonalizationRank(evaluate.Metric):
 
 
 def result_dict(report: Any) -> dict[str, Any]:
-    """The flat dict ``compute`` returns: headline numbers of the (single) method, plus the report."""
+    """The flat dict ``compute`` returns: every declared metric of the (single) method, plus the report.
+
+    Keys: each metric's result field (``map``, ``minp``, ``pairwise_similarity``, ``chance_map``,
+    ``ceiling_map``, ``normalised``), ``<key>@<k>`` for per-k metrics (``cmc@1``, ``recall@10``),
+    the per-group fields (``map_per_group``, ``pairwise_per_group``), ``map_micro``, ``n_queries``
+    and ``n_tied``. With several methods or encoders, ``map`` maps ``encoder/method`` to mAP.
+    """
     r = report.results[0] if len(report.results) == 1 else None
     out: dict[str, Any] = {}
     if r is not None:
-        out.update(
-            {
-                "map": r.map,
-                "map_micro": r.map_micro,
-                "map_per_group": r.map_per_group,
-                **{f"cmc@{k}": v for k, v in r.cmc.items()},
-                "minp": r.minp,
-                "chance_map": r.chance_map,
-                "pairwise_similarity": r.pairwise_similarity,
-                "ceiling_map": r.ceiling_map,
-                "normalised": r.normalised,
-                "n_queries": r.n_queries,
-                "n_tied": r.n_tied,
-            }
-        )
+        for m in METRICS:
+            value = r.values.get(m.result_field)
+            if m.per_k:
+                out.update({f"{m.key}@{k}": v for k, v in (value or {}).items()})
+            else:
+                out[m.result_field] = value
+            if m.per_group_field:
+                out[m.per_group_field] = r.per_group.get(m.per_group_field, {})
+        out.update(map_micro=r.map_micro, n_queries=r.n_queries, n_tied=r.n_tied)
     else:
         out["map"] = {f"{x.encoder}/{x.method}": x.map for x in report.results}
     out["protocol_version"] = PROTOCOL_VERSION

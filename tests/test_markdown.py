@@ -19,6 +19,9 @@ def _full_row(method, map_, **overrides):
         "cmc1": 0.9,
         "cmc1_low": 0.85,
         "cmc1_high": 0.95,
+        "recall10": 0.8,
+        "recall10_low": 0.75,
+        "recall10_high": 0.85,
         "pairwise": 0.7123,
         "pairwise_low": 0.7,
         "pairwise_high": 0.72,
@@ -59,13 +62,13 @@ def test_formatting_of_a_full_row():
     table = markdown_summary([_full_row("DreamBooth", 0.812)])
     lines = table.splitlines()
     assert lines[0] == (
-        "| # | Method | mAP [CI] | CMC@1 [CI] | Chance floor | Ceiling | Normalised "
-        "| Pairwise [CI] | Queries |"
+        "| # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | Chance floor | Ceiling "
+        "| Normalised | Queries |"
     )
-    assert lines[1] == "|--:|:--|--:|--:|--:|--:|--:|--:|--:|"
+    assert lines[1] == "|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|"
     assert lines[2] == (
-        "| 1 | DreamBooth | 0.812 [0.762, 0.852] | 0.900 [0.850, 0.950] | 0.123 | 0.950 "
-        "| 0.500 | 0.712 [0.700, 0.720] | 150 |"
+        "| 1 | DreamBooth | 0.812 [0.762, 0.852] | 0.900 [0.850, 0.950] | 0.800 [0.750, 0.850] "
+        "| 0.712 [0.700, 0.720] | 0.123 | 0.950 | 0.500 | 150 |"
     )
     assert table.endswith("\n")
     # Every line has the same number of columns.
@@ -77,15 +80,15 @@ def test_none_and_nan_show_as_dash():
                     pairwise_high=None, n_queries=None)
     (cells,) = _body(markdown_summary([row]))
     assert cells[3] == MISSING == "–"
-    assert cells[5] == MISSING
-    assert cells[6] == MISSING
-    assert cells[7] == "0.712"  # an interval end is missing: estimate only
+    assert cells[5] == "0.712"  # an interval end is missing: estimate only
+    assert cells[7] == MISSING
     assert cells[8] == MISSING
+    assert cells[9] == MISSING
 
 
 def test_minimal_rows_only_need_method_and_map():
     (cells,) = _body(markdown_summary([{"method": "m", "map": 1}]))
-    assert cells == ["1", "m", "1.000"] + [MISSING] * 6
+    assert cells == ["1", "m", "1.000"] + [MISSING] * 7
 
 
 def test_method_names_are_escaped():

@@ -36,7 +36,9 @@ def ap_of_order(rel_in_rank_order: list[bool]) -> float:
 
 def expected_over_tied_orderings(scores: list[float], relevant: list[bool]) -> dict[str, float]:
     """Brute force: every ordering of the items that is consistent with the scores, equally likely."""
-    values: dict[str, list[float]] = {"ap": [], "cmc1": [], "cmc3": [], "first": [], "inp": []}
+    values: dict[str, list[float]] = {
+        "ap": [], "cmc1": [], "cmc3": [], "recall1": [], "recall3": [], "first": [], "inp": []
+    }
     n = len(scores)
     for perm in itertools.permutations(range(n)):
         if any(scores[perm[i]] < scores[perm[i + 1]] for i in range(n - 1)):
@@ -47,17 +49,24 @@ def expected_over_tied_orderings(scores: list[float], relevant: list[bool]) -> d
         values["ap"].append(ap_of_order(rel))
         values["cmc1"].append(float(first <= 1))
         values["cmc3"].append(float(first <= 3))
+        values["recall1"].append(sum(rel[:1]) / sum(rel))
+        values["recall3"].append(sum(rel[:3]) / sum(rel))
         values["first"].append(first)
         values["inp"].append(sum(rel) / last)
     return {k: float(np.mean(v)) for k, v in values.items()}
 
 
-def test_oracle_untied_random_inputs() -> None:
-    rng = np.random.default_rng(0)
-    q, n = 60, 200
+def random_untied_case(seed: int, q: int, n: int, n_ids: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian similarities (no ties), random gallery labels, queries of identities present."""
+    rng = np.random.default_rng(seed)
     sim = rng.normal(size=(q, n))
-    gallery_ids = rng.integers(0, 12, size=n)
-    query_ids = rng.choice(np.unique(gallery_ids), size=q)
+    gallery_ids = rng.integers(0, n_ids, size=n)
+    return sim, rng.choice(np.unique(gallery_ids), size=q), gallery_ids
+
+
+def test_oracle_untied_random_inputs() -> None:
+    q = 60
+    sim, query_ids, gallery_ids = random_untied_case(0, q, 200, 12)
     res = rank_metrics(sim, query_ids, gallery_ids)
     expected = np.array([textbook_ap(sim[i], gallery_ids == query_ids[i]) for i in range(q)])
     assert np.max(np.abs(res.ap - expected)) <= 1e-12
@@ -91,6 +100,8 @@ def test_ties_equal_exhaustive_enumeration(seed: int) -> None:
         assert res.ap[0] == pytest.approx(brute["ap"], abs=1e-12)
         assert res.cmc[1][0] == pytest.approx(brute["cmc1"], abs=1e-12)
         assert res.cmc[3][0] == pytest.approx(brute["cmc3"], abs=1e-12)
+        assert res.recall[1][0] == pytest.approx(brute["recall1"], abs=1e-12)
+        assert res.recall[3][0] == pytest.approx(brute["recall3"], abs=1e-12)
         assert res.first_hit_rank[0] == pytest.approx(brute["first"], abs=1e-12)
         assert res.inp[0] == pytest.approx(brute["inp"], abs=1e-12)
 

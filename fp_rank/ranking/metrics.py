@@ -150,6 +150,8 @@ class RankingResult:
     missing: np.ndarray
     on_missing: str = "error"
     extras: dict[str, Any] = field(default_factory=dict)
+    #: k -> expected share of the query's relevant items ranked within the top k (Recall@k).
+    recall: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def map(self) -> float:
@@ -165,6 +167,12 @@ class RankingResult:
     def chance_map(self) -> float:
         """Mean chance-level AP over the scored queries."""
         return _nanmean(self.chance_ap[self.scored])
+
+    def recall_at(self, k: int) -> float:
+        """Mean expected share of relevant items within the top ``k``."""
+        if k not in self.recall:
+            raise InputError(f"Recall@{k} was not computed; computed ks: {sorted(self.recall)}")
+        return _nanmean(self.recall[k][self.scored])
 
     def cmc_at(self, k: int) -> float:
         """Mean probability that the first hit is within the top ``k``."""
@@ -235,14 +243,14 @@ def rank_metrics(
     on_missing: OnMissing = "error",
     chunk_size: int | None = None,
 ) -> RankingResult:
-    """Exact AP, CMC@k, INP and chance AP for every query.
+    """Exact AP, CMC@k, Recall@k, INP and chance AP for every query.
 
     Args:
         similarity: ``(Q, N)`` array or tensor of query-to-gallery similarities (any real values,
             negative cosines included; higher = more similar). Must be finite.
         query_ids: ``Q`` identity labels of the queries (strings or integers).
         gallery_ids: ``N`` identity labels of the gallery items.
-        cmc_ks: ranks at which to report CMC.
+        cmc_ks: ranks at which to report CMC and Recall.
         on_missing: what to do with a query whose identity has no gallery item: ``"error"``
             (default: the benchmark is broken), ``"skip"`` (NaN, left out of every mean) or
             ``"zero"`` (AP = CMC = INP = 0, kept in the means). The count is always returned.
@@ -417,6 +425,7 @@ class _Accumulator:
         self.first = np.full(n_q, np.nan)
         self.inp = np.full(n_q, np.nan)
         self.cmc = {k: np.full(n_q, np.nan) for k in ks}
+        self.recall = {k: np.full(n_q, np.nan) for k in ks}
         self.tied = np.zeros(n_q, dtype=bool)
         self.top1 = np.zeros(n_q, dtype=np.int64)
 
@@ -437,6 +446,7 @@ class _Accumulator:
         self.tied[sel] = out["tied"]
         for k in self.ks:
             self.cmc[k][sel] = out["cmc"][k]
+            self.recall[k][sel] = out["recall"][k]
 
     def result(self) -> RankingResult:
         missing, n_q, ks = self.missing, len(self.q_codes), self.ks
@@ -446,6 +456,7 @@ class _Accumulator:
             self.inp[missing] = 0.0
             for k in ks:
                 self.cmc[k][missing] = 0.0
+                self.recall[k][missing] = 0.0
             scored = np.ones(n_q, dtype=bool)
         chance = np.full(n_q, np.nan)
         ok = self.counts > 0
@@ -466,6 +477,7 @@ class _Accumulator:
             scored=scored,
             missing=missing,
             on_missing=self.on_missing,
+            recall=self.recall,
         )
 
 
@@ -626,7 +638,7 @@ def _metrics_from_counts(
     ks: list[int],
     n: int,
 ) -> dict[str, Any]:
-    """AP, first-hit rank, CMC@k and INP (exact expected values under ties) from the counts.
+    """AP, first-hit rank, CMC@k, Recall@k and INP (exact expected values under ties) from the counts.
 
     Plain NumPy on ``(q, r_max)`` arrays: single-threaded, so it never waits on a thread pool.
     """
@@ -653,6 +665,15 @@ def _metrics_from_counts(
         prec = np.where(has_tie, tied_val, prec)
     prec = np.where(valid, prec, 0.0)
     ap = prec.sum(axis=1) / n_rel
+
+    # Recall@k: relevant item i shares its tie group (``hi - lo`` relevant plus ``tied`` others)
+    # with ``lo + better`` items ranked strictly above it; every ordering of the group being
+    # equally likely, it lands within the top k with probability clip(k - above, 0, size) / size.
+    above = (lo + better).astype(np.float64)
+    size = np.maximum((hi - lo + tied).astype(np.float64), 1.0)
+    recall = {
+        k: np.where(valid, np.clip(k - above, 0.0, size) / size, 0.0).sum(axis=1) / n_rel for k in ks
+    }
     any_tie = has_tie.any(axis=1)
 
     # First relevant item: the tie group at lo = 0.
@@ -683,7 +704,7 @@ def _metrics_from_counts(
     inp = r_total / (c_l + r_l)  # no non-relevant item tied with the last group
     for i in np.flatnonzero(t_l > 0):
         inp[i] = _expected_inp(float(r_total[i]), float(c_l[i]), int(r_l[i]), int(r_l[i] + t_l[i]))
-    return {"ap": ap, "first": first, "inp": inp, "cmc": cmc, "tied": any_tie}
+    return {"ap": ap, "first": first, "inp": inp, "cmc": cmc, "recall": recall, "tied": any_tie}
 
 
 def _expected_inp(r_total: float, before: float, r_group: int, n_group: int) -> float:

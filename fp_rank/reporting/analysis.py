@@ -11,11 +11,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fp_rank.errors import InputError
+from fp_rank.protocol import interval_metrics
 
 if TYPE_CHECKING:
     from fp_rank.reporting.report import Report
 
-_METRIC_COLUMNS = {"map": "ap", "cmc1": "cmc1", "pairwise": "pairwise"}
+def _interval_columns(ks: list[int]) -> dict[str, str]:
+    """Interval key (``map``, ``cmc1``, ``recall10``, ``pairwise``) -> per-query column, as declared."""
+    return {
+        m.summary_key(ks): m.column_for(m.shown_k(ks)) if m.per_k else m.column_for() for m in interval_metrics()
+    }
 
 
 def _rows(report: Report, method: str, encoder: str) -> list[dict[str, Any]]:
@@ -41,7 +46,7 @@ def add_intervals(report: Report, *, n_boot: int = 1000, confidence: float = 0.9
     for result in report.results:
         rows = _rows(report, result.method, result.encoder)
         intervals: dict[str, Any] = {"per_group": {}}
-        for name, column in _METRIC_COLUMNS.items():
+        for name, column in _interval_columns(report.ks).items():
             values, idents, groups = _column(rows, column)
             if values.size == 0:
                 continue
@@ -190,7 +195,7 @@ def to_markdown(report: Report) -> str:
             confidence=stats.get("confidence"),
             seed=stats.get("seed"),
         )
-        blocks.append(markdown_summary(rows, caption=caption))
+        blocks.append(markdown_summary(rows, caption=caption, ks=report.ks))
     return "\n\n".join(blocks)
 
 

@@ -4,37 +4,42 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 from fp_rank.errors import InputError
+from fp_rank.protocol import DEFAULT_KS, METRICS, Metric
 
 #: Keys a row must have; the others default to None (shown as a dash).
 REQUIRED_KEYS = ("method", "map")
-#: Every key a row may carry.
-ROW_KEYS = (
-    "method",
-    "map",
-    "map_low",
-    "map_high",
-    "cmc1",
-    "cmc1_low",
-    "cmc1_high",
-    "pairwise",
-    "pairwise_low",
-    "pairwise_high",
-    "floor",
-    "ceiling",
-    "normalised",
-    "n_queries",
-)
-
 MISSING = "–"  # en dash
 
-_HEADER = (
-    "| # | Method | mAP [CI] | CMC@1 [CI] | Chance floor | Ceiling | Normalised "
-    "| Pairwise [CI] | Queries |"
-)
-_ALIGN = "|--:|:--|--:|--:|--:|--:|--:|--:|--:|"
+
+def _columns(ks: Sequence[int]) -> list[tuple[Metric, str]]:
+    """The declared Markdown metrics with their row keys at ranks ``ks``."""
+    return [(m, m.summary_key(ks)) for m in METRICS if m.markdown]
+
+
+def row_keys(ks: Sequence[int] = DEFAULT_KS) -> tuple[str, ...]:
+    """Every key a row may carry at ranks ``ks``.
+
+    Example:
+        >>> row_keys()[:5]
+        ('method', 'map', 'map_low', 'map_high', 'cmc1')
+    """
+    keys = ["method"]
+    for m, key in _columns(ks):
+        keys += [key, f"{key}_low", f"{key}_high"] if m.interval else [key]
+    return (*keys, "n_queries")
+
+
+#: Every key a row may carry at the default ranks.
+ROW_KEYS = row_keys()
+
+
+def _header(ks: Sequence[int]) -> list[str]:
+    titles = [m.title_for(m.shown_k(ks)) + (" [CI]" if m.interval else "") for m, _ in _columns(ks)]
+    return ["| # | Method | " + " | ".join(titles) + " | Queries |", "|--:|:--|" + "--:|" * (len(titles) + 1)]
 
 
 def _number(row_index: int, key: str, value: Any) -> float | None:
@@ -110,9 +115,10 @@ def markdown_caption(
     return "; ".join(parts) + "."
 
 
-def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "") -> str:
+def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Sequence[int] = DEFAULT_KS) -> str:
     """A Markdown table of methods, best mAP first, with intervals, floor, ceiling and baseline.
 
+    The columns are the metrics declared ``markdown`` in :data:`fp_rank.protocol.METRICS`.
     Numbers are fractions shown with three decimals; an interval reads ``0.812 [0.774, 0.845]``.
     A missing (None or NaN) number shows as ``–``; an estimate without both interval ends shows
     without brackets. Rows are sorted by ``map`` descending (stable; rows without a ``map`` go
@@ -120,11 +126,12 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "") -> str:
 
     Args:
         rows: one dict per method with keys ``method`` and ``map`` and, optionally (None when
-            absent), ``map_low``, ``map_high``, ``cmc1``, ``cmc1_low``, ``cmc1_high``,
-            ``pairwise``, ``pairwise_low``, ``pairwise_high``, ``floor``, ``ceiling``,
-            ``normalised`` and ``n_queries``.
+            absent), the other keys of :func:`row_keys` (``cmc1``, ``recall10``, ``pairwise``,
+            ``floor``, ``ceiling``, ``normalised``, ``<key>_low``/``<key>_high`` for intervals,
+            ``n_queries``), as :meth:`fp_rank.Report.summary_rows` gives them.
         caption: a line placed under the table as ``Table: caption`` (Pandoc's syntax; see
             :func:`markdown_caption`). Nothing when empty.
+        ks: the ranks the per-k metrics were computed at (the shown k follows from them).
 
     Returns:
         The table (and caption) as a string ending in a newline.
@@ -138,14 +145,16 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "") -> str:
         ...     {"method": "B", "map": 0.5, "map_low": 0.4, "map_high": 0.6, "n_queries": 10},
         ...     {"method": "A", "map": 0.81234, "floor": 0.2},
         ... ]), end="")  # doctest: +NORMALIZE_WHITESPACE
-        | # | Method | mAP [CI] | CMC@1 [CI] | Chance floor | Ceiling | Normalised
-        | Pairwise [CI] | Queries |
-        |--:|:--|--:|--:|--:|--:|--:|--:|--:|
-        | 1 | A | 0.812 | – | 0.200 | – | – | – | – |
-        | 2 | B | 0.500 [0.400, 0.600] | – | – | – | – | – | 10 |
+        | # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | Chance floor | Ceiling
+        | Normalised | Queries |
+        |--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|
+        | 1 | A | 0.812 | – | – | – | 0.200 | – | – | – |
+        | 2 | B | 0.500 [0.400, 0.600] | – | – | – | – | – | – | 10 |
     """
     if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
         raise InputError(f"rows must be a list of dicts; got {type(rows).__name__}")
+    columns = _columns(ks)
+    keys = [k for k in row_keys(ks) if k not in ("method", "n_queries")]
     parsed = []
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
@@ -153,11 +162,7 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "") -> str:
         missing = [key for key in REQUIRED_KEYS if key not in row]
         if missing:
             raise InputError(f"rows[{index}] lacks the key(s) {missing}")
-        numbers_ = {
-            key: _number(index, key, row.get(key))
-            for key in ROW_KEYS
-            if key not in ("method", "n_queries")
-        }
+        numbers_ = {key: _number(index, key, row.get(key)) for key in keys}
         n_queries = row.get("n_queries")
         if n_queries is not None and (
             isinstance(n_queries, bool) or not isinstance(n_queries, numbers.Integral)
@@ -168,19 +173,12 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "") -> str:
         parsed.append((str(row["method"]), numbers_, n_queries))
 
     parsed.sort(key=lambda item: (item[1]["map"] is None, -(item[1]["map"] or 0.0)))
-    lines = [_HEADER, _ALIGN]
+    lines = _header(ks)
     for position, (method, n, n_queries) in enumerate(parsed, start=1):
-        cells = [
-            str(position),
-            _cell(method),
-            _fmt_ci(n["map"], n["map_low"], n["map_high"]),
-            _fmt_ci(n["cmc1"], n["cmc1_low"], n["cmc1_high"]),
-            _fmt(n["floor"]),
-            _fmt(n["ceiling"]),
-            _fmt(n["normalised"]),
-            _fmt_ci(n["pairwise"], n["pairwise_low"], n["pairwise_high"]),
-            MISSING if n_queries is None else str(int(n_queries)),
-        ]
+        cells = [str(position), _cell(method)]
+        for m, key in columns:
+            cells.append(_fmt_ci(n[key], n[f"{key}_low"], n[f"{key}_high"]) if m.interval else _fmt(n[key]))
+        cells.append(MISSING if n_queries is None else str(int(n_queries)))
         lines.append("| " + " | ".join(cells) + " |")
     if caption:
         lines.extend(["", "Table: " + " ".join(caption.split())])

@@ -7,38 +7,41 @@ import io
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fp_rank.errors import InputError
+from fp_rank.protocol import DEFAULT_KS, METRICS, Metric, query_columns
 
-#: Version of the JSON report layout (``schemas/report.schema.json`` describes it).
-REPORT_SCHEMA_VERSION = "1.0"
+#: Version of the JSON report layout (``schemas/report.schema.json`` describes it). 1.1 added the
+#: per-k columns (``cmc5``, ``recall10`` ...), ``recall`` and the ``method`` of dropped inputs.
+REPORT_SCHEMA_VERSION = "1.1"
+#: Report layouts this version reads.
+READABLE_SCHEMA_VERSIONS = ("1.0", "1.1")
 
-#: Columns of the per-query CSV, in order.
-QUERY_COLUMNS = (
-    "encoder",
-    "method",
-    "identity",
-    "group",
-    "prompt",
-    "seed",
-    "file",
-    "ap",
-    "first_hit_rank",
-    "top1_identity",
-    "top1_score",
-    "pairwise",
-    "chance_ap",
-    "cmc1",
-    "inp",
-    "n_relevant",
-    "n_gallery",
-    "tied",
-    "leak_split",
-    "leak_index",
-    "leak_distance",
+#: Per-query CSV columns that say which query a row is (before the metric columns).
+CONTEXT_COLUMNS = ("encoder", "method", "identity", "group", "prompt", "seed", "file")
+#: Per-query CSV columns after the metric columns: ranking diagnostics and the leakage flag.
+DETAIL_COLUMNS = (
+    "first_hit_rank", "top1_identity", "top1_score", "n_relevant", "n_gallery", "tied",
+    "leak_split", "leak_index", "leak_distance",
+)
+
+
+def query_csv_columns(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
+    """Columns of the per-query CSV, in order: context, declared metrics at ``ks``, details."""
+    return [*CONTEXT_COLUMNS, *query_columns(ks), *DETAIL_COLUMNS]
+
+
+#: Columns of the per-query CSV at the default ranks.
+QUERY_COLUMNS = tuple(query_csv_columns())
+
+#: The MethodResult fields that are not declared metrics, in JSON order.
+_RESULT_FIELDS = (
+    "method", "encoder", "map_micro", "map_per_identity", "ceiling_split", "ceiling_split_per_group",
+    "n_queries", "n_tied", "n_missing", "n_skipped", "n_excluded", "intervals",
 )
 
 
@@ -46,65 +49,88 @@ QUERY_COLUMNS = (
 class MethodResult:
     """Scores of one method under one encoder.
 
+    Every declared metric of :data:`fp_rank.protocol.METRICS` reads as an attribute named by its
+    ``result_field`` (``result.map``, ``result.cmc[1]``, ``result.recall[10]``,
+    ``result.pairwise_similarity``, ``result.chance_map``, ``result.ceiling_map``,
+    ``result.normalised``), and so do the per-group values the protocol keeps
+    (``result.map_per_group``, ``result.pairwise_per_group``).
+
     Attributes:
         method: the method's label.
         encoder: the encoder's name.
-        map: headline mAP, the mean over groups of each group's mean AP (macro).
+        values: result field -> value (a ``{k: value}`` dict for per-k metrics).
+        per_group: per-group field -> group -> value.
         map_micro: mean AP over all queries.
-        map_per_group: group -> mean AP of its queries.
         map_per_identity: identity -> mean AP of its queries.
-        cmc: k -> CMC@k (macro over groups).
-        minp: mINP (macro over groups).
-        chance_map: the exact chance floor (macro over groups).
-        pairwise_similarity: DreamBench-style baseline: mean cosine of a generated image to its
-            identity's reference images (macro over groups).
-        pairwise_per_group: group -> pairwise baseline.
-        ceiling_map: real-image ceiling over the same groups (per group, the holdout split as
-            queries, or the reference split where that group has no holdout), None if unavailable.
-        ceiling_split: which split gave ``ceiling_map`` (``"mixed"`` when groups differ; see
+        ceiling_split: which split gave the ceiling (``"mixed"`` when groups differ; see
             ``ceiling_split_per_group``).
-        normalised: ``(map - chance_map) / (ceiling_map - chance_map)``, None without a ceiling.
-        n_queries, n_tied, n_missing, n_skipped: counts (tied: queries whose AP is an expectation
-            over tied orderings; missing: identities without gallery images under
-            ``on_missing="skip"``; skipped: unreadable images under ``on_invalid="skip"``).
-        intervals: name -> confidence interval dict (filled by the statistics layer).
-        n_excluded: queries left out as copies of real images (``exclude_leaks=True``).
         ceiling_split_per_group: group -> split whose images gave that group's ceiling.
+        n_queries, n_tied, n_missing, n_skipped, n_excluded: counts (tied: queries whose AP is
+            an expectation over tied orderings; missing: identities without gallery images under
+            ``on_missing="skip"``; skipped: unreadable images under ``on_invalid="skip"``;
+            excluded: copies of real images left out under ``exclude_leaks=True``).
+        intervals: name -> confidence interval dict (filled by the statistics layer).
     """
 
     method: str
     encoder: str
-    map: float
-    map_micro: float
-    map_per_group: dict[str, float]
-    map_per_identity: dict[str, float]
-    cmc: dict[int, float]
-    minp: float
-    chance_map: float
-    pairwise_similarity: float
-    pairwise_per_group: dict[str, float]
-    ceiling_map: float | None
-    ceiling_split: str | None
-    normalised: float | None
-    n_queries: int
-    n_tied: int
-    n_missing: int
-    n_skipped: int
-    intervals: dict[str, Any] = field(default_factory=dict)
-    n_excluded: int = 0
+    values: dict[str, Any]
+    per_group: dict[str, dict[str, float]] = field(default_factory=dict)
+    map_micro: float = float("nan")
+    map_per_identity: dict[str, float] = field(default_factory=dict)
+    ceiling_split: str | None = None
     ceiling_split_per_group: dict[str, str] = field(default_factory=dict)
+    n_queries: int = 0
+    n_tied: int = 0
+    n_missing: int = 0
+    n_skipped: int = 0
+    n_excluded: int = 0
+    intervals: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names that are not dataclass fields: the declared metrics
+        data = self.__dict__
+        if "values" in data and name in data["values"]:
+            return data["values"][name]
+        if "per_group" in data and name in data["per_group"]:
+            return data["per_group"][name]
+        raise AttributeError(f"MethodResult has no attribute {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["cmc"] = {str(k): v for k, v in self.cmc.items()}
+        """The JSON form: the declared metrics as top-level keys beside the other fields."""
+        out: dict[str, Any] = {"method": self.method, "encoder": self.encoder}
+        for m in METRICS:
+            value = self.values.get(m.result_field)
+            out[m.result_field] = {str(k): v for k, v in value.items()} if m.per_k and value is not None else value
+            if m.per_group_field:
+                out[m.per_group_field] = self.per_group.get(m.per_group_field, {})
+        for name in _RESULT_FIELDS[2:]:
+            out[name] = getattr(self, name)
         return _clean(out)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MethodResult:
-        data = dict(data)
-        data["cmc"] = {int(k): v for k, v in data.get("cmc", {}).items()}
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values: dict[str, Any] = {}
+        per_group: dict[str, dict[str, float]] = {}
+        for m in METRICS:
+            value = data.get(m.result_field)
+            if m.per_k:
+                value = {int(k): _nan_if_none(v) for k, v in (value or {}).items()}
+            elif m.kind == "query":
+                value = _nan_if_none(value)
+            values[m.result_field] = value
+            if m.per_group_field:
+                per_group[m.per_group_field] = {g: _nan_if_none(v) for g, v in (data.get(m.per_group_field) or {}).items()}
+        known = {k: data[k] for k in _RESULT_FIELDS if k in data}
+        if "map_micro" in known:
+            known["map_micro"] = _nan_if_none(known["map_micro"])
+        if "map_per_identity" in known:
+            known["map_per_identity"] = {i: _nan_if_none(v) for i, v in known["map_per_identity"].items()}
+        return cls(values=values, per_group=per_group, **known)
+
+
+def _nan_if_none(value: Any) -> Any:
+    return float("nan") if value is None else value
 
 
 def _clean(obj: Any) -> Any:
@@ -171,38 +197,37 @@ class Report:
     def single(self) -> MethodResult:
         return self.result()
 
-    @property
-    def map(self) -> float:
-        """Headline mAP (macro over groups) of the only method."""
-        return self.single.map
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names that are not fields: the single result's metrics (report.map, report.cmc ...)
+        if name in _FORWARDED:
+            return getattr(self.single, name)
+        raise AttributeError(f"Report has no attribute {name!r}")
 
     @property
-    def map_micro(self) -> float:
-        return self.single.map_micro
+    def ks(self) -> list[int]:
+        """The ranks of the per-k metrics (CMC@k, Recall@k) in this report."""
+        ks = (self.__dict__.get("metadata") or {}).get("options", {}).get("cmc_ks")
+        if ks:
+            return sorted(int(k) for k in ks)
+        found = {int(k) for r in self.results for k in r.values.get("cmc", {})}
+        return sorted(found) or list(DEFAULT_KS)
 
-    @property
-    def map_per_group(self) -> dict[str, float]:
-        return self.single.map_per_group
+    def summarise(self) -> Report:
+        """Re-aggregate the results from the per-query rows (no re-encoding); returns self.
 
-    @property
-    def map_per_identity(self) -> dict[str, float]:
-        return self.single.map_per_identity
+        Counts of inputs dropped before ranking (missing, skipped, excluded) are kept; intervals
+        are cleared (recompute them with :meth:`add_intervals`).
+        """
+        from fp_rank.evaluation.summarise import summarise
 
-    @property
-    def cmc(self) -> dict[int, float]:
-        return self.single.cmc
-
-    @property
-    def minp(self) -> float:
-        return self.single.minp
-
-    @property
-    def chance_map(self) -> float:
-        return self.single.chance_map
-
-    @property
-    def pairwise_similarity(self) -> float:
-        return self.single.pairwise_similarity
+        dropped = {
+            (r.encoder, r.method): {"n_missing": r.n_missing, "n_skipped": r.n_skipped, "n_excluded": r.n_excluded}
+            for r in self.results
+        }
+        self.results = summarise(
+            self.queries, self.ceilings, encoders=self.encoders, methods=self.methods, ks=self.ks, dropped=dropped
+        )
+        return self
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -223,6 +248,12 @@ class Report:
     def from_dict(cls, data: dict[str, Any]) -> Report:
         if not isinstance(data, dict) or "results" not in data or "metadata" not in data:
             raise InputError("not an fp-rank report: expected an object with 'metadata' and 'results'")
+        version = data.get("schema_version", "1.0")
+        if version not in READABLE_SCHEMA_VERSIONS:
+            raise InputError(
+                f"report schema {version!r} is not readable by fp-rank {_package_version()} (reads "
+                f"{', '.join(READABLE_SCHEMA_VERSIONS)}); upgrade fp-rank"
+            )
         return cls(
             results=[MethodResult.from_dict(r) for r in data["results"]],
             queries=list(data.get("queries", [])),
@@ -253,53 +284,51 @@ class Report:
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
         """Per-query rows in long format (one row per query and encoder)."""
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(QUERY_COLUMNS), extrasaction="ignore", lineterminator="\n")
+        columns = query_csv_columns(self.ks)
+        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in self.queries:
             leak = row.get("leak") or {}
             flat = {**row, "leak_split": leak.get("split"), "leak_index": leak.get("index"), "leak_distance": leak.get("distance")}
-            writer.writerow({k: _csv_value(flat.get(k)) for k in QUERY_COLUMNS})
+            writer.writerow({k: _csv_value(flat.get(k)) for k in columns})
         text = buf.getvalue()
         if path is not None:
             _atomic_write(Path(path), text)
         return text
 
     def summary_rows(self) -> list[dict[str, Any]]:
-        """One flat row per (encoder, method), for tables."""
+        """One flat row per (encoder, method) for tables: every shown metric, with its interval.
+
+        Keys: ``encoder``, ``method``, each table metric's summary key (``map``, ``cmc1``,
+        ``recall10``, ``pairwise``, ``floor``, ``ceiling``, ``normalised``), ``<key>_low`` and
+        ``<key>_high`` for those with intervals, and ``n_queries``.
+        """
         rows = []
         for r in self.results:
-            ci = r.intervals
-            rows.append(
-                {
-                    "encoder": r.encoder,
-                    "method": r.method,
-                    "map": r.map,
-                    "map_low": (ci.get("map") or {}).get("low"),
-                    "map_high": (ci.get("map") or {}).get("high"),
-                    "cmc1": r.cmc.get(1),
-                    "cmc1_low": (ci.get("cmc1") or {}).get("low"),
-                    "cmc1_high": (ci.get("cmc1") or {}).get("high"),
-                    "pairwise": r.pairwise_similarity,
-                    "pairwise_low": (ci.get("pairwise") or {}).get("low"),
-                    "pairwise_high": (ci.get("pairwise") or {}).get("high"),
-                    "floor": r.chance_map,
-                    "ceiling": r.ceiling_map,
-                    "normalised": r.normalised,
-                    "n_queries": r.n_queries,
-                }
-            )
+            row: dict[str, Any] = {"encoder": r.encoder, "method": r.method}
+            for m in TABLE_METRICS:
+                key = m.summary_key(self.ks)
+                row[key] = metric_value(r, m, self.ks)
+                if m.interval:
+                    ci = r.intervals.get(key) or {}
+                    row[f"{key}_low"], row[f"{key}_high"] = ci.get("low"), ci.get("high")
+            row["n_queries"] = r.n_queries
+            rows.append(row)
         return rows
 
     def format_table(self) -> str:
-        """A plain-text table for terminals."""
-        head = f"{'encoder':<16} {'method':<18} {'mAP':>7} {'CMC@1':>7} {'mINP':>7} {'pairwise':>9} {'chance':>7} {'ceiling':>8} {'queries':>8}"
+        """A plain-text table for terminals (the metrics declared ``terminal``)."""
+        shown = [(m, max(7, len(m.label_for(m.shown_k(self.ks))) + 1)) for m in METRICS if m.terminal]
+        head = f"{'encoder':<16} {'method':<18} " + " ".join(
+            f"{m.label_for(m.shown_k(self.ks)):>{w}}" for m, w in shown
+        ) + f" {'queries':>8}"
         lines = [head, "-" * len(head)]
         for r in sorted(self.results, key=lambda x: (x.encoder, -x.map)):
-            ceiling = "-" if r.ceiling_map is None else f"{r.ceiling_map:.3f}"
-            lines.append(
-                f"{r.encoder[:16]:<16} {r.method[:18]:<18} {r.map:7.3f} {r.cmc.get(1, float('nan')):7.3f} "
-                f"{r.minp:7.3f} {r.pairwise_similarity:9.3f} {r.chance_map:7.3f} {ceiling:>8} {r.n_queries:8d}"
-            )
+            cells = []
+            for m, w in shown:
+                value = metric_value(r, m, self.ks)
+                cells.append(f"{'-':>{w}}" if value is None else f"{value:{w}.3f}")
+            lines.append(f"{r.encoder[:16]:<16} {r.method[:18]:<18} " + " ".join(cells) + f" {r.n_queries:8d}")
         return "\n".join(lines)
 
     # -- statistics (see fp_rank.reporting.analysis) --------------------------------------
@@ -341,6 +370,29 @@ class Report:
 
     def __repr__(self) -> str:
         return f"Report(methods={self.methods}, encoders={self.encoders}, queries={len(self.queries)})"
+
+
+#: The metrics a summary table can show (terminal, Markdown or the Space's cards).
+TABLE_METRICS = tuple(m for m in METRICS if m.terminal or m.markdown or m.card)
+#: Report attributes forwarded to its single result.
+_FORWARDED = frozenset(
+    [m.result_field for m in METRICS] + [m.per_group_field for m in METRICS if m.per_group_field]
+    + ["map_micro", "map_per_identity"]
+)
+
+
+def metric_value(result: MethodResult, m: Metric, ks: Sequence[int] = DEFAULT_KS) -> float | None:
+    """A result's value of metric ``m`` as tables show it (per-k metrics at the shown k; None if absent)."""
+    value = result.values.get(m.result_field)
+    if m.per_k:
+        value = (value or {}).get(m.shown_k(ks))
+    return None if value is None else float(value)
+
+
+def _package_version() -> str:
+    from fp_rank.version import __version__
+
+    return __version__
 
 
 def _csv_value(value: Any) -> Any:

@@ -1,0 +1,344 @@
+"""The one entry point, ``fp_rank.evaluate``: check, load, embed, score, summarise, report."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from fp_rank import distributed
+from fp_rank.caching.store import EmbeddingCache
+from fp_rank.checks.inputs import check_evaluate_arguments
+from fp_rank.checks.leakage import DEFAULT_MAX_DISTANCE, DEFAULT_MAX_THUMB_DIFF, find_leaks, gallery_leak_index
+from fp_rank.encoding.encoders import Encoder
+from fp_rank.encoding.images import describe_source
+from fp_rank.errors import InputError
+from fp_rank.evaluation.embed import Embedder, EmbedStats, Vectors, encoder_specs, load_encoders
+from fp_rank.evaluation.score import DIAGNOSTICS, ceiling_rows, pairwise_similarity, rank_queries
+from fp_rank.evaluation.summarise import summarise
+from fp_rank.galleries.load import Gallery, load_gallery
+from fp_rank.protocol import query_columns
+from fp_rank.ranking.metrics import OnMissing
+from fp_rank.reporting.report import Report
+from fp_rank.version import PROTOCOL_VERSION, __version__
+
+logger = logging.getLogger(__name__)
+
+#: The method label of generated images given without one.
+DEFAULT_METHOD = "generated"
+
+
+@dataclass
+class QuerySet:
+    """The generated images of a run and what is known of each (one entry per image)."""
+
+    generated: Sequence[Any]
+    identities: list[str]
+    methods: list[str]
+    prompts: list[str | None]
+    seeds: list[int | None]
+    files: list[str]
+
+    @classmethod
+    def from_arguments(
+        cls, generated: Sequence[Any], identities: Sequence[str] | str, methods: Any, prompts: Any, seeds: Any,
+        files: Any,
+    ) -> QuerySet:
+        """Broadcast single labels and fill defaults (arguments already validated)."""
+        n = len(generated)
+        names = [str(f) for f in files] if files is not None else [describe_source(x, i) for i, x in enumerate(generated)]
+        return cls(
+            generated=generated,
+            identities=[identities] * n if isinstance(identities, str) else [str(x) for x in identities],
+            methods=[str(m) for m in _per_image(methods, n, DEFAULT_METHOD)],
+            prompts=_per_image(prompts, n, None),
+            seeds=_per_image(seeds, n, None),
+            files=names,
+        )
+
+    def __len__(self) -> int:
+        return len(self.generated)
+
+    def count(self, mask: np.ndarray) -> dict[str, int]:
+        """method -> how many images ``mask`` selects."""
+        out = dict.fromkeys(self.methods, 0)
+        for i in np.flatnonzero(mask):
+            out[self.methods[i]] += 1
+        return out
+
+
+def _per_image(values: Any, n: int, default: Any) -> list[Any]:
+    if values is None:
+        return [default] * n
+    if isinstance(values, (str, int, np.integer)) and not isinstance(values, bool):
+        return [values] * n
+    return list(values)
+
+
+def evaluate(
+    generated: Sequence[Any],
+    identities: Sequence[str] | str,
+    *,
+    gallery: str | os.PathLike[str] | Gallery,
+    gallery_config: str | None = None,
+    gallery_revision: str | None = None,
+    encoder: str | Encoder | Any | Sequence[str | Encoder] | None = None,
+    encoder_revision: str | Sequence[str | None] | None = None,
+    methods: Sequence[str] | str | None = None,
+    prompts: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    files: Sequence[str] | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch_size: int = 32,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    on_missing: OnMissing = "error",
+    on_invalid: Literal["error", "skip"] = "error",
+    cmc_ks: Sequence[int] = (1, 5, 10),
+    top_k: int = 0,
+    ceilings: bool = True,
+    progress: bool = True,
+    trust_remote_code: bool = False,
+    check_leaks: bool = True,
+    exclude_leaks: bool = False,
+) -> Report:
+    """Score generated images by how well each retrieves its own identity from the gallery.
+
+    Each generated image is a query ranked against the gallery images of its identity's group;
+    its score is the average precision of retrieving that identity (exact under ties). The
+    reported metrics are those declared in :data:`fp_rank.protocol.METRICS`.
+
+    Args:
+        generated: image sources (paths, bytes, PIL images, arrays, ``{'bytes','path'}`` dicts).
+        identities: one identity label per image (or one string for all), matching the gallery's
+            ``identity`` column exactly.
+        gallery: a gallery folder, a Hub dataset id, or a loaded :class:`~fp_rank.Gallery`.
+        gallery_config: the gallery config (a group, or ``"all"``).
+        gallery_revision: Hub revision of the gallery.
+        encoder: alias, Hub id, folder, callable or :class:`~fp_rank.Encoder`, or a list of them
+            (each scores the same run). Default: the gallery card's recommended primary encoder.
+        encoder_revision: Hub revision of the encoder weights; with several encoders, a list with
+            one revision (or None) per encoder.
+        methods: method label per image (or one string); default ``"generated"``.
+        prompts: prompt per image (recorded in the per-query rows).
+        seeds: generation seed per image (recorded).
+        files: name per image for rows and messages (default: the path, or ``item #i``).
+        device: torch device (default CUDA when available).
+        dtype: ``"float32"`` (default) or ``"bfloat16"``/``"float16"`` autocast.
+        batch_size: images per forward pass (memory is bounded by it, not by the image count).
+        cache: reuse and store gallery/reference/holdout embeddings in the embedding cache.
+        cache_dir: cache folder (default ``$FP_RANK_CACHE`` or ``$HF_HOME/fp_rank``).
+        on_missing: a label that is not a gallery identity: ``"error"`` (default, listing close
+            matches) or ``"skip"`` (those images are left out, listed in
+            ``metadata["missing"]`` and counted in ``n_missing``).
+        on_invalid: an unreadable generated image: ``"error"`` or ``"skip"`` (listed in the report).
+        cmc_ks: ranks for CMC@k and Recall@k.
+        top_k: store the top-k gallery matches of each query in its row (for visualisation).
+        ceilings: also score the real images (holdout, reference) as queries: the real-image ceiling.
+        progress: show progress bars.
+        trust_remote_code: allow encoders that run their repository's code (e.g. ``miewid``).
+        check_leaks: flag generated images that are exact (sha256) or near (perceptual hash)
+            copies of a gallery, reference or holdout image (see :mod:`fp_rank.checks.leakage`):
+            each query row gets ``leak`` (None or ``{split, index, distance, exact}``) and
+            ``report.metadata["leakage"]`` lists the flagged files.
+        exclude_leaks: leave the flagged queries out of every score (they would retrieve their
+            own source at rank 1); the number excluded is recorded. Default: flag only.
+
+    Returns:
+        A :class:`~fp_rank.Report`.
+
+    Raises:
+        InputError: bad arguments, unknown identities, unreadable images, broken galleries.
+        EncoderError: the encoder cannot be loaded or returns unusable embeddings.
+    """
+    # check
+    check_evaluate_arguments(
+        generated=generated, identities=identities, gallery=gallery, gallery_config=gallery_config,
+        gallery_revision=gallery_revision, encoder_revision=encoder_revision, methods=methods, prompts=prompts,
+        seeds=seeds, files=files, batch_size=batch_size, on_missing=on_missing, on_invalid=on_invalid,
+        cmc_ks=cmc_ks, top_k=top_k,
+        flags={"cache": cache, "ceilings": ceilings, "progress": progress, "trust_remote_code": trust_remote_code,
+               "check_leaks": check_leaks, "exclude_leaks": exclude_leaks},
+    )
+    run = QuerySet.from_arguments(generated, identities, methods, prompts, seeds, files)
+    ks = sorted({int(k) for k in cmc_ks} | {1})
+    # load
+    dist_ctx, device = distributed.setup(device)
+    gal = load_gallery(gallery, gallery_config, gallery_revision, progress=progress)
+    absent = _absent_identities(run, gal, on_missing)
+    leaks = _find_leaks(generated, gal) if check_leaks else [None] * len(run)
+    leaked = np.asarray([leak is not None for leak in leaks], dtype=bool)
+    embedder = Embedder(
+        gal, generated, run.files, cache=EmbeddingCache(cache_dir, enabled=cache), batch_size=batch_size,
+        progress=progress, on_invalid=on_invalid,
+    )
+    rows: list[dict[str, Any]] = []
+    ceiling_table: list[dict[str, Any]] = []
+    encoders: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] | None = None
+    for enc in load_encoders(
+        encoder_specs(encoder, encoder_revision, gal), device=device, dtype=dtype, trust_remote_code=trust_remote_code
+    ):
+        encoders.append({**enc.identity(), "device": enc.device, "description": enc.description})
+        # embed
+        vec = embedder.embed(enc, holdout=ceilings)
+        skipped = vec.skipped if skipped is None else skipped
+        keep = _scored_rows(vec.kept, absent, leaked if exclude_leaks else None)
+        # score
+        rows += _score(enc.name, run, vec, keep, gal, ks=ks, on_missing=on_missing, top_k=top_k, leaks=leaks)
+        if ceilings:
+            ceiling_table += ceiling_rows(enc.name, _real_queries(gal, vec), vec.gallery, gal.gallery.identities,
+                                          gal.gallery.groups)
+    # summarise
+    unread = np.ones(len(run), dtype=bool)
+    unread[vec.kept] = False
+    excluded = leaked & ~unread & ~absent if exclude_leaks else np.zeros(len(run), dtype=bool)
+    dropped = {
+        (e["name"], method): {"n_missing": run.count(absent)[method], "n_skipped": run.count(unread)[method],
+                              "n_excluded": run.count(excluded)[method]}
+        for e in encoders for method in set(run.methods)
+    }
+    results = summarise(rows, ceiling_table, encoders=[e["name"] for e in encoders], methods=run.methods, ks=ks,
+                        dropped=dropped)
+    # report
+    metadata = _metadata(
+        run, gal, encoders, embedder, dist_ctx, absent, leaks, excluded,
+        options={"on_missing": on_missing, "on_invalid": on_invalid, "cmc_ks": ks, "batch_size": batch_size},
+        check_leaks=check_leaks, exclude_leaks=exclude_leaks,
+    )
+    return Report(results=results, queries=rows, metadata=metadata, ceilings=ceiling_table, skipped=skipped or [])
+
+
+def _absent_identities(run: QuerySet, gal: Gallery, on_missing: str) -> np.ndarray:
+    """True for images whose label is not a gallery identity (an error unless ``on_missing='skip'``)."""
+    known = set(gal.gallery.identities.tolist())
+    absent = np.asarray([label not in known for label in run.identities], dtype=bool)
+    if absent.any() and on_missing == "error":
+        gal.check_identities(run.identities)  # raises, listing close matches
+    if absent.all():
+        raise InputError(
+            f"none of the {len(run)} identity labels is in gallery {gal.id!r} (on_missing='skip' left nothing to "
+            f"score); e.g. {run.identities[0]!r}"
+        )
+    return absent
+
+
+def _find_leaks(generated: Sequence[Any], gal: Gallery) -> list[dict[str, Any] | None]:
+    """Per generated image: None, or the real image it copies (see :mod:`fp_rank.checks.leakage`)."""
+    index = gallery_leak_index(gal)
+    return distributed.map_shards(lambda part: find_leaks(part, index), generated)
+
+
+def _scored_rows(kept: np.ndarray, absent: np.ndarray, leaked: np.ndarray | None) -> np.ndarray:
+    """Positions in ``kept`` (readable images) that are ranked: known identity, and not a leak when excluded."""
+    keep = ~absent[kept]
+    if leaked is not None:
+        keep &= ~leaked[kept]
+        if not keep.any():
+            raise InputError(
+                f"all {int(leaked[kept].sum())} readable generated images copy a real gallery/reference image "
+                "(leakage guard); nothing is left to score. See fp_rank.checks.leakage, or pass exclude_leaks=False"
+            )
+    return np.flatnonzero(keep)
+
+
+def _real_queries(gal: Gallery, vec: Vectors) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """The real splits scored as queries for the ceiling: holdout first, then reference."""
+    out = []
+    if vec.holdout is not None and gal.holdout is not None:
+        out.append((gal.holdout.name, vec.holdout, gal.holdout.identities, gal.holdout.groups))
+    if len(gal.reference):
+        out.append((gal.reference.name, vec.reference, gal.reference.identities, gal.reference.groups))
+    return out
+
+
+def _score(
+    encoder: str, run: QuerySet, vec: Vectors, keep: np.ndarray, gal: Gallery, *, ks: list[int], on_missing: OnMissing,
+    top_k: int, leaks: list[dict[str, Any] | None],
+) -> list[dict[str, Any]]:
+    """Per-query rows of one encoder: ranking metrics, the pairwise baseline, context and leak flag."""
+    index = vec.kept[keep]
+    q_emb = vec.queries[keep]
+    q_ids = np.asarray([run.identities[i] for i in index], dtype=object)
+    q_groups = np.asarray([gal.identity_to_group[run.identities[i]] for i in index], dtype=object)
+    cols = rank_queries(q_emb, q_ids, q_groups, vec.gallery, gal.gallery.identities, gal.gallery.groups, ks=ks,
+                        on_missing=on_missing, top_k=top_k)
+    cols["pairwise"] = pairwise_similarity(q_emb, q_ids, vec.reference, gal.reference.identities)
+    names = gal.identity_names
+    rows = []
+    for j, i in enumerate(index):
+        row: dict[str, Any] = {
+            "encoder": encoder, "method": run.methods[i], "identity": run.identities[i],
+            "identity_name": names.get(run.identities[i], run.identities[i]), "group": str(q_groups[j]),
+            "prompt": run.prompts[i], "seed": run.seeds[i], "file": run.files[i], "index": int(i),
+        }
+        row.update({c: float(cols[c][j]) for c in query_columns(ks)})
+        row.update({c: _plain(cols[c][j]) for c in DIAGNOSTICS})
+        row["leak"] = leaks[i]
+        if j in cols["top_k"]:
+            row["top_k"] = cols["top_k"][j]
+        rows.append(row)
+    return rows
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars as Python values (str for object labels)."""
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    return str(value)
+
+
+def _metadata(
+    run: QuerySet, gal: Gallery, encoders: list[dict[str, Any]], embedder: Embedder, dist_ctx: Any,
+    absent: np.ndarray, leaks: list[dict[str, Any] | None], excluded: np.ndarray, *, options: dict[str, Any],
+    check_leaks: bool, exclude_leaks: bool,
+) -> dict[str, Any]:
+    """Provenance of a report: versions, gallery, encoders, cache use, options, what was left out."""
+    stats: EmbedStats = embedder.stats
+    return {
+        "protocol_version": PROTOCOL_VERSION,
+        "fp_rank_version": __version__,
+        "gallery": gal.describe(),
+        "encoders": encoders,
+        "cache": {
+            "enabled": embedder.cache.enabled,
+            "directory": str(embedder.cache.directory) if embedder.cache.enabled else None,
+            "gallery_images_encoded": stats.encoded,
+            "gallery_images_from_cache": stats.from_cache,
+            "generated_images_encoded": stats.queries_encoded,
+            "generated_images_distinct": stats.queries_distinct,
+        },
+        "distributed": dist_ctx.describe(),
+        "options": {
+            **options,
+            "aggregation": "macro over groups (group mAP = mean AP of its queries)",
+            "ties": "expected value over tied orderings",
+        },
+        "n_generated": len(run),
+        "missing": [
+            {"index": int(i), "file": run.files[i], "identity": run.identities[i], "method": run.methods[i]}
+            for i in np.flatnonzero(absent)
+        ],
+        "leakage": {
+            "checked": check_leaks,
+            "rule": "sha256 match, or pHash Hamming distance and 16x16 thumbnail difference within thresholds",
+            "max_distance": DEFAULT_MAX_DISTANCE,
+            "max_thumb_diff": DEFAULT_MAX_THUMB_DIFF,
+            "n_flagged": sum(1 for leak in leaks if leak is not None),
+            "flagged": [
+                {"query_index": i, "file": run.files[i], "method": run.methods[i], **leak}
+                for i, leak in enumerate(leaks) if leak is not None
+            ],
+            "excluded": exclude_leaks,
+            "n_excluded": int(excluded.sum()),
+        },
+    }

@@ -1,0 +1,178 @@
+"""The reported metrics of the protocol, each declared once.
+
+Every table, file and front end derives its metrics from :data:`METRICS`: the per-query rows
+and CSV columns, :class:`~fp_rank.reporting.report.MethodResult`'s fields and JSON keys, the
+summary rows behind the terminal and Markdown tables, the bootstrap intervals, the ``evaluate``
+module's ``compute()`` keys and the Space's cards. Adding a metric is one :class:`Metric` entry
+here plus its per-query kernel (in :mod:`fp_rank.ranking` for a ranking metric).
+
+Aggregation (one rule for every per-query metric): a group's value is the mean over its scored
+queries; a method's value is the mean over groups (macro). Queries whose value is undefined
+(NaN: e.g. skipped under ``on_missing="skip"``) are left out of both means.
+
+Example:
+    >>> [m.key for m in METRICS]
+    ['map', 'cmc', 'recall', 'minp', 'pairwise', 'floor', 'ceiling', 'normalised']
+    >>> metric("cmc").column_for(5), metric("cmc").label_for(5)
+    ('cmc5', 'CMC@5')
+    >>> query_columns((1, 10))[:5]
+    ['ap', 'cmc1', 'cmc10', 'recall1', 'recall10']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from fp_rank.errors import InputError
+
+#: Default ranks of the per-k metrics (CMC@k, Recall@k).
+DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
+
+Kind = Literal["query", "calibration"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One reported metric.
+
+    Attributes:
+        key: short name; the summary-row key (with ``k`` appended for per-k metrics: ``cmc1``).
+        label: short label for terminal tables and cards (``{k}`` is filled in: ``CMC@{k}``).
+        title: long label for Markdown tables (defaults to ``label``).
+        description: one sentence for cards, docs and the evaluate module.
+        result_field: attribute of :class:`~fp_rank.reporting.report.MethodResult` and key of
+            the report JSON's results (a ``{k: value}`` dict for per-k metrics).
+        column: per-query row key (``{k}`` template for per-k metrics); None for calibration
+            values that have no per-query form.
+        source: attribute of :class:`~fp_rank.ranking.RankingResult` holding the per-query
+            values; None when another stage computes them (pairwise, calibration).
+        kind: ``"query"`` (aggregated from per-query values by the macro rule) or
+            ``"calibration"`` (computed from the chance floor and the real-image ceiling).
+        per_k: one value per rank k of ``cmc_ks``.
+        table_k: the k shown in tables, cards and intervals for a per-k metric (the nearest
+            computed k when that one was not computed).
+        per_group_field: MethodResult attribute holding group -> value, if the report keeps it.
+        interval: gets a bootstrap interval (key: the summary-row key).
+        terminal, markdown, card: shown in the terminal table, the Markdown table, the Space's cards.
+        lower, upper: the range of valid values (the JSON schema's bounds).
+    """
+
+    key: str
+    label: str
+    description: str
+    result_field: str
+    column: str | None
+    source: str | None = None
+    title: str | None = None
+    kind: Kind = "query"
+    per_k: bool = False
+    table_k: int = 1
+    per_group_field: str | None = None
+    interval: bool = False
+    terminal: bool = False
+    markdown: bool = False
+    card: bool = False
+    lower: float | None = 0.0
+    upper: float | None = 1.0
+
+    def column_for(self, k: int | None = None) -> str:
+        """The per-query column (for per-k metrics, at rank ``k``)."""
+        if self.column is None:
+            raise InputError(f"metric {self.key!r} has no per-query column")
+        return self.column.format(k=k) if self.per_k else self.column
+
+    def label_for(self, k: int | None = None) -> str:
+        return self.label.format(k=k if k is not None else self.table_k)
+
+    def title_for(self, k: int | None = None) -> str:
+        return (self.title or self.label).format(k=k if k is not None else self.table_k)
+
+    def shown_k(self, ks: Sequence[int]) -> int:
+        """The k a table shows: ``table_k`` when computed, else the nearest computed k."""
+        return self.table_k if self.table_k in ks else min(ks, key=lambda k: (abs(k - self.table_k), k))
+
+    def summary_key(self, ks: Sequence[int] = DEFAULT_KS) -> str:
+        """The summary-row and interval key: ``map``, ``cmc1``, ``recall10`` ..."""
+        return f"{self.key}{self.shown_k(ks)}" if self.per_k else self.key
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric(
+        key="map", label="mAP", description="Mean average precision of retrieving the query's own identity "
+        "(exact under tied similarities), mean over groups of each group's mean.",
+        result_field="map", column="ap", source="ap", per_group_field="map_per_group",
+        interval=True, terminal=True, markdown=True, card=True,
+    ),
+    Metric(
+        key="cmc", label="CMC@{k}", description="Share of queries whose first same-identity gallery image is "
+        "within the top k.", result_field="cmc", column="cmc{k}", source="cmc", per_k=True, table_k=1,
+        interval=True, terminal=True, markdown=True, card=True,
+    ),
+    Metric(
+        key="recall", label="Recall@{k}", description="Share of the query's same-identity gallery images ranked "
+        "within the top k (expected value under ties).", result_field="recall", column="recall{k}",
+        source="recall", per_k=True, table_k=10, interval=True, markdown=True, card=True,
+    ),
+    Metric(
+        key="minp", label="mINP", description="Mean inverse negative penalty: R over the rank of the last "
+        "same-identity image.", result_field="minp", column="inp", source="inp", terminal=True,
+    ),
+    Metric(
+        key="pairwise", label="pairwise", title="Pairwise", description="DreamBench-style baseline: mean cosine "
+        "between a generated image and its identity's reference images, same encoder.",
+        result_field="pairwise_similarity", column="pairwise", per_group_field="pairwise_per_group",
+        interval=True, terminal=True, markdown=True, card=True, lower=-1.000001, upper=1.000001,
+    ),
+    Metric(
+        key="floor", label="chance", title="Chance floor", description="Exact expected mAP of a uniformly random "
+        "ranking of the same gallery.", result_field="chance_map", column="chance_ap", source="chance_ap",
+        terminal=True, markdown=True, card=True,
+    ),
+    Metric(
+        key="ceiling", label="ceiling", title="Ceiling", description="mAP of real images of the identities used "
+        "as queries (holdout split, else reference): what a perfect generator could reach.",
+        result_field="ceiling_map", column=None, kind="calibration", terminal=True, markdown=True, card=True,
+    ),
+    Metric(
+        key="normalised", label="normalised", title="Normalised", description="(mAP - chance) / (ceiling - "
+        "chance): 0 at chance, 1 at the real-image ceiling.", result_field="normalised", column=None,
+        kind="calibration", markdown=True, lower=None, upper=None,
+    ),
+)
+
+_BY_KEY = {m.key: m for m in METRICS}
+
+
+def metric(key: str) -> Metric:
+    """The declared metric named ``key``.
+
+    Raises:
+        InputError: no metric has that key (the message lists them).
+    """
+    try:
+        return _BY_KEY[key]
+    except KeyError:
+        raise InputError(f"unknown metric {key!r}; declared metrics: {sorted(_BY_KEY)}") from None
+
+
+def query_metrics() -> tuple[Metric, ...]:
+    """The metrics with a per-query value, in declaration order."""
+    return tuple(m for m in METRICS if m.column is not None)
+
+
+def query_columns(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
+    """Every per-query metric column for ranks ``ks``, in declaration order."""
+    cols: list[str] = []
+    for m in query_metrics():
+        if m.per_k:
+            cols.extend(m.column_for(k) for k in ks)
+        else:
+            cols.append(m.column_for())
+    return cols
+
+
+def interval_metrics() -> tuple[Metric, ...]:
+    """The metrics that get a bootstrap interval."""
+    return tuple(m for m in METRICS if m.interval)

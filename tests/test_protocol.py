@@ -1,0 +1,104 @@
+"""The metric declaration is the single source: schema, rows, tables and compute() agree with it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import fp_rank
+from fp_rank import InputError
+from fp_rank.metric import result_dict
+from fp_rank.protocol import DEFAULT_KS, METRICS, metric, query_columns, query_metrics
+from fp_rank.reporting.markdown import row_keys
+from fp_rank.reporting.report import Report, report_schema, validate_report
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo_gallery_dir, demo_generated) -> Report:
+    recs = demo_generated[::5]
+    return fp_rank.evaluate(
+        [r["image"] for r in recs], [r["identity"] for r in recs], methods=[r["method"] for r in recs],
+        gallery=str(demo_gallery_dir), encoder="fp-rank-demo", progress=False,
+    ).add_intervals(n_boot=50)
+
+
+def _column_schema(schema: dict, column: str) -> dict:
+    items = schema["properties"]["queries"]["items"]
+    if column in items["properties"]:
+        return items["properties"][column]
+    for pattern, sub in items.get("patternProperties", {}).items():
+        if re.fullmatch(pattern, column):
+            return sub
+    raise AssertionError(f"per-query column {column!r} is not in the report schema")
+
+
+def test_schema_covers_every_declared_metric() -> None:
+    schema = report_schema()
+    results = schema["properties"]["results"]["items"]["properties"]
+    for m in METRICS:
+        assert m.result_field in results, m.key
+        if m.per_group_field:
+            assert m.per_group_field in results, m.key
+        if m.per_k:
+            assert "patternProperties" in results[m.result_field], m.key
+            bounds = next(iter(results[m.result_field]["patternProperties"].values()))
+        else:
+            bounds = results[m.result_field]
+        if m.kind == "query" and m.lower is not None:
+            assert bounds.get("minimum") == m.lower and bounds.get("maximum") == m.upper, m.key
+    for column in query_columns(DEFAULT_KS):
+        col = _column_schema(schema, column)
+        assert "number" in col["type"], column
+
+
+def test_declared_keys_are_unique_and_lookup_names_the_choices() -> None:
+    assert len({m.key for m in METRICS}) == len(METRICS)
+    assert len({m.result_field for m in METRICS}) == len(METRICS)
+    assert len(set(query_columns((1, 5, 10)))) == len(query_columns((1, 5, 10)))
+    with pytest.raises(InputError, match="declared metrics"):
+        metric("ndcg")
+
+
+def test_report_outputs_follow_the_declaration(demo_report: Report) -> None:
+    """Rows, CSV, summary rows, Markdown, terminal table, compute() keys: all from METRICS."""
+    report = demo_report
+    ks = report.ks
+    row = report.queries[0]
+    for column in query_columns(ks):
+        assert column in row
+    header = report.to_csv().splitlines()[0].split(",")
+    assert set(query_columns(ks)) <= set(header)
+    summary = report.summary_rows()[0]
+    assert set(row_keys(ks)) <= set(summary) | {"method"}
+    md = report.to_markdown()
+    table = report.format_table()
+    flat = result_dict(Report(results=report.results[:1], queries=report.queries, metadata=report.metadata))
+    for m in METRICS:
+        label = m.label_for(m.shown_k(ks))
+        if m.markdown:
+            assert m.title_for(m.shown_k(ks)) in md, m.key
+        if m.terminal:
+            assert label in table, m.key
+        assert (f"{m.key}@{ks[0]}" if m.per_k else m.result_field) in flat, m.key
+    validate_report(report)
+
+
+def test_summarise_reaggregates_a_loaded_report(demo_report: Report, tmp_path) -> None:
+    path = tmp_path / "report.json"
+    demo_report.to_json(path)
+    loaded = Report.load(path)
+    before = [r.to_dict() for r in loaded.results]
+    after = [r.to_dict() for r in loaded.summarise().results]
+    for a, b in zip(before, after):
+        a.pop("intervals"), b.pop("intervals")
+        assert a == b
+
+
+def test_query_metrics_with_a_ranking_source_exist_on_ranking_results() -> None:
+    from fp_rank.ranking import RankingResult
+
+    fields = RankingResult.__dataclass_fields__
+    for m in query_metrics():
+        if m.source is not None:
+            assert m.source in fields, m.key
