@@ -9,12 +9,14 @@ offline through evaluate's own fallback for cached canonical modules.
 from __future__ import annotations
 
 import inspect
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 import datasets
 import evaluate
+import numpy as np
 
 from fp_rank.evaluation import evaluate as fp_evaluate
 from fp_rank.protocol import METRICS
@@ -92,6 +94,22 @@ class FinerPersonalizationRank(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2512.19026"],
         )
 
+    # datasets would re-encode arrays itself (float grayscale rounded to 0/1, 16-bit RGB cut to its low
+    # byte, float RGB refused with its own error): arrays are checked by the library's rule first and
+    # travel losslessly as .npy bytes, unpacked again in _compute.
+    def compute(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> dict[str, Any] | None:
+        """Score the generated images (arguments below; evaluate appends them to this docstring)."""
+        return super().compute(predictions=_pack_arrays(predictions), references=references, **kwargs)
+
+    def add_batch(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> None:
+        """Add a batch of generated images and their identity labels."""
+        super().add_batch(predictions=_pack_arrays(predictions), references=references, **kwargs)
+
+    def add(self, *, prediction: Any = None, reference: Any = None, **kwargs: Any) -> None:
+        """Add one generated image and its identity label."""
+        packed = _pack_arrays([prediction])[0] if prediction is not None else None
+        super().add(prediction=packed, reference=reference, **kwargs)
+
     def _compute(self, predictions: list[Any], references: list[str], gallery: str | None = None, **kwargs: Any) -> dict[str, Any]:
         from fp_rank.errors import InputError
 
@@ -101,8 +119,36 @@ class FinerPersonalizationRank(evaluate.Metric):
         if unknown:
             raise InputError(f"unknown compute() arguments {unknown}; accepted: gallery, {', '.join(_PASSTHROUGH)}")
         kwargs.setdefault("progress", False)
-        report = fp_evaluate(list(predictions), list(references), gallery=gallery, **kwargs)
+        report = fp_evaluate([_unpack_array(p) for p in predictions], list(references), gallery=gallery, **kwargs)
         return result_dict(report)
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _pack_arrays(predictions: Any) -> Any:
+    """Arrays (and tensors) as ``{'bytes': <.npy>, 'path': None}``, checked first; other items unchanged."""
+    if predictions is None or isinstance(predictions, (str, bytes)):
+        return predictions
+    from fp_rank.encoding.images import check_array_image
+
+    out = []
+    for i, item in enumerate(predictions):
+        if hasattr(item, "detach") and hasattr(item, "numpy"):  # a torch tensor
+            item = item.detach().cpu().numpy()
+        if isinstance(item, np.ndarray):
+            check_array_image(item, f"predictions[{i}]")
+            buf = io.BytesIO()
+            np.save(buf, np.ascontiguousarray(item), allow_pickle=False)
+            item = {"bytes": buf.getvalue(), "path": None}
+        out.append(item)
+    return out
+
+
+def _unpack_array(item: Any) -> Any:
+    if isinstance(item, dict) and isinstance(item.get("bytes"), bytes) and item["bytes"].startswith(_NPY_MAGIC):
+        return np.load(io.BytesIO(item["bytes"]), allow_pickle=False)
+    return item
 
 
 def result_dict(report: Any) -> dict[str, Any]:

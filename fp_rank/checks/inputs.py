@@ -16,7 +16,8 @@ import numpy as np
 
 from fp_rank.errors import InputError
 
-ON_MISSING = ("error", "skip")
+ON_MISSING = ("error", "skip", "zero")
+SINGLE_IDENTITY_GROUPS = ("error", "skip")
 ON_INVALID = ("error", "skip")
 
 
@@ -29,7 +30,25 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _array_ndim(value: Any) -> int | None:
+    """The number of dimensions of a NumPy array or torch tensor (None for anything else)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim
+    torch = __import__("sys").modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return value.dim()
+    return None
+
+
 def _check_sequence(value: Any, name: str) -> int:
+    ndim = _array_ndim(value)
+    if ndim is not None and ndim != 4:
+        shape = tuple(value.shape)
+        hint = "one image" if ndim in (2, 3) else "not a batch of images"
+        raise InputError(
+            f"{name} is an array of shape {shape}: {hint}. Pass a list of images ([image] for one), or a 4-D "
+            "(N, H, W, C) array for a batch; an image is never iterated row by row"
+        )
     if isinstance(value, (str, bytes, bytearray, dict)) or not isinstance(value, Sized) or not isinstance(value, Iterable):
         raise InputError(
             f"{name} must be a list (or other sized sequence) of image sources, got {type(value).__name__} "
@@ -74,6 +93,7 @@ def check_evaluate_arguments(
     on_invalid: Any = "error",
     cmc_ks: Any = (1,),
     top_k: Any = 0,
+    single_identity_groups: Any = "error",
     flags: dict[str, Any] | None = None,
 ) -> int:
     """Validate :func:`fp_rank.evaluate`'s arguments before any work is done.
@@ -90,11 +110,11 @@ def check_evaluate_arguments(
         seeds: None or one integer (or None) per image.
         files: None or one name (string or path) per image.
         batch_size: a positive integer.
-        on_missing: ``"error"`` or ``"skip"`` (``"zero"`` exists only in :func:`fp_rank.rank_metrics`,
-            where the query's group is known).
+        on_missing: ``"error"``, ``"skip"`` or ``"zero"``.
         on_invalid: ``"error"`` or ``"skip"``.
         cmc_ks: positive integer ranks.
         top_k: a non-negative integer.
+        single_identity_groups: ``"error"`` or ``"skip"``.
         flags: name -> value of arguments that must be booleans.
 
     Returns:
@@ -113,7 +133,9 @@ def check_evaluate_arguments(
         if not identities:
             raise InputError("identities is an empty string; give the identity label of the images")
     else:
-        if not isinstance(identities, Iterable) or not isinstance(identities, Sized) or isinstance(identities, bytes):
+        if _array_ndim(identities) not in (None, 1) or not isinstance(identities, Iterable) or not isinstance(
+            identities, Sized
+        ) or isinstance(identities, bytes):
             raise InputError(
                 f"identities must be a list of identity labels (strings) or one string for all images, got "
                 f"{type(identities).__name__} {_describe(identities)}"
@@ -166,6 +188,7 @@ def check_evaluate_arguments(
         _per_image(methods, "methods", n, (str, int, np.integer), "a method label (string)", none_items=False)
         if methods is not None and any(isinstance(m, str) and not m for m in methods):
             raise InputError("methods holds an empty string; every image needs a method label")
+        _check_distinct_as_text(methods, "methods")
     _per_image(prompts, "prompts", n, (str,), "a prompt string or None", none_items=True)
     _per_image(seeds, "seeds", n, (int, np.integer), "an integer seed or None", none_items=True)
     _per_image(files, "files", n, (str, os.PathLike), "a file name (string)", none_items=False)
@@ -181,12 +204,31 @@ def check_evaluate_arguments(
     for k in cmc_ks:
         if not _is_int(k) or k < 1:
             raise InputError(f"cmc_ks must hold positive integer ranks, got {_describe(k)} in {_describe(cmc_ks)}")
+    if not isinstance(single_identity_groups, str) or single_identity_groups not in SINGLE_IDENTITY_GROUPS:
+        raise InputError(
+            f"single_identity_groups must be one of {list(SINGLE_IDENTITY_GROUPS)}, got {_describe(single_identity_groups)}"
+        )
     if not _is_int(top_k) or top_k < 0:
         raise InputError(f"top_k must be a non-negative integer, got {_describe(top_k)}")
     for name, value in (flags or {}).items():
         if not isinstance(value, (bool, np.bool_)):
             raise InputError(f"{name} must be True or False, got {_describe(value)}")
     return n
+
+
+def _check_distinct_as_text(values: Any, name: str) -> None:
+    """Labels that are different values but the same text (``1`` and ``"1"``) would merge: refuse."""
+    if values is None:
+        return
+    first: dict[str, Any] = {}
+    for value in values:
+        key = str(value)
+        seen = first.setdefault(key, value)
+        if isinstance(seen, str) != isinstance(value, str):
+            raise InputError(
+                f"{name} holds {seen!r} and {value!r}, which both read as {key!r} and would become one label; use "
+                "one type for every label (e.g. all strings)"
+            )
 
 
 def check_flags_conflict(flags: Any) -> bool:

@@ -5,7 +5,9 @@ Accepted image sources (``ImageSource``):
 * a path (``str`` or ``os.PathLike``) to an image file;
 * raw encoded bytes (PNG, JPEG, ...);
 * a ``PIL.Image.Image``;
-* a ``numpy`` array ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` of ``uint8`` (or floats in [0, 1]);
+* a ``numpy`` array ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)``: ``uint8`` as is,
+  ``uint16`` scaled by 255/65535, floats in [0, 1] scaled by 255 and rounded (floats outside
+  [0, 1] by more than ``FLOAT_TOLERANCE`` are refused, never clipped);
 * a ``dict`` with ``"bytes"`` and/or ``"path"`` keys, as ``datasets.Image(decode=False)`` gives.
 
 Conversion rule, applied identically to generated images and gallery images:
@@ -41,6 +43,9 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from fp_rank.errors import ImageDecodeError, InputError
+
+#: How far outside [0, 1] a float image may stray (rounding of computed values) before it is refused.
+FLOAT_TOLERANCE = 1e-6
 
 ImageSource = Union[str, "os.PathLike[str]", bytes, Image.Image, np.ndarray, dict]
 
@@ -165,7 +170,13 @@ def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
     return img
 
 
-def _from_array(arr: np.ndarray, name: str) -> Image.Image:
+def check_array_image(arr: np.ndarray, name: str) -> np.ndarray:
+    """Refuse an array that the conversion rule does not accept; returns it as (H, W) or (H, W, C).
+
+    Raises:
+        ImageDecodeError: a shape other than (H, W), (H, W, 1), (H, W, 3), (H, W, 4); a dtype other
+            than uint8, uint16 or float; NaN/inf; floats outside [0, 1] (beyond ``FLOAT_TOLERANCE``).
+    """
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
@@ -173,11 +184,23 @@ def _from_array(arr: np.ndarray, name: str) -> Image.Image:
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all():
             raise ImageDecodeError(name, "float array holds NaN or inf")
+        low, high = float(arr.min()), float(arr.max())
+        if low < -FLOAT_TOLERANCE or high > 1.0 + FLOAT_TOLERANCE:
+            raise ImageDecodeError(
+                name, f"float array values span [{low:g}, {high:g}]; float images must lie in [0, 1] (divide 0..255 "
+                "data by 255, or pass a uint8 array)",
+            )
+    elif arr.dtype not in (np.uint8, np.uint16):
+        raise ImageDecodeError(name, f"array dtype {arr.dtype} is not uint8, uint16 or float in [0, 1]")
+    return arr
+
+
+def _from_array(arr: np.ndarray, name: str) -> Image.Image:
+    arr = check_array_image(arr, name)
+    if arr.dtype.kind == "f":
         arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
     elif arr.dtype == np.uint16:
         arr = (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-    elif arr.dtype != np.uint8:
-        raise ImageDecodeError(name, f"array dtype {arr.dtype} is not uint8, uint16 or float in [0, 1]")
     return Image.fromarray(np.ascontiguousarray(arr))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from fp_rank.checks.inputs import check_evaluate_arguments
 from fp_rank.checks.leakage import DEFAULT_MAX_DISTANCE, DEFAULT_MAX_THUMB_DIFF, find_leaks, gallery_leak_index
 from fp_rank.encoding.encoders import Encoder
 from fp_rank.encoding.images import describe_source
-from fp_rank.errors import InputError
+from fp_rank.errors import GalleryError, InputError
 from fp_rank.evaluation.embed import Embedder, EmbedStats, Vectors, encoder_specs, load_encoders
 from fp_rank.evaluation.score import DIAGNOSTICS, ceiling_rows, pairwise_similarity, rank_queries
 from fp_rank.evaluation.summarise import summarise
@@ -42,6 +43,7 @@ class QuerySet:
     prompts: list[str | None]
     seeds: list[int | None]
     files: list[str]
+    renamed: int = 0  # labels that took the gallery's spelling (Unicode normalisation)
 
     @classmethod
     def from_arguments(
@@ -49,11 +51,14 @@ class QuerySet:
         files: Any,
     ) -> QuerySet:
         """Broadcast single labels and fill defaults (arguments already validated)."""
+        generated = _positional(generated)
         n = len(generated)
-        names = [str(f) for f in files] if files is not None else [describe_source(x, i) for i, x in enumerate(generated)]
+        names = [str(f) for f in _positional(files)] if files is not None else [
+            describe_source(x, i) for i, x in enumerate(generated)
+        ]
         return cls(
             generated=generated,
-            identities=[identities] * n if isinstance(identities, str) else [str(x) for x in identities],
+            identities=[identities] * n if isinstance(identities, str) else [str(x) for x in _positional(identities)],
             methods=[str(m) for m in _per_image(methods, n, DEFAULT_METHOD)],
             prompts=_per_image(prompts, n, None),
             seeds=_per_image(seeds, n, None),
@@ -76,7 +81,16 @@ def _per_image(values: Any, n: int, default: Any) -> list[Any]:
         return [default] * n
     if isinstance(values, (str, int, np.integer)) and not isinstance(values, bool):
         return [values] * n
-    return list(values)
+    return list(_positional(values))
+
+
+def _positional(values: Any) -> Any:
+    """A sequence indexable by position: pandas Series by ``tolist()``, a 4-D image batch as a list."""
+    if hasattr(values, "iloc") and hasattr(values, "tolist"):
+        return values.tolist()
+    if isinstance(values, np.ndarray) and values.ndim == 4:
+        return list(values)
+    return values
 
 
 def evaluate(
@@ -106,6 +120,7 @@ def evaluate(
     trust_remote_code: bool = False,
     check_leaks: bool = True,
     exclude_leaks: bool = False,
+    single_identity_groups: Literal["error", "skip"] = "error",
 ) -> Report:
     """Score generated images by how well each retrieves its own identity from the gallery.
 
@@ -133,9 +148,12 @@ def evaluate(
         batch_size: images per forward pass (memory is bounded by it, not by the image count).
         cache: reuse and store gallery/reference/holdout embeddings in the embedding cache.
         cache_dir: cache folder (default ``$FP_RANK_CACHE`` or ``$HF_HOME/fp_rank``).
-        on_missing: a label that is not a gallery identity: ``"error"`` (default, listing close
-            matches) or ``"skip"`` (those images are left out, listed in
-            ``metadata["missing"]`` and counted in ``n_missing``).
+        on_missing: a label without gallery images: ``"error"`` (default, listing close
+            matches), ``"skip"`` (those images are left out) or ``"zero"`` (AP = CMC = Recall = 0,
+            kept in their group's mean, as the reference code does; the identity must belong to a
+            group of the gallery). Either way they are listed in ``metadata["missing"]`` and
+            counted in ``n_missing``. Labels equal to a gallery identity up to Unicode
+            normalisation (NFC vs NFD, as macOS file names are) take the gallery's spelling.
         on_invalid: an unreadable generated image: ``"error"`` or ``"skip"`` (listed in the report).
         cmc_ks: ranks for CMC@k and Recall@k.
         top_k: store the top-k gallery matches of each query in its row (for visualisation).
@@ -148,12 +166,17 @@ def evaluate(
             ``report.metadata["leakage"]`` lists the flagged files.
         exclude_leaks: leave the flagged queries out of every score (they would retrieve their
             own source at rank 1); the number excluded is recorded. Default: flag only.
+        single_identity_groups: a gallery group with one identity scores AP 1 for every query
+            (nothing to confuse it with): ``"error"`` (default, a GalleryError naming the group)
+            or ``"skip"`` (its queries are left out; ``metadata["single_identity_groups"]`` counts
+            them).
 
     Returns:
         A :class:`~fp_rank.Report`.
 
     Raises:
-        InputError: bad arguments, unknown identities, unreadable images, broken galleries.
+        InputError: bad arguments, unknown identities, unreadable images.
+        GalleryError: a broken gallery, or a group with a single identity (see above).
         EncoderError: the encoder cannot be loaded or returns unusable embeddings.
     """
     # check
@@ -161,7 +184,7 @@ def evaluate(
         generated=generated, identities=identities, gallery=gallery, gallery_config=gallery_config,
         gallery_revision=gallery_revision, encoder_revision=encoder_revision, methods=methods, prompts=prompts,
         seeds=seeds, files=files, batch_size=batch_size, on_missing=on_missing, on_invalid=on_invalid,
-        cmc_ks=cmc_ks, top_k=top_k,
+        cmc_ks=cmc_ks, top_k=top_k, single_identity_groups=single_identity_groups,
         flags={"cache": cache, "ceilings": ceilings, "progress": progress, "trust_remote_code": trust_remote_code,
                "check_leaks": check_leaks, "exclude_leaks": exclude_leaks},
     )
@@ -170,11 +193,12 @@ def evaluate(
     # load
     dist_ctx, device = distributed.setup(device)
     gal = load_gallery(gallery, gallery_config, gallery_revision, progress=progress)
-    absent = _absent_identities(run, gal, on_missing)
-    leaks = _find_leaks(generated, gal) if check_leaks else [None] * len(run)
+    absent, missing = _resolve_identities(run, gal, on_missing)
+    lonely = _single_identity_queries(run, gal, absent, single_identity_groups)
+    leaks = _find_leaks(run.generated, gal) if check_leaks else [None] * len(run)
     leaked = np.asarray([leak is not None for leak in leaks], dtype=bool)
     embedder = Embedder(
-        gal, generated, run.files, cache=EmbeddingCache(cache_dir, enabled=cache), batch_size=batch_size,
+        gal, run.generated, run.files, cache=EmbeddingCache(cache_dir, enabled=cache), batch_size=batch_size,
         progress=progress, on_invalid=on_invalid,
     )
     rows: list[dict[str, Any]] = []
@@ -188,7 +212,7 @@ def evaluate(
         # embed
         vec = embedder.embed(enc, holdout=ceilings)
         skipped = vec.skipped if skipped is None else skipped
-        keep = _scored_rows(vec.kept, absent, leaked if exclude_leaks else None)
+        keep = _scored_rows(vec.kept, absent | lonely, leaked if exclude_leaks else None)
         # score
         rows += _score(enc.name, run, vec, keep, gal, ks=ks, on_missing=on_missing, top_k=top_k, leaks=leaks)
         if ceilings:
@@ -197,9 +221,9 @@ def evaluate(
     # summarise
     unread = np.ones(len(run), dtype=bool)
     unread[vec.kept] = False
-    excluded = leaked & ~unread & ~absent if exclude_leaks else np.zeros(len(run), dtype=bool)
+    excluded = leaked & ~unread & ~absent & ~lonely if exclude_leaks else np.zeros(len(run), dtype=bool)
     dropped = {
-        (e["name"], method): {"n_missing": run.count(absent)[method], "n_skipped": run.count(unread)[method],
+        (e["name"], method): {"n_missing": run.count(missing)[method], "n_skipped": run.count(unread)[method],
                               "n_excluded": run.count(excluded)[method]}
         for e in encoders for method in set(run.methods)
     }
@@ -207,25 +231,65 @@ def evaluate(
                         dropped=dropped)
     # report
     metadata = _metadata(
-        run, gal, encoders, embedder, dist_ctx, absent, leaks, excluded,
+        run, gal, encoders, embedder, dist_ctx, missing, lonely, leaks, excluded,
         options={"on_missing": on_missing, "on_invalid": on_invalid, "cmc_ks": ks, "batch_size": batch_size},
         check_leaks=check_leaks, exclude_leaks=exclude_leaks,
     )
     return Report(results=results, queries=rows, metadata=metadata, ceilings=ceiling_table, skipped=skipped or [])
 
 
-def _absent_identities(run: QuerySet, gal: Gallery, on_missing: str) -> np.ndarray:
-    """True for images whose label is not a gallery identity (an error unless ``on_missing='skip'``)."""
+def _resolve_identities(run: QuerySet, gal: Gallery, on_missing: str) -> tuple[np.ndarray, np.ndarray]:
+    """Match labels to gallery identities; return (left out of ranking, without gallery images).
+
+    A label equal to a gallery identity after Unicode NFC normalisation takes the gallery's
+    spelling. Labels without gallery images raise under ``"error"`` (listing close matches), are
+    left out under ``"skip"``, and under ``"zero"`` are ranked (AP 0) when their group is known.
+    """
     known = set(gal.gallery.identities.tolist())
-    absent = np.asarray([label not in known for label in run.identities], dtype=bool)
-    if absent.any() and on_missing == "error":
+    by_nfc: dict[str, list[str]] = {}
+    for ident in known:
+        by_nfc.setdefault(unicodedata.normalize("NFC", ident), []).append(ident)
+    for i, label in enumerate(run.identities):
+        match = by_nfc.get(unicodedata.normalize("NFC", label), [])
+        if label not in known and len(match) == 1:
+            run.identities[i] = match[0]
+            run.renamed += 1
+    missing = np.asarray([label not in known for label in run.identities], dtype=bool)
+    if missing.any() and on_missing == "error":
         gal.check_identities(run.identities)  # raises, listing close matches
-    if absent.all():
+    if on_missing == "zero":
+        groupless = sorted({run.identities[i] for i in np.flatnonzero(missing)} - set(gal.identity_to_group))
+        if groupless:
+            raise InputError(
+                f"on_missing='zero' scores a label without gallery images as AP 0 in its group, but "
+                f"{len(groupless)} label(s) belong to no group of gallery {gal.id!r}: {groupless[:5]}; fix the labels "
+                "or use on_missing='skip'"
+            )
+        return np.zeros(len(run), dtype=bool), missing
+    if missing.all():
         raise InputError(
             f"none of the {len(run)} identity labels is in gallery {gal.id!r} (on_missing='skip' left nothing to "
             f"score); e.g. {run.identities[0]!r}"
         )
-    return absent
+    return missing, missing
+
+
+def _single_identity_queries(run: QuerySet, gal: Gallery, absent: np.ndarray, policy: str) -> np.ndarray:
+    """True for images whose group has a single gallery identity (GalleryError unless ``policy='skip'``)."""
+    idents_of: dict[str, set[str]] = {}
+    for ident, group in zip(gal.gallery.identities.tolist(), gal.gallery.groups.tolist()):
+        idents_of.setdefault(group, set()).add(ident)
+    group_of = gal.identity_to_group
+    groups = [None if absent[i] else group_of.get(label) for i, label in enumerate(run.identities)]
+    lonely_groups = sorted({g for g in groups if g is not None and len(idents_of.get(g, ())) == 1})
+    if lonely_groups and policy == "error":
+        g = lonely_groups[0]
+        raise GalleryError(
+            f"group {g!r} of gallery {gal.id!r} has a single identity ({sorted(idents_of[g])[0]!r}): every query there "
+            f"would rank it first and score AP 1. Fix the gallery, or pass single_identity_groups='skip' "
+            f"(--single-identity-groups skip) to leave such groups out (they are counted). Groups: {lonely_groups}"
+        )
+    return np.asarray([g in lonely_groups for g in groups], dtype=bool)
 
 
 def _find_leaks(generated: Sequence[Any], gal: Gallery) -> list[dict[str, Any] | None]:
@@ -265,7 +329,8 @@ def _score(
     index = vec.kept[keep]
     q_emb = vec.queries[keep]
     q_ids = np.asarray([run.identities[i] for i in index], dtype=object)
-    q_groups = np.asarray([gal.identity_to_group[run.identities[i]] for i in index], dtype=object)
+    group_of = gal.identity_to_group
+    q_groups = np.asarray([group_of[run.identities[i]] for i in index], dtype=object)
     cols = rank_queries(q_emb, q_ids, q_groups, vec.gallery, gal.gallery.identities, gal.gallery.groups, ks=ks,
                         on_missing=on_missing, top_k=top_k)
     cols["pairwise"] = pairwise_similarity(q_emb, q_ids, vec.reference, gal.reference.identities)
@@ -299,11 +364,13 @@ def _plain(value: Any) -> Any:
 
 def _metadata(
     run: QuerySet, gal: Gallery, encoders: list[dict[str, Any]], embedder: Embedder, dist_ctx: Any,
-    absent: np.ndarray, leaks: list[dict[str, Any] | None], excluded: np.ndarray, *, options: dict[str, Any],
+    missing: np.ndarray, lonely: np.ndarray, leaks: list[dict[str, Any] | None], excluded: np.ndarray, *,
+    options: dict[str, Any],
     check_leaks: bool, exclude_leaks: bool,
 ) -> dict[str, Any]:
     """Provenance of a report: versions, gallery, encoders, cache use, options, what was left out."""
     stats: EmbedStats = embedder.stats
+    group_of = gal.identity_to_group
     return {
         "protocol_version": PROTOCOL_VERSION,
         "fp_rank_version": __version__,
@@ -326,8 +393,13 @@ def _metadata(
         "n_generated": len(run),
         "missing": [
             {"index": int(i), "file": run.files[i], "identity": run.identities[i], "method": run.methods[i]}
-            for i in np.flatnonzero(absent)
+            for i in np.flatnonzero(missing)
         ],
+        "labels_normalised": run.renamed,
+        "single_identity_groups": {
+            "groups": sorted({group_of[run.identities[i]] for i in np.flatnonzero(lonely)}),
+            "n_queries": int(lonely.sum()),
+        },
         "leakage": {
             "checked": check_leaks,
             "rule": "sha256 match, or pHash Hamming distance and 16x16 thumbnail difference within thresholds",

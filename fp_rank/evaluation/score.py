@@ -119,12 +119,28 @@ def pairwise_similarity(q_emb: np.ndarray, q_ids: np.ndarray, r_emb: np.ndarray,
         [0.5]
     """
     out = np.full(len(q_emb), np.nan)
-    for ident in np.unique(q_ids):
-        qi = np.flatnonzero(q_ids == ident)
-        ri = np.flatnonzero(r_ids == ident)
-        if ri.size:
+    refs = indices_by_label(r_ids)
+    for ident, qi in indices_by_label(q_ids).items():
+        ri = refs.get(ident)
+        if ri is not None:
             out[qi] = (q_emb[qi].astype(np.float64) @ r_emb[ri].astype(np.float64).T).mean(axis=1)
     return out
+
+
+def indices_by_label(labels: np.ndarray) -> dict[Any, np.ndarray]:
+    """label -> ascending positions holding it, in one sort (linear in the number of labels).
+
+    Example:
+        >>> {k: v.tolist() for k, v in indices_by_label(np.array(["b", "a", "b"], dtype=object)).items()}
+        {'a': [1], 'b': [0, 2]}
+    """
+    labels = np.asarray(labels, dtype=object)
+    if not len(labels):
+        return {}
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return {ordered[a]: order[a:b] for a, b in zip(starts, np.r_[starts[1:], len(labels)])}
 
 
 def ceiling_rows(
@@ -142,7 +158,8 @@ def ceiling_rows(
         g_emb, g_ids, g_groups: the gallery split.
 
     Returns:
-        One row per (split, group): ``map``, ``cmc1``, ``chance_map`` and ``n_queries``.
+        One row per (split, group): ``map``, ``cmc1``, ``chance_map``, ``n_queries`` and
+        ``n_missing`` (real images whose identity has no gallery image: left out, counted).
     """
     rows = []
     for name, emb, ids, groups in splits:
@@ -152,6 +169,7 @@ def ceiling_rows(
             res = rank_metrics_from_embeddings(emb[si], g_emb[gi], ids[si], g_ids[gi], cmc_ks=(1,), on_missing="skip")
             rows.append(
                 {"encoder": encoder, "split": name, "group": group, "map": res.map, "cmc1": res.cmc_at(1),
-                 "chance_map": res.chance_map, "n_queries": int(res.scored.sum())}
+                 "chance_map": res.chance_map, "n_queries": int(res.scored.sum()),
+                 "n_missing": int(res.missing.sum())}
             )
     return rows

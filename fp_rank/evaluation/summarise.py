@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from fp_rank.evaluation.score import indices_by_label
 from fp_rank.protocol import metric, query_metrics
 from fp_rank.reporting.report import MethodResult
 
@@ -99,6 +100,10 @@ def summarise_method(
 
     ap = column(metric("map").column_for())
     scored = np.isfinite(ap)
+    scored_at = np.flatnonzero(scored)
+    per_identity = {
+        ident: _mean(ap[scored_at[pos]]) for ident, pos in sorted(indices_by_label(idents[scored_at]).items())
+    }
     ceiling, split_of = _ceiling(group_names, ceiling_of)
     floor, headline = values[metric("floor").result_field], values[metric("map").result_field]
     values[metric("ceiling").result_field] = ceiling
@@ -114,7 +119,7 @@ def summarise_method(
         values=values,
         per_group=per_group,
         map_micro=_mean(ap[scored]),
-        map_per_identity={i: _mean(ap[scored & (idents == i)]) for i in sorted(set(idents[scored].tolist()))},
+        map_per_identity=per_identity,
         ceiling_split=used[0] if len(used) == 1 else ("mixed" if used else None),
         ceiling_split_per_group=split_of,
         n_queries=int(scored.sum()),

@@ -67,22 +67,58 @@ def chance_average_precision(n_relevant: Any, n_gallery: Any) -> Any:
         >>> chance_average_precision(3, 3)
         1.0
     """
-    r = np.asarray(n_relevant, dtype=np.float64)
-    n = np.asarray(n_gallery, dtype=np.float64)
+    r = _count_array(n_relevant, "n_relevant")
+    n = _count_array(n_gallery, "n_gallery")
     if np.any(r < 1) or np.any(n < r):
         raise InputError(
             f"chance_average_precision needs 1 <= n_relevant <= n_gallery, got n_relevant={n_relevant!r}, "
             f"n_gallery={n_gallery!r}"
         )
     r, n = np.broadcast_arrays(r, n)
-    max_n = int(n.max()) if n.size else 1
-    harmonic = _harmonic_table(max_n)
-    h_n = harmonic[n.astype(np.int64)]
+    h_n = harmonic_number(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = (h_n + np.where(n > 1, (r - 1) / np.maximum(n - 1, 1), 0.0) * (n - h_n)) / n
     out = np.where(n == 1, 1.0, out)
     if out.ndim == 0:
         return float(out)
+    return out
+
+
+def _count_array(value: Any, name: str) -> np.ndarray:
+    """Counts as float64, refusing anything that is not a finite whole number."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a whole number (or an array of them), got {value!r}") from None
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.floor(arr)):
+        raise InputError(f"{name} must be a whole number (or an array of them), got {value!r}")
+    return arr
+
+
+#: Largest N whose harmonic number comes from the exact cumulative table; beyond it, digamma.
+_HARMONIC_TABLE_MAX = 1 << 16
+
+
+def harmonic_number(n: Any) -> np.ndarray:
+    """``H_n = 1 + 1/2 + ... + 1/n`` elementwise (``H_0 = 0``), in O(1) memory for any n.
+
+    Up to :data:`_HARMONIC_TABLE_MAX` it sums the terms; beyond, ``H_n = digamma(n + 1) + gamma``
+    (relative error below 1e-15), so a gallery of 2**40 items needs no table.
+
+    Example:
+        >>> float(harmonic_number(3))
+        1.8333333333333333
+        >>> bool(abs(harmonic_number(2**40) - (40 * np.log(2) + np.euler_gamma)) < 1e-9)
+        True
+    """
+    from scipy.special import digamma
+
+    n = np.asarray(n, dtype=np.float64)
+    small = n <= _HARMONIC_TABLE_MAX
+    out = np.asarray(digamma(np.where(small, 1.0, n) + 1.0) + np.euler_gamma, dtype=np.float64)
+    if small.any():
+        table = _harmonic_table(int(n[small].max()) if n.ndim else int(n))
+        out = np.where(small, table[np.where(small, n, 0).astype(np.int64)], out)
     return out
 
 
@@ -120,8 +156,7 @@ def average_precision(scores: Any, relevant: Any) -> float:
             f"average_precision needs 1-D scores and relevant of the same length, got shapes "
             f"{s.shape} and {r.shape}"
         )
-    if r.dtype != np.bool_:
-        r = r.astype(bool)
+    r = _relevance_flags(r)
     if not r.any():
         raise InputError("average_precision: no relevant item among the scores (relevant is all False)")
     ids = np.where(r, 1, 0)
@@ -195,6 +230,18 @@ def _nanmean(x: np.ndarray) -> float:
     return float(np.mean(x)) if x.size else float("nan")
 
 
+def _relevance_flags(r: np.ndarray) -> np.ndarray:
+    """Booleans, or integers that are all 0 or 1; anything else (strings, 2, 0.5) is refused."""
+    if r.dtype == np.bool_:
+        return r
+    if r.dtype.kind in "iu" and np.isin(r, (0, 1)).all():
+        return r.astype(bool)
+    bad = next((x for x in r.tolist() if not (isinstance(x, (bool, int)) and x in (0, 1))), r.dtype)
+    raise InputError(
+        f"relevant must hold booleans (or 0/1), got {bad!r} (dtype {r.dtype}); e.g. relevant = gallery_ids == query_id"
+    )
+
+
 def _as_float_array(x: Any, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
@@ -207,16 +254,45 @@ def _as_float_array(x: Any, name: str) -> np.ndarray:
 
 
 def _encode_labels(query_ids: Sequence[Any], gallery_ids: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Map identity labels to integer codes shared by queries and gallery."""
-    q = np.asarray(query_ids)
-    g = np.asarray(gallery_ids)
+    """Map identity labels to integer codes shared by queries and gallery.
+
+    Labels are compared as they are: ``1`` and ``"1"`` would be different identities, so a mix of
+    numbers and strings is refused, as are None and NaN; strings keep every character (NumPy's
+    fixed-width strings would drop trailing NULs and merge ``"a\\x00"`` with ``"a"``).
+    """
+    q = np.asarray(query_ids, dtype=object) if not isinstance(query_ids, np.ndarray) else query_ids
+    g = np.asarray(gallery_ids, dtype=object) if not isinstance(gallery_ids, np.ndarray) else gallery_ids
     if q.ndim != 1 or g.ndim != 1:
         raise InputError(f"query_ids and gallery_ids must be 1-D, got shapes {q.shape} and {g.shape}")
-    if q.dtype.kind in "iub" and g.dtype.kind in "iub":
+    if q.dtype.kind in "iu" and g.dtype.kind in "iu":
         return q.astype(np.int64), g.astype(np.int64)
-    uniq, inverse = np.unique(np.concatenate([q.astype(str), g.astype(str)]), return_inverse=True)
-    del uniq
-    return inverse[: len(q)].astype(np.int64), inverse[len(q) :].astype(np.int64)
+    codes: dict[Any, int] = {}
+    kinds: dict[str, tuple[str, Any]] = {}
+    out = []
+    for name, labels in (("query_ids", q), ("gallery_ids", g)):
+        arr = np.empty(len(labels), dtype=np.int64)
+        for i, label in enumerate(labels.tolist()):
+            kind = _label_kind(label, name, i)
+            kinds.setdefault(kind, (f"{name}[{i}]", label))
+            arr[i] = codes.setdefault(label, len(codes))
+        out.append(arr)
+    if len(kinds) > 1:
+        (wa, la), (wb, lb) = kinds["number"], kinds["string"]
+        raise InputError(
+            f"identity labels mix numbers and strings ({wa} = {la!r}, {wb} = {lb!r}); 1 and '1' would be different "
+            "identities. Use one type for every label (e.g. all strings)"
+        )
+    return out[0], out[1]
+
+
+def _label_kind(label: Any, name: str, i: int) -> str:
+    if isinstance(label, str):
+        return "string"
+    if isinstance(label, (bool, np.bool_)) or label is None or not isinstance(label, (int, float, np.number)):
+        raise InputError(f"{name}[{i}] is {label!r}; identity labels must be strings or integers")
+    if isinstance(label, (float, np.floating)) and not float(label).is_integer():
+        raise InputError(f"{name}[{i}] is {label!r}; identity labels must be strings or integers (not NaN or fractions)")
+    return "number"
 
 
 def _checked_labels(
