@@ -27,6 +27,7 @@ def _full_row(method, map_, **overrides):
         "pairwise_high": 0.72,
         "floor": 0.1234,
         "ceiling": 0.95,
+        "baseline": 0.9,
         "normalised": 0.5,
         "n_queries": 150,
     }
@@ -63,12 +64,12 @@ def test_formatting_of_a_full_row():
     lines = table.splitlines()
     assert lines[0] == (
         "| # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | Chance floor | Ceiling "
-        "| Normalised | Queries |"
+        "| Real-image baseline | Normalised | Queries |"
     )
-    assert lines[1] == "|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|"
+    assert lines[1] == "|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     assert lines[2] == (
         "| 1 | DreamBooth | 0.812 [0.762, 0.852] | 0.900 [0.850, 0.950] | 0.800 [0.750, 0.850] "
-        "| 0.712 [0.700, 0.720] | 0.123 | 0.950 | 0.500 | 150 |"
+        "| 0.712 [0.700, 0.720] | 0.123 | 0.950 | 0.900 | 0.500 | 150 |"
     )
     assert table.endswith("\n")
     # Every line has the same number of columns.
@@ -76,7 +77,7 @@ def test_formatting_of_a_full_row():
 
 
 def test_none_and_nan_show_as_dash():
-    row = _full_row("m", 0.5, cmc1=None, ceiling=None, normalised=float("nan"),
+    row = _full_row("m", 0.5, cmc1=None, ceiling=None, normalised=float("nan"), baseline=None,
                     pairwise_high=None, n_queries=None)
     (cells,) = _body(markdown_summary([row]))
     assert cells[3] == MISSING == "–"
@@ -84,11 +85,12 @@ def test_none_and_nan_show_as_dash():
     assert cells[7] == MISSING
     assert cells[8] == MISSING
     assert cells[9] == MISSING
+    assert cells[10] == MISSING
 
 
 def test_minimal_rows_only_need_method_and_map():
     (cells,) = _body(markdown_summary([{"method": "m", "map": 1}]))
-    assert cells == ["1", "m", "1.000"] + [MISSING] * 7
+    assert cells == ["1", "m", "1.000"] + [MISSING] * 8
 
 
 def test_method_names_are_escaped():

@@ -94,6 +94,7 @@ def check_evaluate_arguments(
     cmc_ks: Any = (1,),
     top_k: Any = 0,
     single_identity_groups: Any = "error",
+    conditioning: Any = None,
     flags: dict[str, Any] | None = None,
 ) -> int:
     """Validate :func:`fp_rank.evaluate`'s arguments before any work is done.
@@ -115,6 +116,8 @@ def check_evaluate_arguments(
         cmc_ks: positive integer ranks.
         top_k: a non-negative integer.
         single_identity_groups: ``"error"`` or ``"skip"``.
+        conditioning: None, or one entry per image: None, a non-negative int (a reference-split
+            row) or an image source.
         flags: name -> value of arguments that must be booleans.
 
     Returns:
@@ -193,6 +196,19 @@ def check_evaluate_arguments(
     _per_image(seeds, "seeds", n, (int, np.integer), "an integer seed or None", none_items=True)
     _per_image(files, "files", n, (str, os.PathLike), "a file name (string)", none_items=False)
 
+    if conditioning is not None:
+        if _array_ndim(conditioning) not in (None, 4) or isinstance(conditioning, (str, bytes, dict)) or not isinstance(
+            conditioning, Sized
+        ):
+            raise InputError(f"conditioning must be a list with one entry per generated image, got {_describe(conditioning)}")
+        if len(conditioning) != n:
+            raise InputError(
+                f"conditioning has {len(conditioning)} entries but there are {n} generated images; give one per image "
+                "(None where there is none)"
+            )
+        for i, item in enumerate(conditioning):
+            if _is_int(item) and item < 0:
+                raise InputError(f"conditioning[{i}] = {item} is negative; an int is a row of the reference split")
     if not _is_int(batch_size) or batch_size < 1:
         raise InputError(f"batch_size must be a positive integer, got {_describe(batch_size)}")
     if not isinstance(on_missing, str) or on_missing not in ON_MISSING:

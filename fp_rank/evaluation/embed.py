@@ -122,6 +122,29 @@ class Embedder:
         h_emb = self.split(enc, gal.holdout) if holdout and gal.holdout is not None and len(gal.holdout) else None
         return Vectors(g_emb, r_emb, h_emb, q.embeddings, q.kept, [dict(s) for s in q.skipped])
 
+    def conditioning(self, enc: Encoder, items: Sequence[Any], reference: np.ndarray) -> np.ndarray | None:
+        """Per generated image, the embedding of the real image it was conditioned on (NaN row: none).
+
+        An int is a row of the reference split (already embedded); any other item is an image
+        source, encoded here (each distinct image once). None when no image has one.
+        """
+        if all(c is None for c in items):
+            return None
+        out = np.full((len(items), reference.shape[1]), np.nan)
+        external = [i for i, c in enumerate(items) if c is not None and not _is_index(c)]
+        for i, c in enumerate(items):
+            if _is_index(c):
+                out[i] = reference[int(c)]
+        if external:
+            sources = [items[i] for i in external]
+            reps, inverse = _distinct_images(sources)
+            res = _encode_distinct(
+                enc, sources, reps, inverse, [f"conditioning[{i}]" for i in external], batch_size=self.batch_size,
+                progress=self.progress, on_invalid="error", desc=f"conditioning ({enc.name})",
+            )
+            out[np.asarray(external)[res.kept]] = res.embeddings
+        return out
+
     def split(self, enc: Encoder, split: GallerySplit) -> np.ndarray:
         """One real split's embeddings, from the cache when every rank has them."""
         key = cache_key(enc.identity(), split.fingerprint) if enc.cacheable else None
@@ -139,6 +162,10 @@ class Embedder:
         if key is not None and distributed.is_main_process():
             self.cache.put(key, result.embeddings, {"gallery": self.gallery.id, "split": split.name, "encoder": enc.name})
         return result.embeddings
+
+
+def _is_index(item: Any) -> bool:
+    return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
 
 
 def _distinct_images(items: Sequence[Any]) -> tuple[list[int], np.ndarray]:

@@ -43,12 +43,13 @@ class QuerySet:
     prompts: list[str | None]
     seeds: list[int | None]
     files: list[str]
+    conditioning: list[Any]
     renamed: int = 0  # labels that took the gallery's spelling (Unicode normalisation)
 
     @classmethod
     def from_arguments(
         cls, generated: Sequence[Any], identities: Sequence[str] | str, methods: Any, prompts: Any, seeds: Any,
-        files: Any,
+        files: Any, conditioning: Any = None,
     ) -> QuerySet:
         """Broadcast single labels and fill defaults (arguments already validated)."""
         generated = _positional(generated)
@@ -63,6 +64,7 @@ class QuerySet:
             prompts=_per_image(prompts, n, None),
             seeds=_per_image(seeds, n, None),
             files=names,
+            conditioning=[None] * n if conditioning is None else list(_positional(conditioning)),
         )
 
     def __len__(self) -> int:
@@ -121,6 +123,7 @@ def evaluate(
     check_leaks: bool = True,
     exclude_leaks: bool = False,
     single_identity_groups: Literal["error", "skip"] = "error",
+    conditioning: Sequence[Any] | None = None,
 ) -> Report:
     """Score generated images by how well each retrieves its own identity from the gallery.
 
@@ -166,6 +169,11 @@ def evaluate(
             ``report.metadata["leakage"]`` lists the flagged files.
         exclude_leaks: leave the flagged queries out of every score (they would retrieve their
             own source at rank 1); the number excluded is recorded. Default: flag only.
+        conditioning: per generated image, the real image it was conditioned on (zero-shot methods:
+            IP-Adapter, Emu2, OminiControl, Diptych Prompting, FLUX Kontext): an image in any form
+            ``generated`` accepts, an int index into the gallery's reference split, or None. The
+            pairwise baseline is then the cosine to that image; without one, the mean cosine to
+            the identity's reference images (DreamBooth's rule). Rows and results record the rule.
         single_identity_groups: a gallery group with one identity scores AP 1 for every query
             (nothing to confuse it with): ``"error"`` (default, a GalleryError naming the group)
             or ``"skip"`` (its queries are left out; ``metadata["single_identity_groups"]`` counts
@@ -184,16 +192,17 @@ def evaluate(
         generated=generated, identities=identities, gallery=gallery, gallery_config=gallery_config,
         gallery_revision=gallery_revision, encoder_revision=encoder_revision, methods=methods, prompts=prompts,
         seeds=seeds, files=files, batch_size=batch_size, on_missing=on_missing, on_invalid=on_invalid,
-        cmc_ks=cmc_ks, top_k=top_k, single_identity_groups=single_identity_groups,
+        cmc_ks=cmc_ks, top_k=top_k, single_identity_groups=single_identity_groups, conditioning=conditioning,
         flags={"cache": cache, "ceilings": ceilings, "progress": progress, "trust_remote_code": trust_remote_code,
                "check_leaks": check_leaks, "exclude_leaks": exclude_leaks},
     )
-    run = QuerySet.from_arguments(generated, identities, methods, prompts, seeds, files)
+    run = QuerySet.from_arguments(generated, identities, methods, prompts, seeds, files, conditioning)
     ks = sorted({int(k) for k in cmc_ks} | {1})
     # load
     dist_ctx, device = distributed.setup(device)
     gal = load_gallery(gallery, gallery_config, gallery_revision, progress=progress)
     absent, missing = _resolve_identities(run, gal, on_missing)
+    _check_conditioning_indices(run, gal)
     lonely = _single_identity_queries(run, gal, absent, single_identity_groups)
     leaks = _find_leaks(run.generated, gal) if check_leaks else [None] * len(run)
     leaked = np.asarray([leak is not None for leak in leaks], dtype=bool)
@@ -214,7 +223,8 @@ def evaluate(
         skipped = vec.skipped if skipped is None else skipped
         keep = _scored_rows(vec.kept, absent | lonely, leaked if exclude_leaks else None)
         # score
-        rows += _score(enc.name, run, vec, keep, gal, ks=ks, on_missing=on_missing, top_k=top_k, leaks=leaks)
+        cond = embedder.conditioning(enc, run.conditioning, vec.reference)
+        rows += _score(enc.name, run, vec, cond, keep, gal, ks=ks, on_missing=on_missing, top_k=top_k, leaks=leaks)
         if ceilings:
             ceiling_table += ceiling_rows(enc.name, _real_queries(gal, vec), vec.gallery, gal.gallery.identities,
                                           gal.gallery.groups)
@@ -274,6 +284,24 @@ def _resolve_identities(run: QuerySet, gal: Gallery, on_missing: str) -> tuple[n
     return missing, missing
 
 
+def _check_conditioning_indices(run: QuerySet, gal: Gallery) -> None:
+    """An int conditioning is a reference-split row of the query's own identity."""
+    n_ref = len(gal.reference)
+    for i, c in enumerate(run.conditioning):
+        if not isinstance(c, (int, np.integer)) or isinstance(c, (bool, np.bool_)):
+            continue
+        if not 0 <= int(c) < n_ref:
+            raise InputError(
+                f"conditioning[{i}] = {int(c)} is not a row of the reference split (it has {n_ref} images, 0..{n_ref - 1})"
+            )
+        ref_identity = str(gal.reference.identities[int(c)])
+        if ref_identity != run.identities[i]:
+            raise InputError(
+                f"conditioning[{i}] is reference image {int(c)} of identity {ref_identity!r}, but generated image {i} "
+                f"({run.files[i]}) is labelled {run.identities[i]!r}; a method is conditioned on its own subject"
+            )
+
+
 def _single_identity_queries(run: QuerySet, gal: Gallery, absent: np.ndarray, policy: str) -> np.ndarray:
     """True for images whose group has a single gallery identity (GalleryError unless ``policy='skip'``)."""
     idents_of: dict[str, set[str]] = {}
@@ -322,8 +350,8 @@ def _real_queries(gal: Gallery, vec: Vectors) -> list[tuple[str, np.ndarray, np.
 
 
 def _score(
-    encoder: str, run: QuerySet, vec: Vectors, keep: np.ndarray, gal: Gallery, *, ks: list[int], on_missing: OnMissing,
-    top_k: int, leaks: list[dict[str, Any] | None],
+    encoder: str, run: QuerySet, vec: Vectors, cond: np.ndarray | None, keep: np.ndarray, gal: Gallery, *,
+    ks: list[int], on_missing: OnMissing, top_k: int, leaks: list[dict[str, Any] | None],
 ) -> list[dict[str, Any]]:
     """Per-query rows of one encoder: ranking metrics, the pairwise baseline, context and leak flag."""
     index = vec.kept[keep]
@@ -333,7 +361,9 @@ def _score(
     q_groups = np.asarray([group_of[run.identities[i]] for i in index], dtype=object)
     cols = rank_queries(q_emb, q_ids, q_groups, vec.gallery, gal.gallery.identities, gal.gallery.groups, ks=ks,
                         on_missing=on_missing, top_k=top_k)
-    cols["pairwise"] = pairwise_similarity(q_emb, q_ids, vec.reference, gal.reference.identities)
+    cols["pairwise"], rules = pairwise_similarity(
+        q_emb, q_ids, vec.reference, gal.reference.identities, None if cond is None else cond[index]
+    )
     names = gal.identity_names
     rows = []
     for j, i in enumerate(index):
@@ -344,6 +374,7 @@ def _score(
         }
         row.update({c: float(cols[c][j]) for c in query_columns(ks)})
         row.update({c: _plain(cols[c][j]) for c in DIAGNOSTICS})
+        row["pairwise_rule"] = rules[j]
         row["leak"] = leaks[i]
         if j in cols["top_k"]:
             row["top_k"] = cols["top_k"][j]

@@ -14,6 +14,9 @@ import numpy as np
 from fp_rank.protocol import query_metrics
 from fp_rank.ranking.metrics import OnMissing, RankingResult, rank_metrics, rank_metrics_from_embeddings
 
+#: The two rules of the pairwise baseline (recorded per query as ``pairwise_rule``).
+PAIRWISE_RULES = ("conditioning image", "reference mean")
+
 #: Per-query ranking diagnostics recorded beside the declared metric columns.
 DIAGNOSTICS = ("first_hit_rank", "top1_identity", "top1_score", "n_relevant", "n_gallery", "tied")
 
@@ -108,15 +111,23 @@ def _group_ranking(
     return res, top1_score, (order, sim)
 
 
-def pairwise_similarity(q_emb: np.ndarray, q_ids: np.ndarray, r_emb: np.ndarray, r_ids: np.ndarray) -> np.ndarray:
-    """DreamBench-style baseline per query: mean cosine to its identity's reference images.
+def pairwise_similarity(
+    q_emb: np.ndarray, q_ids: np.ndarray, r_emb: np.ndarray, r_ids: np.ndarray, c_emb: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """DreamBench-style baseline per query, and the rule that gave it.
 
-    NaN for a query whose identity has no reference image.
+    With a conditioning embedding (a finite row of ``c_emb``), the cosine to that one real image
+    (the reference code's rule for zero-shot methods); otherwise the mean cosine to the query's
+    identity's reference images (its rule for DreamBooth). NaN where neither exists.
+
+    Returns:
+        (similarities, rules): rules holds one of :data:`PAIRWISE_RULES` per query (None for NaN).
 
     Example:
-        >>> pairwise_similarity(np.array([[1.0, 0.0]]), np.array(["a"]),
-        ...                     np.array([[1.0, 0.0], [0.0, 1.0]]), np.array(["a", "a"])).tolist()
-        [0.5]
+        >>> sim, rule = pairwise_similarity(np.array([[1.0, 0.0]]), np.array(["a"]),
+        ...                                 np.array([[1.0, 0.0], [0.0, 1.0]]), np.array(["a", "a"]))
+        >>> sim.tolist(), rule.tolist()
+        ([0.5], ['reference mean'])
     """
     out = np.full(len(q_emb), np.nan)
     refs = indices_by_label(r_ids)
@@ -124,7 +135,12 @@ def pairwise_similarity(q_emb: np.ndarray, q_ids: np.ndarray, r_emb: np.ndarray,
         ri = refs.get(ident)
         if ri is not None:
             out[qi] = (q_emb[qi].astype(np.float64) @ r_emb[ri].astype(np.float64).T).mean(axis=1)
-    return out
+    rules = np.where(np.isfinite(out), PAIRWISE_RULES[1], None).astype(object)
+    if c_emb is not None:
+        has = np.isfinite(c_emb).all(axis=1)
+        out[has] = np.einsum("ij,ij->i", q_emb[has].astype(np.float64), c_emb[has].astype(np.float64))
+        rules[has] = PAIRWISE_RULES[0]
+    return out, rules
 
 
 def indices_by_label(labels: np.ndarray) -> dict[Any, np.ndarray]:

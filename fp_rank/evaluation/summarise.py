@@ -4,7 +4,8 @@ Pure: it reads only the report's own rows (``queries`` and ``ceilings``), so a s
 re-aggregated without re-encoding (:meth:`fp_rank.Report.summarise`). The rules are the
 protocol's: a group's value is the mean over its scored queries, a method's is the mean over
 groups (macro); the ceiling of a group is its holdout split as queries where it has one, else its
-reference split; the normalised score is ``(mAP - chance) / (ceiling - chance)``.
+reference split (the paper's real-image baseline is the reference split alone); the normalised
+score is ``(mAP - chance) / (ceiling - chance)``.
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ def summarise_method(
     ceiling, split_of = _ceiling(group_names, ceiling_of)
     floor, headline = values[metric("floor").result_field], values[metric("map").result_field]
     values[metric("ceiling").result_field] = ceiling
+    baseline = {g: ceiling_of.get(("reference", g), float("nan")) for g in group_names}
+    values[metric("baseline").result_field] = (
+        _macro(baseline) if group_names and all(np.isfinite(v) for v in baseline.values()) else None
+    )
     values[metric("normalised").result_field] = (
         (headline - floor) / (ceiling - floor)
         if ceiling is not None and np.isfinite(ceiling) and ceiling - floor > 1e-12 else None
@@ -122,6 +127,7 @@ def summarise_method(
         map_per_identity=per_identity,
         ceiling_split=used[0] if len(used) == 1 else ("mixed" if used else None),
         ceiling_split_per_group=split_of,
+        pairwise_rule=_pairwise_rule(rows),
         n_queries=int(scored.sum()),
         n_tied=int((tied & scored).sum()),
         n_missing=int(counts.get("n_missing", 0)),
@@ -141,6 +147,12 @@ def _ceiling(groups: list[str], ceiling_of: Mapping[tuple[str, str], float]) -> 
                 split_of[g], vals[g] = split, value
                 break
     return (_macro(vals) if vals and len(vals) == len(groups) else None), split_of
+
+
+def _pairwise_rule(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """Which pairwise rule the method's rows used: one of PAIRWISE_RULES, ``"mixed"``, or None."""
+    used = sorted({str(r["pairwise_rule"]) for r in rows if r.get("pairwise_rule")})
+    return used[0] if len(used) == 1 else ("mixed" if used else None)
 
 
 def _float(value: Any) -> float:

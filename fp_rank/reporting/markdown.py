@@ -127,7 +127,7 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
     Args:
         rows: one dict per method with keys ``method`` and ``map`` and, optionally (None when
             absent), the other keys of :func:`row_keys` (``cmc1``, ``recall10``, ``pairwise``,
-            ``floor``, ``ceiling``, ``normalised``, ``<key>_low``/``<key>_high`` for intervals,
+            ``floor``, ``ceiling``, ``baseline``, ``normalised``, ``<key>_low``/``<key>_high`` for intervals,
             ``n_queries``), as :meth:`fp_rank.Report.summary_rows` gives them.
         caption: a line placed under the table as ``Table: caption`` (Pandoc's syntax; see
             :func:`markdown_caption`). Nothing when empty.
@@ -146,10 +146,10 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
         ...     {"method": "A", "map": 0.81234, "floor": 0.2},
         ... ]), end="")  # doctest: +NORMALIZE_WHITESPACE
         | # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | Chance floor | Ceiling
-        | Normalised | Queries |
-        |--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|
-        | 1 | A | 0.812 | – | – | – | 0.200 | – | – | – |
-        | 2 | B | 0.500 [0.400, 0.600] | – | – | – | – | – | – | 10 |
+        | Real-image baseline | Normalised | Queries |
+        |--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|
+        | 1 | A | 0.812 | – | – | – | 0.200 | – | – | – | – |
+        | 2 | B | 0.500 [0.400, 0.600] | – | – | – | – | – | – | – | 10 |
     """
     if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
         raise InputError(f"rows must be a list of dicts; got {type(rows).__name__}")

@@ -41,7 +41,7 @@ QUERY_COLUMNS = tuple(query_csv_columns())
 #: The MethodResult fields that are not declared metrics, in JSON order.
 _RESULT_FIELDS = (
     "method", "encoder", "map_micro", "map_per_identity", "ceiling_split", "ceiling_split_per_group",
-    "n_queries", "n_tied", "n_missing", "n_skipped", "n_excluded", "intervals",
+    "pairwise_rule", "n_queries", "n_tied", "n_missing", "n_skipped", "n_excluded", "intervals",
 )
 
 
@@ -65,6 +65,10 @@ class MethodResult:
         ceiling_split: which split gave the ceiling (``"mixed"`` when groups differ; see
             ``ceiling_split_per_group``).
         ceiling_split_per_group: group -> split whose images gave that group's ceiling.
+        pairwise_rule: how the pairwise baseline was computed: ``"conditioning image"`` (cosine to
+            the real image each generated image was conditioned on, as for zero-shot methods),
+            ``"reference mean"`` (mean cosine to the identity's reference images, as for
+            DreamBooth), or ``"mixed"``.
         n_queries, n_tied, n_missing, n_skipped, n_excluded: counts (tied: queries whose AP is
             an expectation over tied orderings; missing: identities without gallery images under
             ``on_missing="skip"``; skipped: unreadable images under ``on_invalid="skip"``;
@@ -80,6 +84,7 @@ class MethodResult:
     map_per_identity: dict[str, float] = field(default_factory=dict)
     ceiling_split: str | None = None
     ceiling_split_per_group: dict[str, str] = field(default_factory=dict)
+    pairwise_rule: str | None = None
     n_queries: int = 0
     n_tied: int = 0
     n_missing: int = 0
