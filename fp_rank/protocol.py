@@ -12,7 +12,7 @@ queries; a method's value is the mean over groups (macro). Queries whose value i
 
 Example:
     >>> [m.key for m in METRICS]
-    ['map', 'cmc', 'recall', 'minp', 'pairwise', 'floor', 'ceiling', 'baseline', 'normalised']
+    ['map', 'cmc', 'recall', 'minp', 'pairwise', 'clip_t', 'floor', 'ceiling', 'baseline', 'normalised']
     >>> metric("cmc").column_for(5), metric("cmc").label_for(5)
     ('cmc5', 'CMC@5')
     >>> query_columns((1, 10))[:5]
@@ -31,6 +31,9 @@ from fp_rank.errors import InputError
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
 
 Kind = Literal["query", "calibration"]
+#: How a group's value comes from its queries: their mean, or (CLIP-T, as the reference does) the
+#: mean over identities of the mean over prompts of the mean over images.
+Aggregation = Literal["query_mean", "identity_prompt_mean"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Metric:
             values; None when another stage computes them (pairwise, calibration).
         kind: ``"query"`` (aggregated from per-query values by the macro rule) or
             ``"calibration"`` (computed from the chance floor and the real-image ceiling).
+        aggregation: how a group's value comes from its queries (see :data:`Aggregation`); the
+            method's value is always the mean over groups.
         per_k: one value per rank k of ``cmc_ks``.
         table_k: the k shown in tables, cards and intervals for a per-k metric (the nearest
             computed k when that one was not computed).
@@ -67,6 +72,7 @@ class Metric:
     source: str | None = None
     title: str | None = None
     kind: Kind = "query"
+    aggregation: Aggregation = "query_mean"
     per_k: bool = False
     table_k: int = 1
     per_group_field: str | None = None
@@ -125,6 +131,12 @@ METRICS: tuple[Metric, ...] = (
         "to its identity's reference (fine-tuning) images.",
         result_field="pairwise_similarity", column="pairwise", per_group_field="pairwise_per_group",
         interval=True, terminal=True, markdown=True, card=True, lower=-1.000001, upper=1.000001,
+    ),
+    Metric(
+        key="clip_t", label="CLIP-T", description="Text alignment: cosine between a generated image's CLIP image "
+        "features and its prompt's text features; per group, mean over prompts of a subject, then over subjects.",
+        result_field="clip_t", column="clip_t", aggregation="identity_prompt_mean", markdown=True, card=True,
+        lower=-1.000001, upper=1.000001,
     ),
     Metric(
         key="floor", label="chance", title="Chance floor", description="Exact expected mAP of a uniformly random "

@@ -129,3 +129,35 @@ def make_tiny_miewid(folder: Path) -> Path:
         if name.startswith(package):
             del sys.modules[name]
     return folder
+
+
+def _write_tiny_clip_tokenizer(folder: Path) -> int:
+    """A byte-level CLIP BPE tokenizer with no merges (every character is a token); returns its vocab size."""
+    import json
+
+    from transformers import CLIPTokenizer
+
+    # byte-level BPE alphabet: printable Latin-1 bytes stand for themselves, the others for 256 + n
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = [b for b in range(256) if b not in printable]
+    chars = [chr(b) for b in printable] + [chr(256 + n) for n in range(len(extra))]
+    vocab = {tok: i for i, tok in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16).save_pretrained(folder)
+    return len(vocab)
+
+
+def make_tiny_clip_with_text(folder: Path) -> Path:
+    """A tiny CLIP with a tokenizer and an image processor (a CLIPProcessor), for CLIP-T."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    vocab_size = _write_tiny_clip_tokenizer(folder)
+    _seed()
+    text = {**_text_config(), "vocab_size": vocab_size, "max_position_embeddings": 16,
+            "bos_token_id": vocab_size - 2, "eos_token_id": vocab_size - 1, "pad_token_id": vocab_size - 1}
+    CLIPModel(CLIPConfig(text_config=text, vision_config=_vision_config(), projection_dim=16)).eval().save_pretrained(folder)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=CLIPTokenizer.from_pretrained(folder)).save_pretrained(folder)
+    return folder

@@ -25,6 +25,7 @@ def _full_row(method, map_, **overrides):
         "pairwise": 0.7123,
         "pairwise_low": 0.7,
         "pairwise_high": 0.72,
+        "clip_t": 0.3125,
         "floor": 0.1234,
         "ceiling": 0.95,
         "baseline": 0.9,
@@ -63,13 +64,13 @@ def test_formatting_of_a_full_row():
     table = markdown_summary([_full_row("DreamBooth", 0.812)])
     lines = table.splitlines()
     assert lines[0] == (
-        "| # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | Chance floor | Ceiling "
+        "| # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | CLIP-T | Chance floor | Ceiling "
         "| Real-image baseline | Normalised | Queries |"
     )
-    assert lines[1] == "|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    assert lines[1] == "|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     assert lines[2] == (
         "| 1 | DreamBooth | 0.812 [0.762, 0.852] | 0.900 [0.850, 0.950] | 0.800 [0.750, 0.850] "
-        "| 0.712 [0.700, 0.720] | 0.123 | 0.950 | 0.900 | 0.500 | 150 |"
+        "| 0.712 [0.700, 0.720] | 0.312 | 0.123 | 0.950 | 0.900 | 0.500 | 150 |"
     )
     assert table.endswith("\n")
     # Every line has the same number of columns.
@@ -77,20 +78,21 @@ def test_formatting_of_a_full_row():
 
 
 def test_none_and_nan_show_as_dash():
-    row = _full_row("m", 0.5, cmc1=None, ceiling=None, normalised=float("nan"), baseline=None,
+    row = _full_row("m", 0.5, cmc1=None, ceiling=None, normalised=float("nan"), baseline=None, clip_t=None,
                     pairwise_high=None, n_queries=None)
     (cells,) = _body(markdown_summary([row]))
     assert cells[3] == MISSING == "–"
     assert cells[5] == "0.712"  # an interval end is missing: estimate only
-    assert cells[7] == MISSING
+    assert cells[6] == MISSING  # CLIP-T
     assert cells[8] == MISSING
     assert cells[9] == MISSING
     assert cells[10] == MISSING
+    assert cells[11] == MISSING
 
 
 def test_minimal_rows_only_need_method_and_map():
     (cells,) = _body(markdown_summary([{"method": "m", "map": 1}]))
-    assert cells == ["1", "m", "1.000"] + [MISSING] * 8
+    assert cells == ["1", "m", "1.000"] + [MISSING] * 9
 
 
 def test_method_names_are_escaped():

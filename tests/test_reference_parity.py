@@ -100,3 +100,45 @@ def test_real_image_baseline_is_the_reference_split_as_queries(gallery_dir: Path
     # no holdout split: the ceiling falls back to the reference split, so both figures agree here
     assert report.single.ceiling_map == report.single.real_baseline_map
     assert "Real-image baseline" in report.to_markdown()
+
+
+@pytest.fixture(scope="module")
+def tiny_clip_text_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.model_fixtures import make_tiny_clip_with_text
+
+    return make_tiny_clip_with_text(tmp_path_factory.mktemp("clip_t") / "clip")
+
+
+def test_clip_t_equals_its_definition(gallery_dir: Path, tiny_clip_text_dir: Path) -> None:
+    """Per image: cosine of projected image and text features (processor text path, padding);
+    per group: mean over the prompts of a subject, then over subjects."""
+    import torch
+    from transformers import CLIPModel, CLIPProcessor
+
+    images = [png_bytes(2000 + i) for i in range(7)]
+    labels = ["g1-a", "g1-a", "g1-a", "g1-b", "g2-c", "g2-c", "g1-b"]
+    prompts = ["a {X} on a branch", "a {X} on a branch", "a {X} on the beach", "a {X} in a puddle",
+               "a photo", "a photo", None]
+    report = fp_rank.evaluate(images, labels, prompts=prompts, gallery=str(gallery_dir), encoder=ENCODER,
+                              clip_t=str(tiny_clip_text_dir), progress=False)
+    model = CLIPModel.from_pretrained(tiny_clip_text_dir).eval()
+    processor = CLIPProcessor.from_pretrained(tiny_clip_text_dir)
+    expected = []
+    for img, label, prompt in zip(images, labels, prompts):
+        if prompt is None:
+            expected.append(float("nan"))
+            continue
+        text = prompt.replace("{X}", label.split("-")[0])  # no card nouns here: the group name stands in
+        batch = processor(text=[text], images=[to_rgb(img)], return_tensors="pt", padding=True)
+        with torch.no_grad():
+            a = model.get_image_features(pixel_values=batch["pixel_values"]).pooler_output[0]
+            b = model.get_text_features(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).pooler_output[0]
+        expected.append(float(torch.nn.functional.cosine_similarity(a, b, dim=0)))
+    got = [row["clip_t"] for row in report.queries]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    e = expected
+    g1 = np.mean([np.mean([np.mean([e[0], e[1]]), e[2]]), e[3]])  # g1-a: two prompts; g1-b: one prompted image
+    g2 = np.mean([e[4], e[5]])  # g2-c: one prompt, two images
+    assert report.single.clip_t == pytest.approx(np.mean([g1, g2]), abs=1e-6)
+    assert report.metadata["clip_t"]["model_id"] == str(tiny_clip_text_dir)
+    assert "CLIP-T" in report.to_markdown()

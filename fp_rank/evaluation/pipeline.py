@@ -45,6 +45,7 @@ class QuerySet:
     files: list[str]
     conditioning: list[Any]
     renamed: int = 0  # labels that took the gallery's spelling (Unicode normalisation)
+    clip_t_model: dict[str, Any] | None = None  # the CLIP-T checkpoint, when text alignment was scored
 
     @classmethod
     def from_arguments(
@@ -124,6 +125,8 @@ def evaluate(
     exclude_leaks: bool = False,
     single_identity_groups: Literal["error", "skip"] = "error",
     conditioning: Sequence[Any] | None = None,
+    clip_t: str | None = None,
+    clip_t_revision: str | None = None,
 ) -> Report:
     """Score generated images by how well each retrieves its own identity from the gallery.
 
@@ -174,6 +177,10 @@ def evaluate(
             ``generated`` accepts, an int index into the gallery's reference split, or None. The
             pairwise baseline is then the cosine to that image; without one, the mean cosine to
             the identity's reference images (DreamBooth's rule). Rows and results record the rule.
+        clip_t: a CLIP-family checkpoint (alias such as ``"clip-vit-b32"``, the reference's; Hub
+            id or folder) to score text alignment (CLIP-T) of every image that has a prompt; a
+            ``{X}`` in a prompt is filled with the group noun. Default: not computed.
+        clip_t_revision: Hub revision of the CLIP-T checkpoint.
         single_identity_groups: a gallery group with one identity scores AP 1 for every query
             (nothing to confuse it with): ``"error"`` (default, a GalleryError naming the group)
             or ``"skip"`` (its queries are left out; ``metadata["single_identity_groups"]`` counts
@@ -228,6 +235,9 @@ def evaluate(
         if ceilings:
             ceiling_table += ceiling_rows(enc.name, _real_queries(gal, vec), vec.gallery, gal.gallery.identities,
                                           gal.gallery.groups)
+    text = _clip_t(run, gal, vec.kept, clip_t, clip_t_revision, device, batch_size) if clip_t else None
+    for row in rows:
+        row["clip_t"] = text.get(row["index"], float("nan")) if text is not None else float("nan")
     # summarise
     unread = np.ones(len(run), dtype=bool)
     unread[vec.kept] = False
@@ -372,7 +382,7 @@ def _score(
             "identity_name": names.get(run.identities[i], run.identities[i]), "group": str(q_groups[j]),
             "prompt": run.prompts[i], "seed": run.seeds[i], "file": run.files[i], "index": int(i),
         }
-        row.update({c: float(cols[c][j]) for c in query_columns(ks)})
+        row.update({c: float(cols[c][j]) if c in cols else float("nan") for c in query_columns(ks)})
         row.update({c: _plain(cols[c][j]) for c in DIAGNOSTICS})
         row["pairwise_rule"] = rules[j]
         row["leak"] = leaks[i]
@@ -380,6 +390,26 @@ def _score(
             row["top_k"] = cols["top_k"][j]
         rows.append(row)
     return rows
+
+
+def _clip_t(
+    run: QuerySet, gal: Gallery, readable: np.ndarray, spec: str, revision: str | None, device: str | None,
+    batch_size: int,
+) -> dict[int, float]:
+    """CLIP-T of every readable image that has a prompt (``{X}`` filled with its group's noun)."""
+    from fp_rank.encoding.text_alignment import fill_prompt, load_text_aligner
+
+    aligner = load_text_aligner(spec, revision=revision, device=device)
+    groups = gal.card.get("groups") if isinstance(gal.card.get("groups"), dict) else {}
+    group_of = gal.identity_to_group
+    index = [int(i) for i in readable if run.prompts[i] and run.identities[i] in group_of]
+    nouns = [str((groups.get(group_of[run.identities[i]]) or {}).get("noun", group_of[run.identities[i]])) for i in index]
+    scores = aligner.score(
+        [run.generated[i] for i in index], [fill_prompt(str(run.prompts[i]), noun) for i, noun in zip(index, nouns)],
+        names=[run.files[i] for i in index], batch_size=batch_size,
+    )
+    run.clip_t_model = aligner.identity()
+    return dict(zip(index, scores.tolist()))
 
 
 def _plain(value: Any) -> Any:
@@ -427,6 +457,7 @@ def _metadata(
             for i in np.flatnonzero(missing)
         ],
         "labels_normalised": run.renamed,
+        "clip_t": run.clip_t_model,
         "single_identity_groups": {
             "groups": sorted({group_of[run.identities[i]] for i in np.flatnonzero(lonely)}),
             "n_queries": int(lonely.sum()),

@@ -84,9 +84,22 @@ def summarise_method(
     def column(name: str) -> np.ndarray:
         return np.asarray([_float(r.get(name)) for r in rows], dtype=np.float64)
 
-    def by_group(values: np.ndarray) -> dict[str, float]:
+    prompts = np.asarray([str(r.get("prompt")) for r in rows], dtype=object)
+
+    def by_group(values: np.ndarray, aggregation: str = "query_mean") -> dict[str, float]:
         ok = np.isfinite(values)
-        return {g: _mean(values[ok & (groups == g)]) for g in group_names}
+        if aggregation == "query_mean":
+            return {g: _mean(values[ok & (groups == g)]) for g in group_names}
+        # identity_prompt_mean: mean over identities of the mean over prompts of the mean over images
+        out = {}
+        for g in group_names:
+            in_g = np.flatnonzero(ok & (groups == g))
+            per_identity = []
+            for pos in indices_by_label(idents[in_g]).values():
+                at = in_g[pos]
+                per_identity.append(np.mean([_mean(values[at[p]]) for p in indices_by_label(prompts[at]).values()]))
+            out[g] = float(np.mean(per_identity)) if per_identity else float("nan")
+        return out
 
     values: dict[str, Any] = {}
     per_group: dict[str, dict[str, float]] = {}
@@ -94,7 +107,7 @@ def summarise_method(
         if m.per_k:
             values[m.result_field] = {int(k): _macro(by_group(column(m.column_for(k)))) for k in ks}
             continue
-        group_values = by_group(column(m.column_for()))
+        group_values = by_group(column(m.column_for()), m.aggregation)
         values[m.result_field] = _macro(group_values)
         if m.per_group_field:
             per_group[m.per_group_field] = group_values

@@ -145,11 +145,11 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
         ...     {"method": "B", "map": 0.5, "map_low": 0.4, "map_high": 0.6, "n_queries": 10},
         ...     {"method": "A", "map": 0.81234, "floor": 0.2},
         ... ]), end="")  # doctest: +NORMALIZE_WHITESPACE
-        | # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | Chance floor | Ceiling
-        | Real-image baseline | Normalised | Queries |
-        |--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|
-        | 1 | A | 0.812 | – | – | – | 0.200 | – | – | – | – |
-        | 2 | B | 0.500 [0.400, 0.600] | – | – | – | – | – | – | – | 10 |
+        | # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | CLIP-T | Chance floor
+        | Ceiling | Real-image baseline | Normalised | Queries |
+        |--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|
+        | 1 | A | 0.812 | – | – | – | – | 0.200 | – | – | – | – |
+        | 2 | B | 0.500 [0.400, 0.600] | – | – | – | – | – | – | – | – | 10 |
     """
     if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
         raise InputError(f"rows must be a list of dicts; got {type(rows).__name__}")
