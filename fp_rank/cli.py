@@ -14,21 +14,10 @@ from fp_rank.version import PROTOCOL_VERSION, __version__
 
 
 def _write_outputs(report: Any, out: str | None) -> list[Path]:
-    """``--out`` ending in .json: that file; otherwise a folder with report.json, queries.csv, summary.md."""
-    if not out:
-        return []
-    target = Path(out)
-    if target.suffix.lower() == ".json":
-        report.to_json(target)
-        return [target]
-    target.mkdir(parents=True, exist_ok=True)
-    written = [target / "report.json", target / "queries.csv"]
-    report.to_json(written[0])
-    report.to_csv(written[1])
-    md = target / "summary.md"
-    md.write_text(report.to_markdown() + "\n", encoding="utf-8")
-    written.append(md)
-    return written
+    """``--out``: a .json file, or a folder in the output layout (:func:`fp_rank.reporting.outputs.write_outputs`)."""
+    from fp_rank.reporting.outputs import write_outputs
+
+    return write_outputs(report, out).paths if out else []
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -54,7 +43,7 @@ def _maybe_statistics(report: Any, args: argparse.Namespace) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from fp_rank.evaluation import evaluate
     from fp_rank.galleries.load import load_gallery
-    from fp_rank.inputs import read_generated
+    from fp_rank.runs import read_generated
 
     gallery = load_gallery(
         args.gallery, args.config, args.revision, min_gallery_images=args.min_gallery_images,

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import fp_rank
+from fp_rank.demo.run import DEMO_ENCODER
 
-DEMO_ENCODER = "fp-rank-demo"
+__all__ = ["DEMO_ENCODER", "expected_report", "free_port", "make_space", "pick", "png_header_only", "running_app", "save_records"]
 
 
 def pick(records: Iterable[dict[str, Any]], identity: str, method: str, count: int) -> list[dict[str, Any]]:
@@ -45,7 +46,9 @@ def png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IEND", b"")
 
 
-def expected_report(paths: list[Path], identities: list[str] | str, gallery_dir: Path, methods: Any = None) -> fp_rank.Report:
+def expected_report(
+    paths: list[Path], identities: list[str] | str, gallery_dir: Path, methods: Any = None, **options: Any
+) -> fp_rank.Report:
     """What :func:`fp_rank.evaluate` gives for these files directly (no app in between)."""
     return fp_rank.evaluate(
         [str(p) for p in paths],
@@ -55,6 +58,7 @@ def expected_report(paths: list[Path], identities: list[str] | str, gallery_dir:
         methods=methods,
         files=[p.name for p in paths],
         progress=False,
+        **options,
     )
 
 
@@ -67,20 +71,21 @@ def free_port() -> int:
 
 def make_space(gallery_dir: Path, work_root: Path, **kwargs: Any) -> Any:
     """A ScoringSpace on the test session's demo gallery and the demo encoder."""
-    import app
+    from space.service import ScoringSpace
+    from space.settings import DEMO_GALLERY
 
     options: dict[str, Any] = {"n_boot": 200, "work_root": work_root}
     options.update(kwargs)
-    return app.ScoringSpace({app.DEMO_GALLERY: str(gallery_dir)}, {DEMO_ENCODER: DEMO_ENCODER}, **options)
+    return ScoringSpace({DEMO_GALLERY: str(gallery_dir)}, {DEMO_ENCODER: DEMO_ENCODER}, **options)
 
 
 @contextmanager
 def running_app(space: Any) -> Iterator[str]:
     """Launch the page on 127.0.0.1 (free port, not blocking); yields its URL; closes it after."""
-    import app
+    from space.page import build_app, launch
 
-    demo = app.build_app(space)
-    app.launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    demo = build_app(space)
+    launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield demo.local_url
     finally:

@@ -1,11 +1,14 @@
-"""The Gradio Space (app.py): its scoring function, limits, allow-lists, rendering, and the
+"""The Gradio Space (space/, run by app.py): its scoring function, limits, allow-lists, rendering, and the
 launched page driven through gradio_client (one client, then two at once)."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import stat
+import subprocess
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -15,8 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import app
 from fp_rank.errors import InputError
+from fp_rank.reporting import strips as drawing
+from space import render, service, settings
+from space import uploads as intake
 from tests.app_fixtures import (
     DEMO_ENCODER,
     expected_report,
@@ -27,17 +32,17 @@ from tests.app_fixtures import (
     save_records,
 )
 
-DEMO = app.DEMO_GALLERY
+DEMO = settings.DEMO_GALLERY
 SCARLET, GOLD_JAY = "finch_scarlet_crown", "jay_gold_cheek"
 
 
 @pytest.fixture(scope="module")
-def space(demo_gallery_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> app.ScoringSpace:
+def space(demo_gallery_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> service.ScoringSpace:
     """One Space for the module: galleries and encoders stay loaded between tests."""
     return make_space(demo_gallery_dir, tmp_path_factory.mktemp("space"))
 
 
-def _score(space: app.ScoringSpace, files: list[Path], tmp_path: Path, **kwargs: Any) -> app.Outcome:
+def _score(space: service.ScoringSpace, files: list[Path], tmp_path: Path, **kwargs: Any) -> service.Outcome:
     options: dict[str, Any] = {"gallery": DEMO, "config": "all", "encoder": DEMO_ENCODER}
     options.update(kwargs)
     return space.score([str(f) for f in files], work_dir=tmp_path / "request", **options)
@@ -54,8 +59,23 @@ def _zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None 
     return path
 
 
-def _reasons(outcome: app.Outcome) -> dict[str, str]:
+def _reasons(outcome: service.Outcome) -> dict[str, str]:
     return {p.name: p.reason for p in outcome.problems}
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_space_modules_but_the_page_do_not_import_gradio() -> None:
+    """Upload checks, scoring and rendering work without Gradio: only space.page imports it."""
+    code = (
+        "import sys, space.uploads, space.service, space.render, space.settings\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gradio', 'gradio_client')))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
 
 
 # -- scoring -------------------------------------------------------------------------------------
@@ -76,8 +96,8 @@ def test_scores_equal_the_library_and_carry_rankings(space, tmp_path, demo_gener
         assert [m["hit"] for m in q["top_k"]] == [m["identity"] == SCARLET for m in q["top_k"]]
     ci = report.results[0].intervals.get("map")
     assert ci is not None and ci["low"] <= report.map <= ci["high"]
-    assert f"{report.map:.3f}" in app.headline_html(outcome)
-    assert f"{ci['low']:.3f}–{ci['high']:.3f}" in app.headline_html(outcome)
+    assert f"{report.map:.3f}" in render.headline_html(outcome)
+    assert f"{ci['low']:.3f}–{ci['high']:.3f}" in render.headline_html(outcome)
 
 
 def test_bad_files_are_named_and_the_rest_scored(space, tmp_path, demo_generated, demo_gallery_dir) -> None:
@@ -101,7 +121,7 @@ def test_bad_files_are_named_and_the_rest_scored(space, tmp_path, demo_generated
     assert outcome.report.map == pytest.approx(expected_report(good, SCARLET, demo_gallery_dir).map, abs=1e-12)
     listed = {row["file"] for row in outcome.report.extras["space"]["not_scored"]}
     assert listed == set(reasons)
-    status = app.status_markdown(outcome)
+    status = render.status_markdown(outcome)
     assert all(name in status for name in reasons)
 
 
@@ -110,35 +130,35 @@ def test_pixel_limit_is_enforced_from_the_header_without_decoding(tmp_path, demo
     (tmp_path / "wide.png").write_bytes(png_header_only(7_000, 7_000))
     (tmp_path / "vast.png").write_bytes(png_header_only(100_000, 100_000))
     small = save_records(pick(demo_generated, SCARLET, "faithful", 1), tmp_path)
-    uploads, problems = app.collect_uploads([tmp_path / "wide.png", tmp_path / "vast.png", *small], tmp_path / "w", app.Limits())
+    uploads, problems = intake.collect_uploads([tmp_path / "wide.png", tmp_path / "vast.png", *small], tmp_path / "w", settings.Limits())
     reasons = {p.name: p.reason for p in problems}
     assert "49.0 megapixels exceeds the limit of 40 megapixels" in reasons["wide.png"]
     assert "exceed the limit" in reasons["vast.png"]
     assert [u.name for u in uploads] == [small[0].name]
 
-    uploads, problems = app.collect_uploads(small, tmp_path / "w3", app.Limits(), upload_root=tmp_path / "uploads")
+    uploads, problems = intake.collect_uploads(small, tmp_path / "w3", settings.Limits(), upload_root=tmp_path / "uploads")
     assert uploads == [] and "not a file uploaded through this page" in problems[0].reason
 
-    tiny = app.Limits(max_pixels=1_000)  # a 64x64 image has 4096 pixels
-    uploads, problems = app.collect_uploads(small, tmp_path / "w2", tiny)
+    tiny = settings.Limits(max_pixels=1_000)  # a 64x64 image has 4096 pixels
+    uploads, problems = intake.collect_uploads(small, tmp_path / "w2", tiny)
     assert uploads == [] and "exceeds the limit" in problems[0].reason
 
 
 def test_file_count_and_size_limits(space, tmp_path, demo_generated) -> None:
     files = save_records(pick(demo_generated, SCARLET, "faithful", 5), tmp_path / "batch")
-    with pytest.raises(app.BatchRefused, match="5 images; the limit is 3"):
-        app.collect_uploads(files, tmp_path / "w", app.Limits(max_files=3))
+    with pytest.raises(intake.BatchRefused, match="5 images; the limit is 3"):
+        intake.collect_uploads(files, tmp_path / "w", settings.Limits(max_files=3))
 
-    strict = app.ScoringSpace(space.galleries, space.encoders, limits=app.Limits(max_files=3), work_root=tmp_path / "s")
+    strict = service.ScoringSpace(space.galleries, space.encoders, limits=settings.Limits(max_files=3), work_root=tmp_path / "s")
     outcome = _score(strict, files, tmp_path, identity=SCARLET)
     assert outcome.report is None and "the limit is 3" in outcome.error
-    assert "Nothing was scored" in app.headline_html(outcome)
+    assert "Nothing was scored" in render.headline_html(outcome)
 
     big = tmp_path / "batch" / "big.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (300, 300, 3), dtype=np.uint8)).save(big)
     limit = 100_000
     assert big.stat().st_size > limit > max(f.stat().st_size for f in files)
-    uploads, problems = app.collect_uploads([*files, big], tmp_path / "w3", app.Limits(max_file_bytes=limit))
+    uploads, problems = intake.collect_uploads([*files, big], tmp_path / "w3", settings.Limits(max_file_bytes=limit))
     assert [p.name for p in problems] == ["big.png"] and "exceeds the limit" in problems[0].reason
     assert len(uploads) == len(files)
 
@@ -176,17 +196,17 @@ def test_zip_sizes_are_checked_before_extraction(tmp_path) -> None:
     zeros = b"\0" * 2_000_000  # deflates to a few kB
     archive = _zip(tmp_path / "bomb.zip", {"bomb.png": zeros, "ok.png": png_header_only(8, 8)})
     assert archive.stat().st_size < 50_000
-    uploads, problems = app.collect_uploads([archive], tmp_path / "w", app.Limits(max_file_bytes=1_000_000))
+    uploads, problems = intake.collect_uploads([archive], tmp_path / "w", settings.Limits(max_file_bytes=1_000_000))
     assert [(p.name, "once decompressed" in p.reason) for p in problems] == [("bomb.zip/bomb.png", True)]
     assert [u.name for u in uploads] == ["ok.png"]
     # only ok.png was extracted; the bomb never reached the disk
     assert [f.stat().st_size for f in (tmp_path / "w").iterdir()] == [len(png_header_only(8, 8))]
-    with pytest.raises(app.BatchRefused, match="decompressed"):
-        app.collect_uploads([archive], tmp_path / "w2", app.Limits(max_total_bytes=1_000_000))
-    uploads, problems = app.collect_uploads([archive], tmp_path / "w3", app.Limits(max_archive_bytes=1_000))
+    with pytest.raises(intake.BatchRefused, match="decompressed"):
+        intake.collect_uploads([archive], tmp_path / "w2", settings.Limits(max_total_bytes=1_000_000))
+    uploads, problems = intake.collect_uploads([archive], tmp_path / "w3", settings.Limits(max_archive_bytes=1_000))
     assert uploads == [] and "archive of" in problems[0].reason
     (tmp_path / "fake.zip").write_bytes(b"PK not really")
-    uploads, problems = app.collect_uploads([tmp_path / "fake.zip"], tmp_path / "w4", app.Limits())
+    uploads, problems = intake.collect_uploads([tmp_path / "fake.zip"], tmp_path / "w4", settings.Limits())
     assert problems[0].name == "fake.zip" and "not a readable .zip" in problems[0].reason
 
 
@@ -207,7 +227,7 @@ def test_mapping_csv_gives_identities_and_methods(space, tmp_path, demo_generate
     expected = expected_report([*a, *b], [SCARLET] * 4 + [GOLD_JAY] * 4, demo_gallery_dir, methods=["alpha"] * 4 + ["beta"] * 4)
     for method in ("alpha", "beta"):
         assert outcome.report[method].map == pytest.approx(expected[method].map, abs=1e-12)
-    figure = app.identity_figure(outcome)
+    figure = render.identity_figure(outcome)
     assert len(figure.axes[0].patches) == 2 * 2  # two identities x two methods (absent pairs drawn as NaN)
 
 
@@ -243,17 +263,17 @@ def test_mapping_csv_errors_name_the_problem(tmp_path, text: str, message: str) 
     path = tmp_path / "map.csv"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(InputError, match=message):
-        app.read_mapping(path, app.Limits())
+        intake.read_mapping(path, settings.Limits())
 
 
 def test_mapping_csv_encoding_and_size(tmp_path) -> None:
     path = tmp_path / "map.csv"
     path.write_bytes(b"file,identity\n\xff\xfe.png,x\n")
     with pytest.raises(InputError, match="not UTF-8"):
-        app.read_mapping(path, app.Limits())
+        intake.read_mapping(path, settings.Limits())
     path.write_text("file,identity\n" + "a.png,x\n" * 10, encoding="utf-8")
     with pytest.raises(InputError, match="the limit is"):
-        app.read_mapping(path, app.Limits(max_mapping_bytes=20))
+        intake.read_mapping(path, settings.Limits(max_mapping_bytes=20))
 
 
 # -- allow-lists and settings ---------------------------------------------------------------------
@@ -264,65 +284,65 @@ def test_only_allow_listed_galleries_and_encoders(space, tmp_path, demo_generate
     wrong_encoder = _score(space, files, tmp_path, encoder="facebook/dinov2-base", identity=SCARLET)
     assert wrong_encoder.report is None and "unknown encoder" in wrong_encoder.error and DEMO_ENCODER in wrong_encoder.error
     with pytest.raises(InputError, match="trust_remote_code"):
-        app.ScoringSpace(space.galleries, {"re-id": "miewid"})
+        service.ScoringSpace(space.galleries, {"re-id": "miewid"})
 
     monkeypatch.setenv("FP_RANK_SPACE_ENCODERS", "dinov2-base, miewid")
-    assert app.encoders_from_env() == {DEMO_ENCODER: DEMO_ENCODER, "dinov2-base": "dinov2-base"}
+    assert settings.encoders_from_env() == {DEMO_ENCODER: DEMO_ENCODER, "dinov2-base": "dinov2-base"}
     monkeypatch.setenv("FP_RANK_SPACE_ENCODERS", '{"DINOv2 (base)": "dinov2-base", "MiewID": "miewid"}')
-    assert app.encoders_from_env() == {DEMO_ENCODER: DEMO_ENCODER, "DINOv2 (base)": "dinov2-base"}
+    assert settings.encoders_from_env() == {DEMO_ENCODER: DEMO_ENCODER, "DINOv2 (base)": "dinov2-base"}
     monkeypatch.setenv("FP_RANK_SPACE_GALLERIES", '{"CUB wrens": "org/fp-rank-cub"}')
-    assert list(app.galleries_from_env()) == [DEMO, "CUB wrens"]
+    assert list(settings.galleries_from_env()) == [DEMO, "CUB wrens"]
     monkeypatch.setenv("FP_RANK_SPACE_GALLERIES", "org/fp-rank-cub")
     with pytest.raises(InputError, match="not valid JSON"):
-        app.galleries_from_env()
+        settings.galleries_from_env()
 
 
 def test_limits_from_environment(monkeypatch) -> None:
     monkeypatch.setenv("FP_RANK_SPACE_MAX_FILES", "7")
     monkeypatch.setenv("FP_RANK_SPACE_MAX_FILE_MB", "3")
-    limits = app.Limits.from_env()
-    assert (limits.max_files, limits.max_file_bytes, limits.max_pixels) == (7, 3 * app.MB, app.Limits().max_pixels)
+    limits = settings.Limits.from_env()
+    assert (limits.max_files, limits.max_file_bytes, limits.max_pixels) == (7, 3 * settings.MB, settings.Limits().max_pixels)
     monkeypatch.setenv("FP_RANK_SPACE_MAX_FILES", "many")
     with pytest.raises(InputError, match="FP_RANK_SPACE_MAX_FILES"):
-        app.Limits.from_env()
+        settings.Limits.from_env()
 
 
 # -- rendering ---------------------------------------------------------------------------------------
 def test_strips_mark_hits_and_misses(space, tmp_path, demo_generated) -> None:
     files = save_records(pick(demo_generated, GOLD_JAY, "drifting", 4), tmp_path / "batch")
     outcome = _score(space, files, tmp_path, identity=GOLD_JAY)
-    drawn = app.strips(outcome, space)
+    drawn = render.strips(outcome, space)
     assert len(drawn) == len(files)
-    cell = app.THUMB + 2 * app._BORDER
-    top = app._PAD + 24
+    cell = drawing.THUMB + 2 * drawing._BORDER
+    top = drawing._PAD + 24
     seen = set()
     for strip, query in zip(drawn, outcome.report.queries):
         assert strip.hits == tuple(m["hit"] for m in query["top_k"])
         pixels = strip.image.load()
         for rank, hit in enumerate(strip.hits):
-            x = app._PAD + cell + app._SEP + rank * (cell + app._GAP)
-            assert pixels[x + 1, top + cell // 2] == (app.HIT_COLOUR if hit else app.MISS_COLOUR)
+            x = drawing._PAD + cell + drawing._SEP + rank * (cell + drawing._GAP)
+            assert pixels[x + 1, top + cell // 2] == (drawing.HIT_COLOUR if hit else drawing.MISS_COLOUR)
             seen.add(hit)
         assert ("Same identity (hit) at rank" in strip.caption) == any(strip.hits)
     assert seen == {True, False}  # drifting images hit some ranks and miss others
 
-    page = app.strips_html(drawn, total=len(drawn))
+    page = render.strips_html(drawn, total=len(drawn))
     assert page.count("<img ") == len(drawn)
-    table = app.query_table(outcome)
+    table = render.query_table(outcome)
     assert list(table["file"]) == [f.name for f in files]
     assert list(table["AP"]) == [f"{q['ap']:.3f}" for q in outcome.report.queries]
 
 
 def test_user_text_is_escaped_in_html() -> None:
-    strip = app.Strip(Image.new("RGB", (4, 4)), "<script>alert(1)</script>.png", "x <b>y</b>", (True,))
-    page = app.strips_html([strip], total=1)
+    strip = drawing.Strip(Image.new("RGB", (4, 4)), "<script>alert(1)</script>.png", "x <b>y</b>", (True,))
+    page = render.strips_html([strip], total=1)
     assert "<script>" not in page and "&lt;script&gt;" in page and "<b>y</b>" not in page
 
 
 def test_sample_images_score_with_their_mapping(space, tmp_path) -> None:
-    paths, mapping = app.write_samples(tmp_path / "samples")
+    paths, mapping = service.write_samples(tmp_path / "samples")
     outcome = _score(space, [Path(p) for p in paths], tmp_path, mapping=mapping)
-    assert outcome.problems == [] and outcome.report.methods == sorted(app.SAMPLE_METHODS)
+    assert outcome.problems == [] and outcome.report.methods == sorted(service.SAMPLE_METHODS)
     assert outcome.report.results[0].n_queries == len(paths) // 2
 
 

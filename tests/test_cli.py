@@ -11,7 +11,7 @@ import pytest
 
 import fp_rank
 from fp_rank.cli import main
-from fp_rank.inputs import read_generated
+from fp_rank.runs import read_generated
 from fp_rank.reporting.report import Report, validate_report
 
 

@@ -1,0 +1,249 @@
+"""Reading runs of generated images from disk: folders and manifests (the CLI and the Space).
+
+Accepted layouts for ``--generated PATH``:
+
+* ``PATH/<identity>/*.png`` (one method, named after the folder, or ``--method``);
+* ``PATH/<method>/<identity>/*.png`` (several methods in one run);
+* a CSV or JSONL manifest with columns ``file, identity[, method, prompt, seed]``; relative
+  ``file`` paths are resolved against the manifest's folder.
+
+:func:`read_manifest` is the one reader of such manifests: the CLI reads ``--generated`` files
+with it and the Space reads its uploaded mapping CSV with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fp_rank.errors import InputError
+from fp_rank.evaluation import DEFAULT_METHOD
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+#: Columns of a manifest, in order; ``file`` and ``identity`` are required.
+MANIFEST_COLUMNS = ("file", "identity", "method", "prompt", "seed")
+
+ManifestFormat = Literal["csv", "jsonl"]
+
+_SUFFIX_FORMATS: dict[str, ManifestFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One line of a manifest: a generated image and its labels.
+
+    Attributes:
+        file: the image's path as written (cells stripped, ``\\`` read as ``/``, no leading ``./``).
+        identity: the identity the image should show.
+        method: the method that generated it (None when the cell is empty or absent).
+        prompt: its prompt (None when empty or absent).
+        seed: its seed (None when empty or absent).
+        line: where the row stands in the file (CSV: 2 is the first row under the header).
+    """
+
+    file: str
+    identity: str
+    method: str | None
+    prompt: str | None
+    seed: int | None
+    line: int
+
+
+@dataclass
+class GeneratedRun:
+    """Generated images with their labels, ready for :func:`fp_rank.evaluate`."""
+
+    files: list[str] = field(default_factory=list)
+    identities: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    prompts: list[str | None] = field(default_factory=list)
+    seeds: list[int | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def add(self, file: str, identity: str, method: str, prompt: str | None = None, seed: int | None = None) -> None:
+        """Append one image and its labels."""
+        self.files.append(file)
+        self.identities.append(identity)
+        self.methods.append(method)
+        self.prompts.append(prompt)
+        self.seeds.append(seed)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`fp_rank.evaluate`."""
+        return {
+            "generated": self.files,
+            "identities": self.identities,
+            "methods": self.methods,
+            "prompts": self.prompts,
+            "seeds": self.seeds,
+            "files": self.files,
+        }
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_generated(path: str | os.PathLike[str], *, known_identities: set[str] | None = None, method: str | None = None) -> GeneratedRun:
+    """Read a folder or manifest of generated images.
+
+    Args:
+        path: a folder (``<identity>/*`` or ``<method>/<identity>/*``) or a ``.csv``/``.jsonl`` manifest.
+        known_identities: the gallery's identities; used to tell the two folder layouts apart
+            (a first-level folder named like an identity means the one-method layout).
+        method: method name for the one-method folder layout (default: the folder's name).
+
+    Returns:
+        A :class:`GeneratedRun`.
+
+    Raises:
+        InputError: missing path, empty run, malformed manifest (the message names the line).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"--generated {os.fspath(path)!r} does not exist")
+    if p.is_file():
+        run = GeneratedRun()
+        for row in read_manifest(p):
+            file_path = Path(row.file)
+            run.add(str(file_path if file_path.is_absolute() else p.parent / file_path), row.identity,
+                    row.method or DEFAULT_METHOD, row.prompt, row.seed)
+        return run
+    run = GeneratedRun()
+    subdirs = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not subdirs:
+        raise InputError(f"folder {p} has no sub-folders; expected {p}/<identity>/*.png or {p}/<method>/<identity>/*.png")
+    nested = all(any(c.is_dir() for c in d.iterdir()) and not _images_in(d) for d in subdirs)
+    if known_identities is not None and any(d.name in known_identities for d in subdirs):
+        nested = False
+    layout = [(d.name, d) for d in subdirs] if nested else [(method or p.name, p)]
+    for method_name, root in layout:
+        for ident_dir in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+            for img in _images_in(ident_dir):
+                run.add(str(img), ident_dir.name, method_name)
+    if not run.files:
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {p}")
+    return run
+
+
+def read_manifest(
+    path: str | os.PathLike[str],
+    *,
+    file_format: ManifestFormat | None = None,
+    name: str | None = None,
+) -> list[ManifestRow]:
+    """Read a manifest with columns ``file, identity[, method, prompt, seed]``.
+
+    Header names are matched without regard to case or surrounding spaces, a UTF-8 byte-order
+    mark is ignored, cells are stripped and rows with neither ``file`` nor ``identity`` are
+    skipped. Paths are returned as written (relative ones are not resolved here).
+
+    Args:
+        path: the manifest file.
+        file_format: ``"csv"`` or ``"jsonl"`` (one JSON object per line); None: from the suffix
+            (``.csv``, ``.jsonl``, ``.ndjson``).
+        name: how error messages name the file (default ``manifest <path>``); the Space passes
+            the uploaded file's own name so no server path reaches the page.
+
+    Returns:
+        The rows in file order.
+
+    Raises:
+        InputError: unknown suffix, not UTF-8, no header or missing columns, a row without
+            ``file`` or ``identity``, a seed that is not an integer, invalid JSON, or no rows;
+            the message names the line.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "m.csv").write_text("File,Identity,seed\\n./a.png,finch,3\\n", encoding="utf-8")
+        >>> read_manifest(folder / "m.csv")[0]
+        ManifestRow(file='a.png', identity='finch', method=None, prompt=None, seed=3, line=2)
+    """
+    shown = name or f"manifest {os.fspath(path)}"
+    if file_format is None:
+        file_format = _SUFFIX_FORMATS.get(Path(path).suffix.lower())
+        if file_format is None:
+            raise InputError(f"{shown} must be a .csv or .jsonl file (columns file, identity[, method, prompt, seed])")
+    elif file_format not in ("csv", "jsonl"):
+        raise InputError(f"file_format must be 'csv', 'jsonl' or None; got {file_format!r}")
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{shown} is not UTF-8 text") from None
+    records = _csv_records(text, shown) if file_format == "csv" else _jsonl_records(text, shown)
+    rows = [row for line, record in records if (row := _manifest_row(record, line, shown)) is not None]
+    if not rows:
+        raise InputError(f"{shown} lists no files")
+    return rows
+
+
+def _csv_records(text: str, shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None:
+        raise InputError(f"{shown} is empty; expected a header line 'file,identity[,method,prompt,seed]'")
+    columns = {c.strip().lower(): c for c in reader.fieldnames if c}
+    missing = [c for c in MANIFEST_COLUMNS[:2] if c not in columns]
+    if missing:
+        raise InputError(
+            f"{shown} lacks column(s) {missing}; its header is {reader.fieldnames}. "
+            "Expected 'file,identity' and optionally 'method', 'prompt', 'seed'"
+        )
+    for line, row in enumerate(reader, start=2):
+        yield line, {key: row.get(columns[key]) for key in MANIFEST_COLUMNS if key in columns}
+
+
+def _jsonl_records(text: str, shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{shown} line {line} is not valid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{shown} line {line} is not a JSON object")
+        yield line, {str(k).strip().lower(): v for k, v in obj.items()}
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _manifest_row(record: dict[str, Any], line: int, shown: str) -> ManifestRow | None:
+    file = _cell(record.get("file")).replace("\\", "/").removeprefix("./")
+    identity = _cell(record.get("identity"))
+    if not file and not identity:
+        return None
+    if not file or not identity:
+        raise InputError(f"{shown} line {line}: both 'file' and 'identity' are needed, got {file!r}, {identity!r}")
+    return ManifestRow(
+        file=file,
+        identity=identity,
+        method=_cell(record.get("method")) or None,
+        prompt=_cell(record.get("prompt")) or None,
+        seed=_seed(record.get("seed"), line, shown),
+        line=line,
+    )
+
+
+def _seed(value: Any, line: int, shown: str) -> int | None:
+    if _cell(value) == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    try:
+        return int(_cell(value))
+    except ValueError:
+        raise InputError(f"{shown} line {line}: seed {value!r} is not an integer") from None

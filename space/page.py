@@ -1,0 +1,223 @@
+"""The Gradio page of the Space: the only module that imports Gradio.
+
+:func:`build_app` lays out the page and wires its events to :class:`~space.service.ScoringSpace`
+and the renderers of :mod:`space.render`; :func:`launch` starts it. ``app.py`` at the repository
+root (what Hugging Face Spaces runs) calls :func:`launch`.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import html  # noqa: E402
+import shutil  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from fp_rank.errors import FpRankError  # noqa: E402
+from fp_rank.evaluation import DEFAULT_METHOD  # noqa: E402
+from space.render import (  # noqa: E402
+    HEADLINE_PLACEHOLDER,
+    TABLE_COLUMNS,
+    headline_html,
+    identity_figure,
+    query_table,
+    status_markdown,
+    strips,
+    strips_html,
+)
+from space.service import ScoringSpace, write_reports, write_samples  # noqa: E402
+from space.settings import DEMO_GALLERY, env_int  # noqa: E402
+
+INTRO = """
+# fp-rank: does the generated image keep the subject's identity?
+
+**Finer-Personalization Rank** ([arXiv 2512.19026](https://arxiv.org/abs/2512.19026)) scores a personalization
+method by retrieval: every generated image is a query that ranks real photos of its subject among look-alike
+identities (same group), and the ranking is scored by average precision. Upload generated images of a subject,
+say who they show, and press **Score**.
+"""
+
+CSS = """
+#fp-score { min-height: 48px; font-size: 1.1em; }
+"""
+
+
+def _file_paths(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for item in items:
+        path = item if isinstance(item, (str, os.PathLike)) else getattr(item, "name", None) or (item.get("path") if isinstance(item, dict) else None)
+        if path:
+            out.append(os.fspath(path))
+    return out
+
+
+def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
+    """Build the Gradio Blocks page (nothing is launched).
+
+    Args:
+        space: allow-lists, limits and shared resources (default :meth:`ScoringSpace.from_env`).
+
+    Returns:
+        The ``gr.Blocks`` app; start it with :func:`launch`.
+    """
+    space = space or ScoringSpace.from_env()
+
+    def on_gallery(label: str) -> tuple[Any, Any]:
+        try:
+            cfgs = space.configs(label)
+            return gr.Dropdown(choices=cfgs, value=cfgs[0]), gr.Dropdown(choices=space.identities(label, cfgs[0]), value=None)
+        except FpRankError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def on_config(label: str, config: str) -> Any:
+        try:
+            return gr.Dropdown(choices=space.identities(label, config), value=None)
+        except FpRankError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def on_samples() -> tuple[Any, ...]:
+        paths, csv_path = write_samples(space.work_root / "samples")
+        return paths, csv_path, DEMO_GALLERY, "all", None
+
+    def on_score(
+        files: Any,
+        gallery: str,
+        config: str,
+        identity: str | None,
+        method: str | None,
+        mapping: Any,
+        encoder: str,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio's documented pattern)
+    ) -> tuple[Any, ...]:
+        request_dir = space.new_request_dir()
+        try:
+            mapping_paths = _file_paths(mapping)
+            outcome = space.score(
+                _file_paths(files),
+                gallery=gallery,
+                config=config,
+                identity=identity,
+                method=method,
+                mapping=mapping_paths[0] if mapping_paths else None,
+                encoder=encoder,
+                work_dir=request_dir,
+                upload_root=demo.GRADIO_CACHE,
+                progress=lambda fraction, desc: progress(fraction, desc=desc),
+            )
+            progress(0.9, desc="Drawing the rankings")
+            json_path, csv_path = write_reports(outcome, request_dir / "report")
+            return (
+                status_markdown(outcome),
+                headline_html(outcome),
+                json_path,
+                csv_path,
+                strips_html(strips(outcome, space), len(outcome.report.queries) if outcome.report else 0),
+                pd.DataFrame(query_table(outcome)),
+                identity_figure(outcome),
+            )
+        finally:
+            shutil.rmtree(request_dir / "inputs", ignore_errors=True)
+
+    # Loaded after the handlers are defined: gr.Progress(track_tqdm=True) patches tqdm, and bars
+    # opened before the patch (the gallery load's) would otherwise fail when they are collected.
+    gallery_labels = list(space.galleries)
+    first = gallery_labels[0]
+    configs = space.configs(first)
+    identity_choices = space.identities(first, configs[0])
+    encoder_labels = list(space.encoders)
+
+    # Gradio keeps its own copy of each upload (shared by identical files, so not ours to delete
+    # mid-flight); delete_cache clears copies older than 30 minutes every 5 minutes.
+    with gr.Blocks(title="fp-rank: identity preservation", analytics_enabled=False, delete_cache=(300, 1800)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                files = gr.File(
+                    label="Generated images (image files or a .zip)",
+                    file_count="multiple",
+                    file_types=["image", ".zip"],
+                    elem_id="fp-files",
+                    height=180,
+                )
+                with gr.Row():
+                    gallery = gr.Dropdown(gallery_labels, value=first, label="Gallery", elem_id="fp-gallery")
+                    config = gr.Dropdown(configs, value=configs[0], label="Config", allow_custom_value=True, elem_id="fp-config")
+                identity = gr.Dropdown(
+                    identity_choices,
+                    value=None,
+                    label="Identity shown in the batch",
+                    info="Required unless every file is listed in a mapping CSV.",
+                    allow_custom_value=True,
+                    elem_id="fp-identity",
+                )
+                method = gr.Textbox(value=DEFAULT_METHOD, label="Method name", max_lines=1, elem_id="fp-method")
+                mapping = gr.File(
+                    label="Or a mapping CSV: file, identity[, method]", file_types=[".csv"], elem_id="fp-mapping", height=110
+                )
+                encoder = gr.Dropdown(encoder_labels, value=encoder_labels[0], label="Encoder", elem_id="fp-encoder")
+                with gr.Row():
+                    sample = gr.Button(
+                        "Load sample images", variant="secondary", elem_id="fp-sample", visible=DEMO_GALLERY in space.galleries
+                    )
+                    score = gr.Button("Score", variant="primary", elem_id="fp-score")
+                gr.Markdown(f"<small>{html.escape(space.limits.describe())} Uploaded files are deleted after scoring (the server's upload cache within the hour).</small>")
+            with gr.Column(scale=3, min_width=420):
+                headline = gr.HTML(HEADLINE_PLACEHOLDER, label="Scores", elem_id="fp-headline")
+                status = gr.Markdown(label="Status", elem_id="fp-status")
+                with gr.Row():
+                    json_file = gr.DownloadButton("Download report (JSON)", elem_id="fp-json", size="md")
+                    csv_file = gr.DownloadButton("Download per-image CSV", elem_id="fp-csv", size="md")
+                chart = gr.Plot(label="mAP per identity", elem_id="fp-chart")
+        gr.Markdown(
+            f"### Top-{space.top_k} gallery matches of each generated image\n"
+            "Each strip shows the generated image (QUERY), then the real gallery photos it ranked highest, best first. "
+            "**✓ HIT** (green frame): same identity as the query. **✗ MISS** (red frame): a look-alike identity."
+        )
+        strip_view = gr.HTML(strips_html([], 0), label="Ranked strips", elem_id="fp-strips")
+        table = gr.Dataframe(headers=TABLE_COLUMNS, label="Per image", interactive=False, elem_id="fp-table", wrap=True)
+
+        gallery.change(on_gallery, gallery, [config, identity], api_visibility="private")
+        config.change(on_config, [gallery, config], identity, api_visibility="private")
+        sample.click(on_samples, None, [files, mapping, gallery, config, identity], api_visibility="private")
+        score.click(
+            on_score,
+            [files, gallery, config, identity, method, mapping, encoder],
+            [status, headline, json_file, csv_file, strip_view, table, chart],
+            api_name="score",
+            concurrency_limit=env_int("FP_RANK_SPACE_CONCURRENCY", 2),
+            scroll_to_output=True,
+        )
+    demo.space = space  # type: ignore[attr-defined]  # for tests and launch()
+    return demo
+
+
+def launch(demo: gr.Blocks | None = None, **kwargs: Any) -> Any:
+    """Launch the page (server name from ``GRADIO_SERVER_NAME``, default 127.0.0.1).
+
+    Args:
+        demo: an app from :func:`build_app` (default: a new one).
+        **kwargs: passed on to ``gr.Blocks.launch`` (e.g. ``server_port``, ``prevent_thread_lock``).
+
+    Returns:
+        What ``gr.Blocks.launch`` returns.
+    """
+    demo = demo or build_app()
+    space: ScoringSpace = demo.space  # type: ignore[attr-defined]
+    options: dict[str, Any] = {
+        "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        "max_file_size": max(space.limits.max_file_bytes, space.limits.max_archive_bytes, space.limits.max_mapping_bytes),
+        "css": CSS,
+        "ssr_mode": False,
+        "show_error": False,
+    }
+    options.update(kwargs)
+    return demo.launch(**options)
+

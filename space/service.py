@@ -1,0 +1,438 @@
+"""The scoring service of the Space: shared read-only resources and the scoring of one request.
+
+:class:`ScoringSpace` holds the allow-lists, the limits and what is loaded once per process
+(galleries, encoders, thumbnails); :meth:`ScoringSpace.score` turns one batch of uploads into an
+:class:`Outcome` with :func:`fp_rank.evaluate`. Every request keeps its state in local variables
+and its own temporary folder (removed when the request ends).
+"""
+
+from __future__ import annotations
+
+import atexit
+import difflib
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+import fp_rank
+from fp_rank.demo.run import DEMO_ENCODER
+from fp_rank.encoding.images import to_rgb
+from fp_rank.errors import FpRankError, InputError
+from fp_rank.evaluation import DEFAULT_METHOD
+from fp_rank.reporting.outputs import write_outputs
+from fp_rank.reporting.strips import square
+from space.settings import (
+    MAX_METHOD_CHARS,
+    GallerySource,
+    Limits,
+    encoders_from_env,
+    env_int,
+    galleries_from_env,
+    needs_remote_code,
+    progress_enabled,
+)
+from space.uploads import Problem, Upload, collect_uploads, inside, match_mapping, read_mapping
+
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass
+class Outcome:
+    """Everything one request produced (nothing here is shared with other requests).
+
+    Attributes:
+        report: the fp-rank report, or None when nothing could be scored.
+        error: why nothing was scored (None on success).
+        problems: files not scored, with reasons (refused, unreadable, unlabelled).
+        notes: other remarks for the page (unused mapping rows, ...).
+        uploads: the scored images' names and paths, by the report's ``index``.
+        gallery: the gallery the batch was ranked against.
+        gallery_label: its label on the page.
+        config: its config.
+        encoder_label: the encoder's label on the page.
+        is_demo_encoder: whether the demo descriptor was used.
+        seconds: wall time of the request.
+    """
+
+    report: fp_rank.Report | None = None
+    error: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)
+    gallery: fp_rank.Gallery | None = None
+    gallery_label: str = ""
+    config: str | None = None
+    encoder_label: str = ""
+    is_demo_encoder: bool = False
+    seconds: float = 0.0
+
+
+class ScoringSpace:
+    """The allow-lists, limits and shared read-only resources of one Space process.
+
+    Galleries and encoders are loaded once per process (under a lock) and only read afterwards;
+    everything a request computes lives in that request's local variables.
+
+    Args:
+        galleries: label -> gallery folder / Hub id, or a function returning one (built lazily).
+        encoders: label -> registry alias, Hub id or model folder.
+        limits: upload limits (default: :meth:`Limits.from_env`).
+        top_k: gallery matches shown per query.
+        n_boot: bootstrap replicates for confidence intervals (0: none).
+        max_strips: most ranked strips rendered per request.
+        batch_size: images per encoder forward pass.
+        work_root: folder for per-request files (default: a fresh temporary folder).
+        report_ttl_s: how long report downloads stay available.
+    """
+
+    def __init__(
+        self,
+        galleries: Mapping[str, GallerySource] | None = None,
+        encoders: Mapping[str, str] | None = None,
+        *,
+        limits: Limits | None = None,
+        top_k: int = 5,
+        n_boot: int = 1000,
+        max_strips: int = 100,
+        batch_size: int = 16,
+        work_root: str | os.PathLike[str] | None = None,
+        report_ttl_s: float = 3600.0,
+    ) -> None:
+        self.galleries: dict[str, GallerySource] = dict(galleries) if galleries is not None else galleries_from_env()
+        self.encoders: dict[str, str] = dict(encoders) if encoders is not None else encoders_from_env()
+        if not self.galleries:
+            raise InputError("the gallery allow-list is empty; the Space needs at least one gallery")
+        if not self.encoders:
+            raise InputError("the encoder allow-list is empty; the Space needs at least one encoder")
+        for label, spec in self.encoders.items():
+            if needs_remote_code(spec):
+                raise InputError(f"encoder {label!r} ({spec}) needs trust_remote_code, which the Space never enables")
+        self.limits = limits or Limits.from_env()
+        self.top_k = top_k
+        self.n_boot = n_boot
+        self.max_strips = max_strips
+        self.batch_size = batch_size
+        self.report_ttl_s = report_ttl_s
+        self._work_root = Path(work_root) if work_root is not None else None
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._sources: dict[str, str] = {}
+        self._loaded: dict[tuple[str, str | None], fp_rank.Gallery] = {}
+        self._encoders: dict[str, fp_rank.Encoder] = {}
+        self._thumbs: OrderedDict[tuple[str, str | None, int], Image.Image] = OrderedDict()
+
+    @classmethod
+    def from_env(cls) -> ScoringSpace:
+        """A Space configured by the ``FP_RANK_SPACE_*`` environment variables."""
+        return cls(
+            top_k=env_int("FP_RANK_SPACE_TOP_K", 5),
+            n_boot=env_int("FP_RANK_SPACE_BOOTSTRAP", 1000, minimum=0),
+            max_strips=env_int("FP_RANK_SPACE_MAX_STRIPS", 100),
+        )
+
+    # -- shared resources ----------------------------------------------------------------
+    def _key_lock(self, key: tuple[Any, ...]) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    @property
+    def work_root(self) -> Path:
+        """Folder holding one sub-folder per request (created on first use, removed at exit)."""
+        with self._lock:
+            if self._work_root is None:
+                self._work_root = Path(tempfile.mkdtemp(prefix="fp-rank-space-"))
+                atexit.register(shutil.rmtree, self._work_root, True)
+            self._work_root.mkdir(parents=True, exist_ok=True)
+            return self._work_root
+
+    def _check_gallery_label(self, label: str) -> None:
+        if label not in self.galleries:
+            raise InputError(f"unknown gallery {label!r}; choose one of {list(self.galleries)}")
+
+    def gallery_source(self, label: str) -> str:
+        """The folder or Hub id behind an allowed gallery label (building the demo on first use)."""
+        self._check_gallery_label(label)
+        with self._key_lock(("source", label)):
+            if label not in self._sources:
+                source = self.galleries[label]
+                self._sources[label] = source() if callable(source) else source
+            return self._sources[label]
+
+    def gallery(self, label: str, config: str | None = None) -> fp_rank.Gallery:
+        """An allowed gallery, loaded once per (label, config) and shared read-only."""
+        source = self.gallery_source(label)
+        key = (label, config)
+        with self._key_lock(("gallery", *key)):
+            if key not in self._loaded:
+                self._loaded[key] = fp_rank.load_gallery(source, config)
+            return self._loaded[key]
+
+    def configs(self, label: str) -> list[str]:
+        """Configs offered for a gallery: ``all`` and one per group (or its only config)."""
+        gal = self.gallery(label)
+        if gal.config == "all":
+            return ["all", *[g for g in gal.groups if g != "all"]]
+        return [gal.config or "default"]
+
+    def _config_arg(self, label: str, config: str | None) -> str | None:
+        configs = self.configs(label)
+        if config in (None, ""):
+            config = configs[0]
+        if config not in configs:
+            raise InputError(f"gallery {label!r} has no config {config!r}; choose one of {configs}")
+        return None if config == "default" else config
+
+    def identities(self, label: str, config: str | None = None) -> list[tuple[str, str]]:
+        """``(shown name, identity)`` pairs of a gallery config, for the identity dropdown."""
+        gal = self.gallery(label)
+        names = gal.identity_names
+        group_of = gal.identity_to_group
+        wanted = self._config_arg(label, config)
+        out = []
+        for ident in gal.identities:
+            if wanted not in (None, "all") and group_of.get(ident) != wanted:
+                continue
+            shown = names.get(ident)
+            out.append((f"{shown} ({ident})" if shown and shown != ident else ident, ident))
+        return sorted(out, key=lambda p: (group_of.get(p[1], ""), p[0]))
+
+    def encoder(self, label: str) -> fp_rank.Encoder:
+        """An allowed encoder, loaded once per process; remote code is never trusted."""
+        if label not in self.encoders:
+            raise InputError(f"unknown encoder {label!r}; choose one of {list(self.encoders)}")
+        with self._key_lock(("encoder", label)):
+            if label not in self._encoders:
+                self._encoders[label] = fp_rank.load_encoder(self.encoders[label], trust_remote_code=False)
+            return self._encoders[label]
+
+    def thumbnail(self, label: str, config: str | None, gallery: fp_rank.Gallery, index: int, size: int) -> Image.Image:
+        """A square thumbnail of one gallery image (cached; callers get their own copy)."""
+        key = (label, config, index)
+        with self._lock:
+            hit = self._thumbs.get(key)
+            if hit is not None:
+                self._thumbs.move_to_end(key)
+                return hit.copy()
+        thumb = square(to_rgb(gallery.gallery.images[index], name=f"{gallery.id}:gallery[{index}]"), size)
+        with self._lock:
+            self._thumbs[key] = thumb
+            while len(self._thumbs) > 4096:
+                self._thumbs.popitem(last=False)
+        return thumb.copy()
+
+    # -- one request ---------------------------------------------------------------------
+    def new_request_dir(self) -> Path:
+        """A fresh folder for one request; report folders older than the TTL are removed."""
+        root = self.work_root
+        now = time.time()
+        for old in root.glob("req-*"):
+            try:
+                if now - old.stat().st_mtime > self.report_ttl_s:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass
+        folder = root / f"req-{uuid.uuid4().hex}"
+        folder.mkdir()
+        return folder
+
+    def score(
+        self,
+        files: Sequence[str | os.PathLike[str]] | None,
+        *,
+        gallery: str,
+        config: str | None = None,
+        identity: str | None = None,
+        method: str | None = None,
+        mapping: str | os.PathLike[str] | None = None,
+        encoder: str = DEMO_ENCODER,
+        work_dir: str | os.PathLike[str],
+        upload_root: str | os.PathLike[str] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> Outcome:
+        """Score one batch of uploads. Never raises for bad input: the outcome says what went wrong.
+
+        Args:
+            files: uploaded image files and ``.zip`` archives.
+            gallery: a gallery label from the allow-list.
+            config: the gallery config (default: its first).
+            identity: the identity of every image not listed in ``mapping``.
+            method: method label of those images (default :data:`fp_rank.evaluation.DEFAULT_METHOD`).
+            mapping: a CSV ``file, identity[, method]``.
+            encoder: an encoder label from the allow-list.
+            work_dir: folder private to this request; archive members are extracted into its
+                ``inputs`` sub-folder, which the caller removes once the strips are drawn.
+            upload_root: the web server's upload folder; files (and the mapping CSV) outside it
+                are refused.
+            progress: called with (fraction, description) while working.
+
+        Returns:
+            An :class:`Outcome`.
+        """
+        start = time.perf_counter()
+        out = Outcome(gallery_label=gallery, encoder_label=encoder)
+        step = progress or (lambda fraction, desc: None)
+        try:
+            self._score_into(
+                out, files, gallery, config, identity, method, mapping, encoder, Path(work_dir), upload_root, step,
+                bars=progress is not None and progress_enabled(),
+            )
+        except FpRankError as exc:
+            out.error = str(exc)
+            out.report = None
+        out.seconds = time.perf_counter() - start
+        return out
+
+    def _score_into(
+        self,
+        out: Outcome,
+        files: Sequence[str | os.PathLike[str]] | None,
+        gallery: str,
+        config: str | None,
+        identity: str | None,
+        method: str | None,
+        mapping: str | os.PathLike[str] | None,
+        encoder: str,
+        work_dir: Path,
+        upload_root: str | os.PathLike[str] | None,
+        step: ProgressFn,
+        *,
+        bars: bool,
+    ) -> None:
+        self._check_gallery_label(gallery)
+        if encoder not in self.encoders:
+            raise InputError(f"unknown encoder {encoder!r}; choose one of {list(self.encoders)}")
+        if not files:
+            raise InputError("no images uploaded: add generated images (or a .zip of them), then press Score")
+        step(0.02, "Checking the uploads")
+        uploads, problems = collect_uploads(files, work_dir / "inputs", self.limits, upload_root=upload_root)
+        out.problems.extend(problems)
+        if mapping and upload_root is not None and not inside(mapping, upload_root):
+            raise InputError("the mapping CSV was not uploaded through this page; refused")
+        rows = read_mapping(mapping, self.limits) if mapping else {}
+        matched, unused = match_mapping(uploads, rows) if rows else ({}, [])
+        if unused:
+            shown = ", ".join(unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
+            out.notes.append(f"{len(unused)} row(s) of the mapping CSV name files that were not uploaded: {shown}")
+        batch_identity = (identity or "").strip() or None
+        batch_method = (method or "").strip()[:MAX_METHOD_CHARS] or DEFAULT_METHOD
+
+        step(0.05, "Loading the gallery")
+        config_arg = self._config_arg(gallery, config)
+        gal = self.gallery(gallery, config_arg)
+        out.gallery, out.config = gal, config_arg
+        known = set(gal.gallery.identities.tolist())
+        labels: list[str] = []
+        methods: list[str] = []
+        keep: list[Upload] = []
+        unknown_reason: dict[str, str] = {}
+        for i, up in enumerate(uploads):
+            row = matched.get(i)
+            label = row.identity if row else batch_identity
+            if label is None:
+                out.problems.append(Problem(up.name, "no identity: not in the mapping CSV and no identity chosen for the batch"))
+                continue
+            if label not in known:
+                if label not in unknown_reason:
+                    unknown_reason[label] = _unknown_identity(gal, label)
+                out.problems.append(Problem(up.name, unknown_reason[label]))
+                continue
+            labels.append(label)
+            methods.append(row.method if row and row.method else batch_method)
+            keep.append(up)
+        if not keep:
+            raise InputError("none of the uploaded files can be scored; the list below says why")
+
+        step(0.1, "Loading the encoder")
+        enc = self.encoder(encoder)
+        out.is_demo_encoder = bool(getattr(enc, "is_demo", False))
+        step(0.15, "Encoding and ranking")
+        report = fp_rank.evaluate(
+            [u.path for u in keep],
+            labels,
+            gallery=gal,
+            encoder=enc,
+            methods=methods,
+            files=[u.name for u in keep],
+            batch_size=self.batch_size,
+            on_invalid="skip",
+            top_k=self.top_k,
+            progress=bars,  # tqdm bars, tracked by the page's progress bar
+            trust_remote_code=False,
+        )
+        for skipped in report.skipped:
+            out.problems.append(Problem(str(skipped.get("file")), str(skipped.get("reason"))))
+        add_intervals = getattr(report, "add_intervals", None)
+        if callable(add_intervals) and self.n_boot > 0:
+            step(0.85, "Bootstrapping confidence intervals")
+            add_intervals(n_boot=self.n_boot, seed=0)
+        report.extras["space"] = {
+            "gallery_label": gallery,
+            "encoder_label": encoder,
+            "not_scored": [{"file": p.name, "reason": p.reason} for p in out.problems],
+            "notes": list(out.notes),
+            "limits": {
+                "max_files": self.limits.max_files,
+                "max_file_bytes": self.limits.max_file_bytes,
+                "max_pixels": self.limits.max_pixels,
+            },
+        }
+        out.uploads = keep
+        out.report = report
+
+
+def _unknown_identity(gal: fp_rank.Gallery, label: str) -> str:
+    try:
+        gal.check_identities([label])
+    except InputError as exc:
+        return str(exc)
+    close = difflib.get_close_matches(label, gal.identities, n=3)
+    return f"identity {label!r} is not in the gallery" + (f" (did you mean {close}?)" if close else "")
+
+
+def write_reports(outcome: Outcome, folder: Path) -> tuple[str | None, str | None]:
+    """Write the report for download in the output layout of ``fp-rank evaluate --out``.
+
+    Returns:
+        The paths of ``report.json`` and of the per-image ``queries.csv`` (None without a report).
+    """
+    if outcome.report is None:
+        return None, None
+    written = write_outputs(outcome.report, folder)
+    return str(written.report), str(written.queries)
+
+
+#: What the sample button loads: a few identities, two simulated methods, four prompts each.
+SAMPLE_IDENTITIES = ("finch_scarlet_crown", "finch_gold_cheek", "jay_azure_wing")
+SAMPLE_METHODS = ("faithful", "drifting")
+SAMPLE_PROMPTS = 4
+
+
+def write_samples(folder: str | os.PathLike[str]) -> tuple[list[str], str]:
+    """Write a few synthetic generated images and their mapping CSV; returns (image paths, CSV path)."""
+    from fp_rank.demo.synthetic import generated_records
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    paths: list[str] = []
+    lines = ["file,identity,method"]
+    for rec in generated_records(0, methods=SAMPLE_METHODS):
+        if rec["identity"] not in SAMPLE_IDENTITIES or int(rec["file"].rsplit("/", 1)[-1][:2]) >= SAMPLE_PROMPTS:
+            continue
+        name = rec["file"].replace("/", "_")
+        path = root / name
+        rec["image"].save(path)
+        paths.append(str(path))
+        lines.append(f"{name},{rec['identity']},{rec['method']}")
+    csv_path = root / "sample-mapping.csv"
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths, str(csv_path)
