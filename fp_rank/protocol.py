@@ -62,6 +62,8 @@ class Metric:
         interval: gets a bootstrap interval (key: the summary-row key).
         terminal, markdown, card: shown in the terminal table, the Markdown table, the Space's cards.
         lower, upper: the range of valid values (the JSON schema's bounds).
+        hint: the card's subtitle when there is no interval (``{ceiling_split}`` is filled in).
+        css: the card's CSS class suffix (``fp-<css>``; default: the key).
     """
 
     key: str
@@ -82,6 +84,8 @@ class Metric:
     card: bool = False
     lower: float | None = 0.0
     upper: float | None = 1.0
+    hint: str = ""
+    css: str | None = None
 
     def column_for(self, k: int | None = None) -> str:
         """The per-query column (for per-k metrics, at rank ``k``)."""
@@ -109,17 +113,18 @@ METRICS: tuple[Metric, ...] = (
         key="map", label="mAP", description="Mean average precision of retrieving the query's own identity "
         "(exact under tied similarities), mean over groups of each group's mean.",
         result_field="map", column="ap", source="ap", per_group_field="map_per_group",
-        interval=True, terminal=True, markdown=True, card=True,
+        interval=True, terminal=True, markdown=True, card=True, hint="identity retrieval",
     ),
     Metric(
         key="cmc", label="CMC@{k}", description="Share of queries whose first same-identity gallery image is "
         "within the top k.", result_field="cmc", column="cmc{k}", source="cmc", per_k=True, table_k=1,
-        interval=True, terminal=True, markdown=True, card=True,
+        interval=True, terminal=True, markdown=True, card=True, hint="top match correct",
     ),
     Metric(
         key="recall", label="Recall@{k}", description="Share of the query's same-identity gallery images ranked "
         "within the top k (expected value under ties).", result_field="recall", column="recall{k}",
         source="recall", per_k=True, table_k=10, interval=True, markdown=True, card=True,
+        hint="own-identity photos in the top k",
     ),
     Metric(
         key="minp", label="mINP", description="Mean inverse negative penalty: R over the rank of the last "
@@ -130,24 +135,24 @@ METRICS: tuple[Metric, ...] = (
         "cosine to the real image a generated image was conditioned on (zero-shot methods), else the mean cosine "
         "to its identity's reference (fine-tuning) images.",
         result_field="pairwise_similarity", column="pairwise", per_group_field="pairwise_per_group",
-        interval=True, terminal=True, markdown=True, card=True, lower=-1.000001, upper=1.000001,
+        interval=True, terminal=True, markdown=True, card=True, lower=-1.000001, upper=1.000001, hint="baseline",
     ),
     Metric(
         key="clip_t", label="CLIP-T", description="Text alignment: cosine between a generated image's CLIP image "
         "features and its prompt's text features; per group, mean over prompts of a subject, then over subjects.",
         result_field="clip_t", column="clip_t", aggregation="identity_prompt_mean", markdown=True, card=True,
-        lower=-1.000001, upper=1.000001,
+        lower=-1.000001, upper=1.000001, hint="prompt following",
     ),
     Metric(
         key="floor", label="chance", title="Chance floor", description="Exact expected mAP of a uniformly random "
         "ranking of the same gallery.", result_field="chance_map", column="chance_ap", source="chance_ap",
-        terminal=True, markdown=True, card=True,
+        terminal=True, markdown=True, card=True, hint="random ranking", css="chance",
     ),
     Metric(
         key="ceiling", label="ceiling", title="Ceiling", description="Holdout ceiling: mAP of held-out real images "
         "of the identities used as queries (per group the holdout split, else the reference split); the "
         "normalised score uses it.", result_field="ceiling_map", column=None, kind="calibration", terminal=True,
-        markdown=True, card=True,
+        markdown=True, card=True, hint="{ceiling_split} photos",
     ),
     Metric(
         key="baseline", label="real", title="Real-image baseline", description="The paper's real-image baseline: "
@@ -190,6 +195,11 @@ def query_columns(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
         else:
             cols.append(m.column_for())
     return cols
+
+
+def card_metrics() -> tuple[Metric, ...]:
+    """The metrics the Space shows as cards, in declaration order (the first is the headline)."""
+    return tuple(m for m in METRICS if m.card)
 
 
 def interval_metrics() -> tuple[Metric, ...]:

@@ -18,6 +18,8 @@ from PIL import Image
 
 from fp_rank.encoding.images import to_rgb
 from fp_rank.errors import FpRankError
+from fp_rank.protocol import DEFAULT_KS, Metric, card_metrics
+from fp_rank.reporting.report import metric_value
 from fp_rank.reporting.identity_figure import identity_figure as report_identity_figure
 from fp_rank.reporting.strips import THUMB, Strip, query_strips, rank_text, score_text
 from space.service import Outcome, ScoringSpace
@@ -65,33 +67,28 @@ def headline_html(outcome: Outcome) -> str:
             f"<b>Nothing was scored.</b> {html.escape(outcome.error or '')}</div>"
         )
     blocks = []
+    shown: dict[str, Metric] = {}
     for res in sorted(report.results, key=lambda r: (-r.map if math.isfinite(r.map) else 0.0, r.method)):
         ci = res.intervals or {}
-        cards = [
-            _card("mAP", score_text(res.map), _ci_text(ci, "map") or "identity retrieval", main=True, klass="fp-map",
-                  tip="Mean average precision of retrieving each image's own identity among look-alikes"),
-            _card("CMC@1", score_text(res.cmc.get(1)), _ci_text(ci, "cmc1") or "top match correct", klass="fp-cmc",
-                  tip="Share of images whose best gallery match is their own identity"),
-            _card("Pairwise cosine", score_text(res.pairwise_similarity), _ci_text(ci, "pairwise") or "baseline", klass="fp-pairwise",
-                  tip="DreamBench-style baseline: mean cosine to the identity's reference photos"),
-            _card("Chance floor", score_text(res.chance_map), "random ranking", klass="fp-chance",
-                  tip="Expected mAP of a uniformly random ranking of the same gallery"),
-        ]
-        if res.ceiling_map is not None:
-            cards.append(_card("Real-image ceiling", score_text(res.ceiling_map), f"{res.ceiling_split} photos", klass="fp-ceiling",
-                               tip="mAP of real photos used as queries against the same gallery"))
+        cards = []
+        for position, m in enumerate(card_metrics()):
+            value = metric_value(res, m, report.ks)
+            if position and (value is None or not math.isfinite(value)):
+                continue  # not computed for this run (a ceiling without real splits, CLIP-T without prompts)
+            key = m.summary_key(report.ks)
+            sub = (_ci_text(ci, key) if m.interval else "") or m.hint.format(ceiling_split=res.ceiling_split)
+            cards.append(_card(m.title_for(m.shown_k(report.ks)), score_text(value), sub, main=position == 0,
+                               klass=f"fp-{m.css or m.key}", tip=m.description))
+            shown[m.key] = m
         title = f"{res.method} · {res.encoder} · {res.n_queries} image(s) scored"
         blocks.append(
             f'<div class="fp-method" style="margin-bottom:12px"><div style="font-weight:700;margin:2px 0 6px 2px">'
             f'{html.escape(title)}</div><div style="display:flex;gap:10px;flex-wrap:wrap">{"".join(cards)}</div></div>'
         )
-    note = (
-        '<div style="font-size:0.85em;color:#475569;margin-top:4px"><b>mAP</b>: how well each generated image '
-        "retrieves real photos of its own identity among look-alikes (1 = all of them ranked first). Well above the "
-        "<b>chance floor</b> means the identifying details survived. <b>CMC@1</b>: share of images whose best match "
-        "is their own identity. <b>Pairwise cosine</b>: the usual DreamBench-style similarity to the reference photos, "
-        "shown for comparison. <b>Real-image ceiling</b>: the same retrieval with real photos as queries.</div>"
+    explained = " ".join(
+        f"<b>{html.escape(m.title_for(m.shown_k(report.ks)))}</b>: {html.escape(m.description)}" for m in shown.values()
     )
+    note = f'<div style="font-size:0.85em;color:#475569;margin-top:4px">{explained}</div>'
     if outcome.is_demo_encoder:
         note += (
             '<div style="font-size:0.85em;color:#92400e;background:#fffbeb;border:1px solid #f59e0b;'
@@ -127,13 +124,33 @@ def status_markdown(outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
-TABLE_COLUMNS = ["file", "method", "identity", "AP", "first hit at rank", "top-1 identity", "top-1 correct", "pairwise cosine"]
+def _row_metrics(ks: Sequence[int]) -> list[tuple[str, str]]:
+    """(table header, per-query column) of the card metrics that have a per-query value."""
+    out = []
+    for m in card_metrics():
+        if m.column is None or m.key == "floor":
+            continue
+        k = m.shown_k(ks)
+        out.append(("AP" if m.key == "map" else m.title_for(k), m.column_for(k) if m.per_k else m.column_for()))
+    return out
 
+
+#: The per-image table's columns at the default ranks (metrics from the declaration).
+TABLE_COLUMNS = ["file", "method", "identity", *[h for h, _ in _row_metrics(DEFAULT_KS)], "first hit at rank",
+                 "top-1 identity", "top-1 correct"]
 
 
 def query_table(outcome: Outcome) -> dict[str, list[Any]]:
-    """The per-image table as columns: :data:`TABLE_COLUMNS` -> one cell per scored image."""
-    table: dict[str, list[Any]] = {column: [] for column in TABLE_COLUMNS}
+    """The per-image table as columns: header -> one cell per scored image.
+
+    Columns: file, method, identity, the per-query value of each card metric (AP, CMC@1,
+    Recall@k, pairwise, CLIP-T), first-hit rank, top-1 identity and whether it is correct.
+    """
+    ks = outcome.report.ks if outcome.report is not None else list(DEFAULT_KS)
+    metrics = _row_metrics(ks)
+    columns = ["file", "method", "identity", *[h for h, _ in metrics], "first hit at rank", "top-1 identity",
+               "top-1 correct"]
+    table: dict[str, list[Any]] = {column: [] for column in columns}
     if outcome.report is None:
         return table
     names = outcome.gallery.identity_names if outcome.gallery is not None else {}
@@ -143,13 +160,12 @@ def query_table(outcome: Outcome) -> dict[str, list[Any]]:
             q.get("file"),
             q.get("method"),
             q.get("identity_name") or q.get("identity"),
-            score_text(q.get("ap")),
+            *[score_text(q.get(column)) for _, column in metrics],
             rank_text(q.get("first_hit_rank")),
             names.get(top1, top1),
             "✓ yes" if q.get("top1_identity") == q.get("identity") else "✗ no",
-            score_text(q.get("pairwise")),
         ]
-        for column, cell in zip(TABLE_COLUMNS, cells):
+        for column, cell in zip(columns, cells):
             table[column].append(cell)
     return table
 
