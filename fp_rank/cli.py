@@ -72,6 +72,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
         check_leaks=not args.no_leak_check,
         exclude_leaks=args.exclude_leaks,
+        single_identity_groups=args.single_identity_groups,
+        clip_t=args.clip_t,
+        clip_t_revision=args.clip_t_revision,
     )
     from fp_rank.distributed import is_main_process
 
@@ -191,7 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--cache-dir", default=None)
     ev.add_argument("--no-cache", action="store_true")
-    ev.add_argument("--on-missing", default="error", choices=["error", "skip"], help="identity labels not in the gallery: fail (default) or leave those images out (counted)")
+    ev.add_argument("--on-missing", default="error", choices=["error", "skip", "zero"], help="identity labels without gallery images: fail (default), leave those images out, or score them AP 0 in their group as the reference code does (counted either way)")
+    ev.add_argument("--single-identity-groups", default="error", choices=["error", "skip"], help="gallery groups with one identity (AP would be 1): fail (default) or leave them out (counted)")
+    ev.add_argument("--clip-t", default=None, metavar="MODEL", help="also score text alignment (CLIP-T) of images with a prompt, with this CLIP checkpoint (alias such as clip-vit-b32, Hub id or folder)")
+    ev.add_argument("--clip-t-revision", default=None, help="Hub revision of the --clip-t checkpoint")
     ev.add_argument("--cmc-ks", type=int, nargs="+", default=[1, 5, 10], help="ranks for CMC (default 1 5 10)")
     ev.add_argument("--top-k", type=int, default=0, help="store each query's top-k gallery matches in report.json")
     ev.add_argument("--no-ceilings", action="store_true", help="skip the real-image ceiling (holdout/reference as queries)")

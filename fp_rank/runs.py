@@ -28,7 +28,7 @@ from fp_rank.evaluation import DEFAULT_METHOD
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 #: Columns of a manifest, in order; ``file`` and ``identity`` are required.
-MANIFEST_COLUMNS = ("file", "identity", "method", "prompt", "seed")
+MANIFEST_COLUMNS = ("file", "identity", "method", "prompt", "seed", "conditioning")
 
 ManifestFormat = Literal["csv", "jsonl"]
 
@@ -46,6 +46,9 @@ class ManifestRow:
         prompt: its prompt (None when empty or absent).
         seed: its seed (None when empty or absent).
         line: where the row stands in the file (CSV: 2 is the first row under the header).
+        conditioning: the real image the method was conditioned on (zero-shot methods): a path as
+            written, or an int (a cell of digits, or ``reference:N``) naming row N of the gallery's
+            reference split; None when empty or absent.
     """
 
     file: str
@@ -54,6 +57,7 @@ class ManifestRow:
     prompt: str | None
     seed: int | None
     line: int
+    conditioning: str | int | None = None
 
 
 @dataclass
@@ -65,17 +69,22 @@ class GeneratedRun:
     methods: list[str] = field(default_factory=list)
     prompts: list[str | None] = field(default_factory=list)
     seeds: list[int | None] = field(default_factory=list)
+    conditioning: list[str | int | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def add(self, file: str, identity: str, method: str, prompt: str | None = None, seed: int | None = None) -> None:
+    def add(
+        self, file: str, identity: str, method: str, prompt: str | None = None, seed: int | None = None,
+        conditioning: str | int | None = None,
+    ) -> None:
         """Append one image and its labels."""
         self.files.append(file)
         self.identities.append(identity)
         self.methods.append(method)
         self.prompts.append(prompt)
         self.seeds.append(seed)
+        self.conditioning.append(conditioning)
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`fp_rank.evaluate`."""
@@ -86,7 +95,14 @@ class GeneratedRun:
             "prompts": self.prompts,
             "seeds": self.seeds,
             "files": self.files,
+            "conditioning": self.conditioning if any(c is not None for c in self.conditioning) else None,
         }
+
+
+def _beside(manifest: Path, file: str) -> str:
+    """A manifest's relative path, resolved against the manifest's folder."""
+    path = Path(file)
+    return str(path if path.is_absolute() else manifest.parent / path)
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -114,9 +130,8 @@ def read_generated(path: str | os.PathLike[str], *, known_identities: set[str] |
     if p.is_file():
         run = GeneratedRun()
         for row in read_manifest(p):
-            file_path = Path(row.file)
-            run.add(str(file_path if file_path.is_absolute() else p.parent / file_path), row.identity,
-                    row.method or DEFAULT_METHOD, row.prompt, row.seed)
+            run.add(_beside(p, row.file), row.identity, row.method or DEFAULT_METHOD, row.prompt, row.seed,
+                    _beside(p, row.conditioning) if isinstance(row.conditioning, str) else row.conditioning)
         return run
     run = GeneratedRun()
     subdirs = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -167,7 +182,7 @@ def read_manifest(
         >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> _ = (folder / "m.csv").write_text("File,Identity,seed\\n./a.png,finch,3\\n", encoding="utf-8")
         >>> read_manifest(folder / "m.csv")[0]
-        ManifestRow(file='a.png', identity='finch', method=None, prompt=None, seed=3, line=2)
+        ManifestRow(file='a.png', identity='finch', method=None, prompt=None, seed=3, line=2, conditioning=None)
     """
     shown = name or f"manifest {os.fspath(path)}"
     if file_format is None:
@@ -233,7 +248,18 @@ def _manifest_row(record: dict[str, Any], line: int, shown: str) -> ManifestRow 
         prompt=_cell(record.get("prompt")) or None,
         seed=_seed(record.get("seed"), line, shown),
         line=line,
+        conditioning=_conditioning(record.get("conditioning")),
     )
+
+
+def _conditioning(value: Any) -> str | int | None:
+    text = _cell(value)
+    if not text:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    index = text.removeprefix("reference:")
+    return int(index) if index.isdigit() else text.replace("\\", "/").removeprefix("./")
 
 
 def _seed(value: Any, line: int, shown: str) -> int | None:

@@ -333,6 +333,10 @@ class ScoringSpace:
         known = set(gal.gallery.identities.tolist())
         labels: list[str] = []
         methods: list[str] = []
+        prompts: list[str | None] = []
+        seeds: list[int | None] = []
+        conditioning: list[Any] = []
+        by_name = {up.name: up for up in uploads}
         keep: list[Upload] = []
         unknown_reason: dict[str, str] = {}
         for i, up in enumerate(uploads):
@@ -346,8 +350,17 @@ class ScoringSpace:
                     unknown_reason[label] = _unknown_identity(gal, label)
                 out.problems.append(Problem(up.name, unknown_reason[label]))
                 continue
+            cond = row.conditioning if row else None
+            if isinstance(cond, str):  # another uploaded file: the real image this one was conditioned on
+                if cond not in by_name:
+                    out.problems.append(Problem(up.name, f"its conditioning image {cond!r} was not uploaded"))
+                    continue
+                cond = by_name[cond].path
             labels.append(label)
             methods.append(row.method if row and row.method else batch_method)
+            prompts.append(row.prompt if row else None)
+            seeds.append(row.seed if row else None)
+            conditioning.append(cond)
             keep.append(up)
         if not keep:
             raise InputError("none of the uploaded files can be scored; the list below says why")
@@ -362,6 +375,9 @@ class ScoringSpace:
             gallery=gal,
             encoder=enc,
             methods=methods,
+            prompts=prompts,
+            seeds=seeds,
+            conditioning=conditioning if any(c is not None for c in conditioning) else None,
             files=[u.name for u in keep],
             batch_size=self.batch_size,
             on_invalid="skip",

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import fp_rank
+from fp_rank.errors import GalleryError
 from gallery_builders import cub, wildlife_reid
 from tests.builders_fixtures import (  # noqa: F401  (private_datasets_cache is an autouse fixture)
     card_of,
@@ -60,8 +61,13 @@ def test_evaluation_runs_on_every_group_of_a_reid_gallery(tmp_path: Path) -> Non
     gallery = fp_rank.load_gallery(folder)
     assert gallery.recommended_encoder == "dinov2-base"
     queries = [Image.open(io.BytesIO(item["bytes"])) for item in gallery.reference.images]
+    # the fixture's 'cow' species has one eligible individual: its queries would all score AP 1
+    with pytest.raises(GalleryError, match="group 'cow'.*single identity"):
+        fp_rank.evaluate(queries, gallery.reference.identities.tolist(), gallery=folder, encoder=pixel_encoder,
+                         progress=False, cache=False)
     report = fp_rank.evaluate(
         queries, gallery.reference.identities.tolist(), gallery=folder, encoder=pixel_encoder,
-        progress=False, cache=False,
+        progress=False, cache=False, single_identity_groups="skip",
     )
-    assert set(report.single.map_per_group) == {"cow", "sea_turtle", "zebra"}
+    assert set(report.single.map_per_group) == {"sea_turtle", "zebra"}
+    assert report.metadata["single_identity_groups"]["groups"] == ["cow"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from fp_rank import distributed
 from fp_rank.caching.store import EmbeddingCache, cache_key
-from fp_rank.encoding.encoders import EncodeResult, Encoder, load_encoder
+from fp_rank.encoding.encoders import Encoder, EncodeResult, load_encoder
 from fp_rank.encoding.images import content_hash
 from fp_rank.errors import EncoderError, FpRankError, InputError
 from fp_rank.galleries.load import Gallery, GallerySplit

@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 
 from fp_rank.protocol import query_metrics
-from fp_rank.ranking.metrics import OnMissing, RankingResult, rank_metrics, rank_metrics_from_embeddings
+from fp_rank.ranking.metrics import (
+    OnMissing,
+    RankingResult,
+    rank_metrics,
+    rank_metrics_from_embeddings,
+)
 
 #: The two rules of the pairwise baseline (recorded per query as ``pairwise_rule``).
 PAIRWISE_RULES = ("conditioning image", "reference mean")
