@@ -67,13 +67,13 @@ def build_world(root: Path, image_size: int, n_methods: int = METHODS) -> tuple[
     reference split (10 per identity, like the CUB and Cars galleries).
     """
     from fp_rank.demo import synthetic as demo
-    from gallery_builders import synthetic as builder
+    from fp_rank.demo.gallery import build_from_records
 
     records = []
     for rec in demo.gallery_records(seed=0):
         split = "reference" if rec["split"] == "holdout" else rec["split"]
         records.append({**rec, "split": split, "image": rec["image"].resize((image_size, image_size))})
-    gallery = builder.build_from_records(records, demo.BENCHMARK_INFO, root / "gallery", seed=0)
+    gallery = build_from_records(records, demo.BENCHMARK_INFO, root / "gallery", seed=0)
     generated = []
     gen_dir = root / "generated"
     gen_dir.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ def child(gallery: str, paths_file: str, n: int, batch: int, out: str) -> None:
     """Runs in a fresh process: one evaluate() over the first n images, peak memory measured."""
     exact_rss_mode()
     from fp_rank import evaluate, load_gallery
+    from fp_rank.encoding.registry import DEMO_ENCODER
 
     gal = load_gallery(gallery)
     identities = gal.identities
@@ -44,7 +45,7 @@ def child(gallery: str, paths_file: str, n: int, batch: int, out: str) -> None:
     rss_before = rss_bytes()
     start = time.perf_counter()
     with PeakMemory() as mem:
-        report = evaluate(paths, labels, gallery=gal, encoder="fp-rank-demo", cache=False, progress=False,
+        report = evaluate(paths, labels, gallery=gal, encoder=DEMO_ENCODER, cache=False, progress=False,
                           batch_size=batch)
     seconds = time.perf_counter() - start
     result = {
@@ -64,11 +65,12 @@ def main() -> None:
     sizes = [200, 2000] if args.quick else [2000, 20000]
     image_px = 64
     batch = 32
-    from gallery_builders import synthetic
+    from fp_rank.demo import gallery as demo_source
+    from fp_rank.encoding.registry import DEMO_ENCODER
 
     gallery = work / "gallery"
     if not (gallery / "README.md").exists():
-        synthetic.build(gallery, seed=0)
+        demo_source.build(gallery, seed=0)
     start = time.perf_counter()
     paths = make_images(work / "generated", max(sizes), image_px)
     make_s = time.perf_counter() - start
@@ -84,7 +86,7 @@ def main() -> None:
     small, large = runs[0], runs[-1]
     growth = (large["peak_extra_bytes"] - small["peak_extra_bytes"]) / (large["images"] - small["images"])
     result: dict[str, Any] = {
-        "machine": machine(), "image_px": image_px, "encoder": "fp-rank-demo", "runs": runs,
+        "machine": machine(), "image_px": image_px, "encoder": DEMO_ENCODER, "runs": runs,
         "extra_bytes_per_additional_image": growth,
         "decoded_image_bytes": image_px * image_px * 3,
         "seconds_to_write_images": make_s,

@@ -20,6 +20,7 @@ import models  # noqa: E402
 from _common import interleaved, machine, parse_args, write_result  # noqa: E402
 
 from fp_rank import evaluate  # noqa: E402
+from fp_rank.encoding.registry import DEMO_ENCODER  # noqa: E402
 from fp_rank.metric import FinerPersonalizationRank  # noqa: E402
 
 
@@ -27,13 +28,13 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     from PIL import Image
 
+    from fp_rank.demo import gallery as demo_source
     from fp_rank.demo.synthetic import generated_records
-    from gallery_builders import synthetic
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="fp_rank_bench_module_"))
     gallery = work / "gallery"
     if not (gallery / "README.md").exists():
-        synthetic.build(gallery, seed=0)
+        demo_source.build(gallery, seed=0)
     records = generated_records(0, methods=("faithful",))
     if args.quick:
         records = records[:30]
@@ -45,7 +46,7 @@ def main() -> None:
         paths.append(str(path))
         labels.append(rec["identity"])
     arch = "tiny-clip" if args.quick else "clip-vit-b32"
-    encoders = {arch: str(models.build(arch, work / arch)), "fp-rank-demo": "fp-rank-demo"}
+    encoders = {arch: str(models.build(arch, work / arch)), DEMO_ENCODER: DEMO_ENCODER}
     metric = FinerPersonalizationRank()
     result: dict[str, Any] = {"machine": machine(), "images": len(paths), "image_px": 256, "encoders": {}}
     for label, enc in encoders.items():

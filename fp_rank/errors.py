@@ -38,3 +38,12 @@ class EncoderError(InputError):
 
 class CacheError(FpRankError):
     """A cache entry is unreadable. Callers treat this as a miss and recompute."""
+
+
+class BuilderError(InputError):
+    """A gallery could not be built, validated or pushed because of its input.
+
+    Raised for a missing or malformed source file (the message names it), an unreadable image
+    (unless ``skip_corrupt`` is set), a selection rule that the source cannot satisfy, an output
+    folder that already exists, or a gallery folder that fails the pre-flight validation.
+    """

@@ -7,7 +7,8 @@
     python -m gallery_builders validate galleries/cub
     python -m gallery_builders push galleries/cub --repo-id ORG/fp-rank-cub --tag v1.0
 
-Errors caused by the input print one line on stderr and exit with status 2.
+The build commands are the sources listed in :mod:`gallery_builders.registry`. Errors caused by
+the input print one line on stderr and exit with status 2.
 """
 
 from __future__ import annotations
@@ -18,22 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from fp_rank.errors import InputError
-
-
-def _add_build_options(parser: argparse.ArgumentParser, *, source: str | None, seed: int | None) -> None:
-    if source is not None:
-        parser.add_argument("--source", required=True, help=source)
-    parser.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    if seed is not None:
-        parser.add_argument("--seed", type=int, default=seed, help=f"selection seed (default {seed}, the reference)")
-    if source is not None:
-        parser.add_argument(
-            "--skip-corrupt",
-            action="store_true",
-            help="leave unreadable images out and list them in the card instead of failing",
-        )
-    parser.add_argument("--overwrite", action="store_true", help="replace --out once the new gallery is complete")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+from gallery_builders.registry import builder_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,22 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    cub = commands.add_parser("cub", help="CUB-200-2011 gallery (wren, tern, sparrow)")
-    _add_build_options(cub, source="the extracted CUB_200_2011/ folder", seed=101)
-
-    cars = commands.add_parser("stanford-cars", help="Stanford Cars gallery (15 models)")
-    _add_build_options(
-        cars, source="the downloaded Hub copy (Donghyun99/Stanford-Cars) or the devkit folder", seed=None
-    )
-
-    reid = commands.add_parser("wildlife-reid", help="WildlifeReID-10k gallery (one group per species)")
-    _add_build_options(reid, source="the wildlifereid-10k/ folder holding metadata.csv", seed=42)
-    reid.add_argument("--species", nargs="+", metavar="SPECIES", help="species to include (default: all eligible)")
-    reid.add_argument("--datasets", nargs="+", metavar="DATASET", help="source datasets to include (default: all)")
-
-    synthetic = commands.add_parser("synthetic", help="the synthetic demo gallery")
-    _add_build_options(synthetic, source=None, seed=0)
+    for builder in builder_commands().values():
+        builder.add_arguments(commands.add_parser(builder.name, help=builder.help))
 
     validate = commands.add_parser("validate", help="offline pre-flight check of a gallery folder")
     validate.add_argument("folder")
@@ -75,44 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> str:
     """Execute a parsed command; return the line to print on success."""
-    progress = not getattr(args, "no_progress", True)
-    if args.command == "cub":
-        from gallery_builders import cub
-
-        out = cub.build(
-            args.source, args.out, seed=args.seed, skip_corrupt=args.skip_corrupt,
-            progress=progress, overwrite=args.overwrite,
-        )
-    elif args.command == "stanford-cars":
-        from gallery_builders import stanford_cars
-
-        out = stanford_cars.build(
-            args.source, args.out, skip_corrupt=args.skip_corrupt, progress=progress, overwrite=args.overwrite
-        )
-    elif args.command == "wildlife-reid":
-        from gallery_builders import wildlife_reid
-
-        out = wildlife_reid.build(
-            args.source, args.out, species=args.species, datasets=args.datasets, seed=args.seed,
-            skip_corrupt=args.skip_corrupt, progress=progress, overwrite=args.overwrite,
-        )
-    elif args.command == "synthetic":
-        from gallery_builders import synthetic
-
-        out = synthetic.build(args.out, seed=args.seed, progress=progress, overwrite=args.overwrite)
-    elif args.command == "validate":
+    if args.command == "validate":
         from gallery_builders.push import validate
 
         report = validate(args.folder)
         return f"{report.folder} is valid: configs {', '.join(report.configs)}"
-    elif args.command == "push":
+    if args.command == "push":
         from gallery_builders.push import push
 
         result = push(args.folder, args.repo_id, args.tag, token=args.token, private=args.private or None)
         return f"pushed {args.folder} to {result.repo_id} at {result.commit}, tagged {result.tag}"
-    else:  # argparse only lets the commands above through
-        raise InputError(f"unknown command {args.command!r}")
-    return f"wrote {out}"
+    builder = builder_commands()[args.command]
+    return f"wrote {builder.build(**builder.build_arguments(args))}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Benchmark facts the cards carry: prompts, recommended encoders, the FP-Rank citation.
+"""Benchmark facts the real galleries' cards carry: prompts and recommended encoders.
 
 The prompt texts are the ten per dataset of the reference generation code
 (OSU-MLB/Finer-Personalization-Rank), kept word for word, typos included, with ``{X}`` where that
@@ -9,9 +9,6 @@ code put the class noun. Methods that bind the subject to an identifier token pu
 from __future__ import annotations
 
 from typing import Any
-
-#: Version of the builder code; any change that can move a selected image bumps it.
-BUILDER_VERSION = "1.0.0"
 
 BIRD_PROMPTS: tuple[str, ...] = (
     "a photo of a {X} on a tree branch",
@@ -64,34 +61,17 @@ CAR_PROMPT_NOTES = _PROMPT_NOTE + (
     "'a photo of a {X} on a dirt road sided by cornfields'."
 )
 
+#: General-purpose encoders of the real galleries, the primary one first.
 GENERAL_ENCODERS: tuple[str, ...] = ("dinov2-base", "clip-vit-b32")
 
 
 def recommended_encoders(specialist: tuple[str, ...], note: str | None = None) -> dict[str, Any]:
     """Encoder block of a real gallery's card: DINOv2 primary, CLIP beside it, plus specialists."""
     block: dict[str, Any] = {
-        "primary": "dinov2-base",
+        "primary": GENERAL_ENCODERS[0],
         "general": list(GENERAL_ENCODERS),
         "specialist": list(specialist),
     }
     if note:
         block["note"] = note
     return block
-
-
-FP_RANK_CITATION = """@article{kilrain2025finerpersonalization,
-  title   = {Finer-Personalization Rank: Fine-Grained Retrieval Examines Identity Preservation
-             for Personalized Generation},
-  author  = {Kilrain and Carlyn and Chae and Beery and Chao and Gu},
-  journal = {arXiv preprint arXiv:2512.19026},
-  year    = {2025}
-}"""
-
-SPLIT_DESCRIPTIONS: dict[str, str] = {
-    "gallery": "real images ranked against each generated query (positives: the query's "
-    "identity; negatives: the other identities of the group)",
-    "reference": "real images given to the personalization method as the subject photos; "
-    "also the real-image baseline queries of the reference code",
-    "holdout": "real images of the same identities in neither gallery nor reference, as "
-    "queries for a real-image ceiling; absent for identities with none left",
-}

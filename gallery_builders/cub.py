@@ -11,21 +11,14 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from gallery_builders._benchmark import BIRD_PROMPT_NOTES, BIRD_PROMPTS, recommended_encoders
-from gallery_builders._common import (
-    Candidate,
-    GallerySpec,
-    GroupInfo,
-    SourceInfo,
-    file_reader,
-    relative_source_path,
-    require_file,
-    safe_label,
-)
-from gallery_builders._sampling import legacy_state, sample_like_pandas
-from gallery_builders._writer import build_gallery
-from gallery_builders.errors import BuilderError
+from fp_rank.errors import BuilderError
+from fp_rank.galleries.build.sampling import legacy_state, sample_like_pandas
+from fp_rank.galleries.build.sources import file_reader, relative_source_path, require_file
+from fp_rank.galleries.build.spec import Candidate, GallerySpec, GroupInfo, SourceInfo, safe_label
+from fp_rank.galleries.build.writer import build_gallery
 from fp_rank.galleries.schema import GALLERY_SPLIT, HOLDOUT_SPLIT, REFERENCE_SPLIT
+from gallery_builders._benchmark import BIRD_PROMPT_NOTES, BIRD_PROMPTS, recommended_encoders
+from gallery_builders.registry import BuilderCommand
 
 #: Groups of CUB class ids (1-based, as in classes.txt), in card order.
 GROUPS: dict[str, tuple[int, ...]] = {
@@ -144,6 +137,15 @@ def build(
         progress=progress,
         overwrite=overwrite,
     )
+
+
+COMMAND = BuilderCommand(
+    name="cub",
+    help="CUB-200-2011 gallery (wren, tern, sparrow)",
+    build=build,
+    source_help="the extracted CUB_200_2011/ folder",
+    default_seed=DEFAULT_SEED,
+)
 
 
 def find_root(source: Path) -> Path:

@@ -20,9 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fp_rank.galleries.schema import ALL_CONFIG, BUILDER_COLUMNS, CARD_KEY, REQUIRED_SPLITS
-from gallery_builders._writer import MANIFEST_NAME, SPLITS
-from gallery_builders.errors import BuilderError
+from fp_rank.errors import BuilderError
+from fp_rank.galleries.schema import (
+    ALL_CONFIG,
+    ALL_SPLITS,
+    BUILDER_COLUMNS,
+    CARD_KEY,
+    MANIFEST_FILE,
+    REQUIRED_SPLITS,
+)
 
 #: Keys the benchmark block of the card must hold.
 REQUIRED_CARD_KEYS = (
@@ -235,8 +241,8 @@ def _configs(root: Path, metadata: Mapping[str, Any], problems: list[str]) -> di
         splits: list[str] = []
         for data_files in entry.get("data_files") or []:
             split = data_files.get("split") if isinstance(data_files, Mapping) else None
-            if split not in SPLITS:
-                problems.append(f"config {name!r}: unknown split {split!r} (expected one of {SPLITS})")
+            if split not in ALL_SPLITS:
+                problems.append(f"config {name!r}: unknown split {split!r} (expected one of {ALL_SPLITS})")
                 continue
             paths = data_files.get("path")
             for pattern in [paths] if isinstance(paths, str) else list(paths or []):
@@ -334,7 +340,7 @@ def _check_content(
 
 
 def _check_manifest(root: Path, images: Mapping[str, Mapping[str, list[dict[str, Any]]]], problems: list[str]) -> None:
-    path = root / MANIFEST_NAME
+    path = root / MANIFEST_FILE
     if not path.is_file():
         problems.append(f"missing file {path}")
         return

@@ -20,21 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from gallery_builders._benchmark import CAR_PROMPT_NOTES, CAR_PROMPTS, recommended_encoders
-from gallery_builders._common import (
-    Candidate,
-    GallerySpec,
-    GroupInfo,
-    SourceInfo,
-    bytes_reader,
-    file_reader,
-    relative_source_path,
-    require_file,
-    safe_label,
-)
-from gallery_builders._writer import build_gallery
-from gallery_builders.errors import BuilderError
+from fp_rank.errors import BuilderError
+from fp_rank.galleries.build.sources import bytes_reader, file_reader, relative_source_path, require_file
+from fp_rank.galleries.build.spec import Candidate, GallerySpec, GroupInfo, SourceInfo, safe_label
+from fp_rank.galleries.build.writer import build_gallery
 from fp_rank.galleries.schema import GALLERY_SPLIT, HOLDOUT_SPLIT, REFERENCE_SPLIT
+from gallery_builders._benchmark import CAR_PROMPT_NOTES, CAR_PROMPTS, recommended_encoders
+from gallery_builders.registry import BuilderCommand
 
 #: The 15 models of the group, as 0-based labels of the Hub copy (devkit class ids minus 1).
 MODEL_LABELS: tuple[int, ...] = (1, 2, 3, 4, 6, 11, 12, 13, 18, 19, 25, 27, 28, 33, 34)
@@ -149,6 +141,14 @@ def build(
         progress=progress,
         overwrite=overwrite,
     )
+
+
+COMMAND = BuilderCommand(
+    name="stanford-cars",
+    help="Stanford Cars gallery (15 models)",
+    build=build,
+    source_help="the downloaded Hub copy (Donghyun99/Stanford-Cars) or the devkit folder",
+)
 
 
 def detect_layout(root: Path) -> Layout:

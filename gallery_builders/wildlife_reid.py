@@ -13,23 +13,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gallery_builders._benchmark import REID_PROMPT_NOTES, REID_PROMPTS, recommended_encoders
-from gallery_builders._common import (
+from fp_rank.errors import BuilderError
+from fp_rank.galleries.build.sampling import legacy_state, sample_like_pandas
+from fp_rank.galleries.build.sources import file_reader, relative_source_path, require_file
+from fp_rank.galleries.build.spec import (
     Candidate,
     GallerySpec,
     GroupInfo,
     SourceInfo,
     check_config_name,
-    file_reader,
     group_slug,
-    relative_source_path,
-    require_file,
     safe_label,
 )
-from gallery_builders._sampling import legacy_state, sample_like_pandas
-from gallery_builders._writer import build_gallery
-from gallery_builders.errors import BuilderError
+from fp_rank.galleries.build.writer import build_gallery
 from fp_rank.galleries.schema import GALLERY_SPLIT, HOLDOUT_SPLIT, REFERENCE_SPLIT
+from gallery_builders._benchmark import REID_PROMPT_NOTES, REID_PROMPTS, recommended_encoders
+from gallery_builders.registry import BuilderCommand, Option
 
 DEFAULT_SEED = 42
 METADATA_FILE = "metadata.csv"
@@ -154,6 +153,19 @@ def build(
         progress=progress,
         overwrite=overwrite,
     )
+
+
+COMMAND = BuilderCommand(
+    name="wildlife-reid",
+    help="WildlifeReID-10k gallery (one group per species)",
+    build=build,
+    source_help="the wildlifereid-10k/ folder holding metadata.csv",
+    default_seed=DEFAULT_SEED,
+    options=(
+        Option("--species", nargs="+", metavar="SPECIES", help="species to include (default: all eligible)"),
+        Option("--datasets", nargs="+", metavar="DATASET", help="source datasets to include (default: all)"),
+    ),
+)
 
 
 def read_metadata(root: Path) -> list[_Entry]:

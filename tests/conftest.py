@@ -34,11 +34,11 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 @pytest.fixture(scope="session")
 def demo_gallery_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The synthetic demo gallery, built once per session by the synthetic gallery builder."""
-    from gallery_builders import synthetic
+    """The synthetic demo gallery, built once per session by the library's demo gallery source."""
+    from fp_rank.demo import gallery as demo_source
 
     out = tmp_path_factory.mktemp("demo_gallery") / "synthetic"
-    synthetic.build(out, seed=0, progress=False)
+    demo_source.build(out, seed=0, progress=False)
     return out
 
 

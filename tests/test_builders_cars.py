@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fp_rank.errors import BuilderError
 from gallery_builders import stanford_cars
-from gallery_builders.errors import BuilderError
 from tests.builders_fixtures import (  # noqa: F401  (private_datasets_cache is an autouse fixture)
     CARS_CLASS_NAMES,
     CARS_IDS,

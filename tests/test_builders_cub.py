@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fp_rank.errors import BuilderError
+from fp_rank.galleries.build.sources import bytes_reader
+from fp_rank.galleries.build.spec import Candidate
 from gallery_builders import cub
-from gallery_builders._common import Candidate, bytes_reader
-from gallery_builders.errors import BuilderError
 from tests.builders_fixtures import (  # noqa: F401  (private_datasets_cache is an autouse fixture)
     CUB_GROUP_IDS,
     CUB_NAMES,
@@ -280,14 +281,14 @@ def test_existing_output_is_refused_then_replaced(tmp_path: Path) -> None:
 
 
 def test_failure_while_writing_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gallery_builders import _writer
+    from fp_rank.galleries.build import writer
 
     root = _fresh_source(tmp_path)
 
     def explode(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(_writer, "_write_manifest", explode)
+    monkeypatch.setattr(writer, "_write_manifest", explode)
     with pytest.raises(OSError, match="disk full"):
         cub.build(root, tmp_path / "out", progress=False)
     _no_output_left(tmp_path / "out")

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from fp_rank.errors import BuilderError
 from gallery_builders import cub, push
 from gallery_builders.__main__ import main
-from gallery_builders.errors import BuilderError
 from tests.builders_fixtures import (  # noqa: F401  (private_datasets_cache is an autouse fixture)
     card_of,
     make_cub,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fp_rank.errors import BuilderError
 from gallery_builders import wildlife_reid
-from gallery_builders.errors import BuilderError
 from tests.builders_fixtures import (  # noqa: F401  (private_datasets_cache is an autouse fixture)
     all_rows,
     card_of,

@@ -1,4 +1,4 @@
-"""The synthetic demo gallery goes through the same writer as the real galleries."""
+"""The synthetic demo gallery (fp_rank.demo.gallery) goes through the writer of the real galleries."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gallery_builders import synthetic
-from gallery_builders.errors import BuilderError
+from fp_rank.demo import gallery as demo_source
+from fp_rank.errors import BuilderError
 from tests.builders_fixtures import (  # noqa: F401  (private_datasets_cache is an autouse fixture)
     all_rows,
     card_of,
@@ -20,7 +20,7 @@ from tests.builders_fixtures import (  # noqa: F401  (private_datasets_cache is 
 def test_demo_gallery_matches_its_records(tmp_path: Path) -> None:
     from fp_rank.demo.synthetic import BENCHMARK_INFO, gallery_records
 
-    out = synthetic.build(tmp_path / "demo", seed=0, progress=False)
+    out = demo_source.build(tmp_path / "demo", seed=0, progress=False)
     assert out == tmp_path / "demo"
     records = gallery_records(seed=0)
     card = card_of(out)
@@ -38,8 +38,8 @@ def test_demo_gallery_matches_its_records(tmp_path: Path) -> None:
 
 
 def test_demo_gallery_is_deterministic(tmp_path: Path) -> None:
-    first = synthetic.build(tmp_path / "a", seed=0)
-    second = synthetic.build(tmp_path / "b", seed=0)
+    first = demo_source.build(tmp_path / "a", seed=0)
+    second = demo_source.build(tmp_path / "b", seed=0)
     assert tree_bytes(first) == tree_bytes(second)
 
 
@@ -72,7 +72,7 @@ def _fake_records() -> tuple[list[dict], dict]:
 
 def test_records_with_a_fake_generator(tmp_path: Path) -> None:
     records, info = _fake_records()
-    out = synthetic.build_from_records(records, info, tmp_path / "out", seed=3)
+    out = demo_source.build_from_records(records, info, tmp_path / "out", seed=3)
     block = card_of(out)["fp_rank"]
     assert block["counts"] == {"dots": {"gallery": 4, "reference": 2, "holdout": 0}}
     assert block["prompts"] == ["a {X}"]
@@ -82,18 +82,18 @@ def test_bad_records_are_refused(tmp_path: Path) -> None:
     records, info = _fake_records()
     records[0] = {**records[0], "split": "train"}
     with pytest.raises(BuilderError, match="split 'train'"):
-        synthetic.build_from_records(records, info, tmp_path / "out", seed=0)
+        demo_source.build_from_records(records, info, tmp_path / "out", seed=0)
     records, info = _fake_records()
     del records[1]["identity"]
     with pytest.raises(BuilderError, match="lacks \\['identity'\\]"):
-        synthetic.build_from_records(records, info, tmp_path / "out", seed=0)
+        demo_source.build_from_records(records, info, tmp_path / "out", seed=0)
     assert not (tmp_path / "out").exists()
 
 
 def test_identical_synthetic_images_are_reported(tmp_path: Path) -> None:
     records, info = _fake_records()
     records.append({**records[0], "split": "holdout", "source_path": "synthetic/dots/red/holdout_0.png"})
-    out = synthetic.build_from_records(records, info, tmp_path / "out", seed=0)
+    out = demo_source.build_from_records(records, info, tmp_path / "out", seed=0)
     block = card_of(out)["fp_rank"]
     assert block["duplicates"][0]["source_path"] == "synthetic/dots/red/holdout_0.png"
     assert block["counts"]["dots"]["holdout"] == 0

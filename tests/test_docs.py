@@ -1,9 +1,12 @@
-"""README is assembled from its parts and its doctests/examples hold."""
+"""README is assembled from its parts, and the docstring examples of every module hold."""
 
 from __future__ import annotations
 
+import ast
 import doctest
 import importlib
+import importlib.util
+import pkgutil
 from pathlib import Path
 
 import pytest
@@ -36,12 +39,41 @@ def test_readme_set_up_commands_are_the_ci_ones() -> None:
     assert "pip install torch==2.13.0" in readme and "pip install -q torch==2.13.0" in ci
 
 
-@pytest.mark.parametrize(
-    "module",
-    ["fp_rank.ranking.metrics", "fp_rank.stats.bootstrap", "fp_rank.stats.paired", "fp_rank.stats.drift",
-     "fp_rank.stats.agreement", "fp_rank.reporting.markdown", "fp_rank.runs", "fp_rank.reporting.outputs",
-     "fp_rank.reporting.strips", "fp_rank.reporting.identity_figure"],
-)
+def _imports_gradio(module: str) -> bool:
+    """Whether ``module`` imports gradio at its top level (Space pages are tested in test_app)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return False
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    for node in tree.body:
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        if any(name.split(".")[0] == "gradio" for name in names):
+            return True
+    return False
+
+
+def _modules(package: str) -> list[str]:
+    """Every module of ``package``, the package itself first, but those that need gradio."""
+    root = importlib.import_module(package)
+    names = [package] + [m.name for m in pkgutil.walk_packages(root.__path__, f"{package}.")]
+    return [name for name in names if not _imports_gradio(name)]
+
+
+DOCTESTED = _modules("fp_rank") + _modules("gallery_builders") + _modules("space")
+
+
+def test_every_library_module_is_doctested() -> None:
+    """No file escapes the walk (a folder without ``__init__.py`` would)."""
+    for package in ("fp_rank", "gallery_builders", "space"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            assert module in DOCTESTED or _imports_gradio(module), f"{module} is not doctested"
+
+
+@pytest.mark.parametrize("module", DOCTESTED)
 def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(module)
     failures, _ = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)

@@ -146,3 +146,44 @@ def test_demo_encoder_is_never_substituted(tiny_dinov2_dir: Path) -> None:
     assert not enc.is_demo
     assert load_encoder("fp-rank-demo").is_demo
     assert fp_rank.load_encoder(enc) is enc
+
+
+def test_every_backend_module_defines_a_loader() -> None:
+    import importlib
+    from typing import get_args
+
+    from fp_rank.encoding.backends import BACKENDS, loader
+    from fp_rank.encoding.registry import Backend
+
+    assert set(get_args(Backend)) <= set(BACKENDS)
+    assert {spec.backend for spec in REGISTRY.values()} <= set(BACKENDS)
+    for name, module in BACKENDS.items():
+        assert loader(name) is importlib.import_module(module).load
+
+
+def test_unknown_backend_lists_the_valid_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fp_rank.encoding.registry import EncoderSpec
+
+    spec = EncoderSpec("onnx-model", "org/onnx-model", "onnx", "cls", "an entry naming a backend nobody wrote")  # type: ignore[arg-type]
+    monkeypatch.setitem(REGISTRY, spec.alias, spec)
+    with pytest.raises(EncoderError, match="unknown encoder backend 'onnx'; valid backends: callable, demo, "):
+        load_encoder("onnx-model")
+
+
+def test_alias_only_backends_refuse_unregistered_models() -> None:
+    from fp_rank.encoding.backends import LoadRequest, loader
+
+    request = LoadRequest(source="org/model", name="org/model", spec=None, revision=None, device="cpu", dtype="float32")
+    for backend in ("demo", "miewid", "open_clip"):
+        with pytest.raises(EncoderError, match="not a registry alias"):
+            loader(backend)(request)
+
+
+def test_callable_errors_name_the_callable(images: list) -> None:
+    def broken(batch: list) -> np.ndarray:
+        raise RuntimeError("out of ideas")
+
+    with pytest.raises(EncoderError, match="encoder callable 'callable:nope' raised RuntimeError: out of ideas"):
+        load_encoder(broken, name="nope").encode(images, progress=False)
+    with pytest.raises(EncoderError, match="returned shape \\(1, 2\\) for 5 images"):
+        load_encoder(lambda batch: np.ones((1, 2)), name="short").encode(images, batch_size=5, progress=False)

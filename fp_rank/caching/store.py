@@ -49,15 +49,6 @@ def default_cache_dir() -> Path:
     return base / "huggingface" / "fp_rank"
 
 
-def content_fingerprint(hashes: list[str]) -> str:
-    """Fingerprint of an ordered list of per-image sha256 digests."""
-    digest = hashlib.sha256()
-    for h in hashes:
-        digest.update(h.encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
-
-
 def cache_key(encoder_identity: dict[str, Any], content: str, protocol_version: str = PROTOCOL_VERSION) -> str:
     """The one function that builds cache keys.
 
@@ -65,7 +56,7 @@ def cache_key(encoder_identity: dict[str, Any], content: str, protocol_version: 
         encoder_identity: :meth:`fp_rank.encoding.Encoder.identity` (id, revision, pooling,
             preprocessing with the processor class, dtype, device type: GPU kernels such as TF32
             give slightly different vectors than the CPU).
-        content: :func:`content_fingerprint` of the images, in order.
+        content: :func:`fp_rank.encoding.images.content_fingerprint` of the images, in order.
         protocol_version: the protocol version (defaults to the current one).
 
     Returns:

@@ -1,6 +1,6 @@
 """``fp-rank demo``: the synthetic benchmark, scored end to end offline through the real code path.
 
-The gallery is written by the ``synthetic`` gallery builder (the machinery that builds the real
+The gallery is written by :mod:`fp_rank.demo.gallery` (through the writer that builds the real
 galleries) into the cache folder, loaded back with :func:`fp_rank.load_gallery`, and three
 simulated methods are scored with the demo encoder through :func:`fp_rank.evaluate`.
 """
@@ -12,27 +12,26 @@ from pathlib import Path
 from typing import Any
 
 from fp_rank.caching.store import default_cache_dir
+from fp_rank.demo import gallery as demo_source
+from fp_rank.demo.synthetic import DEFAULT_SEED, generated_records
+from fp_rank.encoding.registry import DEMO_ENCODER
 from fp_rank.evaluation import evaluate
 from fp_rank.reporting.report import Report
 from fp_rank.version import __version__
 
-DEMO_ENCODER = "fp-rank-demo"
 
-
-def demo_gallery(seed: int = 0, directory: str | os.PathLike[str] | None = None, progress: bool = False) -> Path:
+def demo_gallery(seed: int = DEFAULT_SEED, directory: str | os.PathLike[str] | None = None, progress: bool = False) -> Path:
     """Build (once) and return the folder of the synthetic demo gallery for ``seed``."""
-    from gallery_builders import synthetic
-
     root = Path(directory) if directory is not None else default_cache_dir() / "demo"
     out = root / f"synthetic-seed{seed}-fp-rank{__version__}"
     if not (out / "README.md").exists():
-        synthetic.build(out, seed=seed, progress=progress)
+        demo_source.build(out, seed=seed, progress=progress)
     return out
 
 
 def run_demo(
     *,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     directory: str | os.PathLike[str] | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -49,8 +48,6 @@ def run_demo(
         progress: show progress bars.
         **kwargs: passed on to :func:`fp_rank.evaluate`.
     """
-    from fp_rank.demo.synthetic import generated_records
-
     folder = demo_gallery(seed, directory, progress)
     records = generated_records(seed)
     return evaluate(

@@ -23,6 +23,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from fp_rank.encoding.registry import DEMO_ENCODER
+
 #: Rendering size (pixels, square).
 SIZE = 64
 _SUPER = 2  # draw at 2x, then downsample for smooth edges
@@ -130,6 +132,9 @@ _PHOTO_SCENES = (
     ((90, 110, 150), (60, 80, 60)),
 )
 
+#: Seed of the demo benchmark that ``fp-rank demo`` scores.
+DEFAULT_SEED = 0
+
 SPLIT_SIZES = {"gallery": 10, "reference": 5, "holdout": 5}
 METHODS = ("faithful", "detail-loss", "drifting")
 
@@ -147,7 +152,7 @@ BENCHMARK_INFO: dict[str, Any] = {
     },
     "identities": {i.label: i.name for i in IDENTITIES},
     "prompts": list(PROMPTS),
-    "recommended_encoders": {"primary": "fp-rank-demo", "general": ["fp-rank-demo"], "specialist": []},
+    "recommended_encoders": {"primary": DEMO_ENCODER, "general": [DEMO_ENCODER], "specialist": []},
     "split_sizes": dict(SPLIT_SIZES),
     "methods": list(METHODS),
 }
@@ -220,7 +225,7 @@ def render(
     return img.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
 
 
-def gallery_records(seed: int = 0) -> list[dict[str, Any]]:
+def gallery_records(seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
     """Real-photo stand-ins of every identity: gallery, reference and holdout splits.
 
     Returns:
@@ -260,7 +265,7 @@ def _generation_artifacts(image: Image.Image, rng: random.Random) -> Image.Image
     return Image.merge("RGB", bands)
 
 
-def generated_records(seed: int = 0, methods: tuple[str, ...] = METHODS) -> list[dict[str, Any]]:
+def generated_records(seed: int = DEFAULT_SEED, methods: tuple[str, ...] = METHODS) -> list[dict[str, Any]]:
     """Images from the simulated personalization methods, one per identity and prompt.
 
     Returns:

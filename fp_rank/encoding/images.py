@@ -107,6 +107,22 @@ def content_hash(item: Any) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def content_fingerprint(hashes: Sequence[str]) -> str:
+    """Fingerprint of an ordered list of per-image sha256 digests (part of every cache key).
+
+    Example:
+        >>> content_fingerprint(["a" * 64]) == content_fingerprint(["a" * 64])
+        True
+        >>> content_fingerprint(["a" * 64, "b" * 64]) == content_fingerprint(["b" * 64, "a" * 64])
+        False
+    """
+    digest = hashlib.sha256()
+    for h in hashes:
+        digest.update(h.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
 def _open(item: Any, name: str, max_pixels: int) -> Image.Image:
     if isinstance(item, Image.Image):
         return item

@@ -3,6 +3,7 @@
 An entry travels with its preprocessing and pooling rule, so the same alias always means the same
 vectors. ``load_encoder`` also accepts any Hub id or local folder loadable by ``AutoModel`` +
 ``AutoImageProcessor`` (pooling chosen from the model type) and plain Python callables.
+An entry's ``backend`` is the module of :mod:`fp_rank.encoding.backends` that loads it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+#: Backends a registry entry can name: keys of :data:`fp_rank.encoding.backends.BACKENDS`.
 Backend = Literal["transformers", "miewid", "open_clip", "demo"]
 Pooling = Literal["cls", "pooler", "mean", "image_features", "extract_feat", "open_clip", "descriptor"]
 
@@ -27,6 +29,9 @@ class EncoderSpec:
     revision: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
+
+#: Alias of the weight-free demo descriptor (synthetic demo benchmark only).
+DEMO_ENCODER = "fp-rank-demo"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -68,7 +73,7 @@ REGISTRY: dict[str, EncoderSpec] = {
             "BioCLIP 2 through open_clip (optional extra: pip install 'fp-rank[open_clip]')",
         ),
         EncoderSpec(
-            "fp-rank-demo",
+            DEMO_ENCODER,
             "fp-rank/demo-descriptor",
             "demo",
             "descriptor",

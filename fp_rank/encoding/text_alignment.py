@@ -56,7 +56,7 @@ class TextAligner:
         """
         import torch
 
-        from fp_rank.encoding.encoders import _to_tensor
+        from fp_rank.encoding.encoders import output_tensor
         from fp_rank.encoding.images import describe_source, to_rgb
 
         if len(images) != len(prompts):
@@ -72,8 +72,8 @@ class TextAligner:
                 text=list(prompts[start:stop]), images=pil, return_tensors="pt", padding=True, truncation=True
             )
             with torch.inference_mode():
-                img = _to_tensor(self.model.get_image_features(pixel_values=batch["pixel_values"].to(self.device)))
-                txt = _to_tensor(self.model.get_text_features(
+                img = output_tensor(self.model.get_image_features(pixel_values=batch["pixel_values"].to(self.device)))
+                txt = output_tensor(self.model.get_text_features(
                     input_ids=batch["input_ids"].to(self.device), attention_mask=batch["attention_mask"].to(self.device)
                 ))
             img = torch.nn.functional.normalize(img.double(), dim=-1)
@@ -90,7 +90,8 @@ def load_text_aligner(spec: str = DEFAULT_CLIP_T, revision: str | None = None, d
     """
     from transformers import AutoModel, AutoProcessor
 
-    from fp_rank.encoding.encoders import _load_pretrained, _resolve_device
+    from fp_rank.encoding.backends._pretrained import load_pretrained, model_revision
+    from fp_rank.encoding.encoders import _resolve_device
     from fp_rank.encoding.registry import REGISTRY
 
     if not isinstance(spec, (str, Path)) or not str(spec):
@@ -103,16 +104,15 @@ def load_text_aligner(spec: str = DEFAULT_CLIP_T, revision: str | None = None, d
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        processor = _load_pretrained(AutoProcessor, target, revision, "CLIP-T processor (image processor + tokenizer)")
-        model = _load_pretrained(AutoModel, target, revision, "CLIP-T model", use_safetensors=True)
+        processor = load_pretrained(AutoProcessor, target, revision, "CLIP-T processor (image processor + tokenizer)")
+        model = load_pretrained(AutoModel, target, revision, "CLIP-T model", use_safetensors=True)
     finally:
         hf_logging.set_verbosity(verbosity)
     if not hasattr(model, "get_text_features") or not hasattr(model, "get_image_features"):
         raise EncoderError(f"{target!r} ({type(model).__name__}) has no text tower; CLIP-T needs a CLIP-family model")
     model.eval().to(device)
-    commit = getattr(model.config, "_commit_hash", None)
-    return TextAligner(name=spec, model_id=target, revision=commit or revision, device=device, model=model,
-                       processor=processor)
+    return TextAligner(name=spec, model_id=target, revision=model_revision(model, target, revision), device=device,
+                       model=model, processor=processor)
 
 
 def fill_prompt(prompt: str, noun: str) -> str:

@@ -14,10 +14,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fp_rank.caching.store import content_fingerprint
+from fp_rank.encoding.images import content_fingerprint
 from fp_rank.errors import GalleryError, InputError
 from fp_rank.galleries.schema import (
     ALL_CONFIG,
+    ALL_SPLITS,
     CARD_KEY,
     GALLERY_SPLIT,
     HOLDOUT_SPLIT,
@@ -324,7 +325,7 @@ def load_gallery(
             f"{where} lacks split(s) {missing}; it has {sorted(dd)}. A gallery needs splits {list(REQUIRED_SPLITS)}"
             f" (and optionally {HOLDOUT_SPLIT!r})"
         )
-    splits = {name: _split_from_dataset(name, dd[name], where) for name in dd if name in (*REQUIRED_SPLITS, HOLDOUT_SPLIT)}
+    splits = {name: _split_from_dataset(name, dd[name], where) for name in dd if name in ALL_SPLITS}
     card, commit = _read_card(source, revision)
     gallery = Gallery(
         id=source,
@@ -357,7 +358,7 @@ def _check_sizes(gallery: Gallery, where: str, min_gallery_images: int) -> None:
 def _check_duplicates(gallery: Gallery, where: str, on_duplicate: str) -> None:
     seen: dict[str, tuple[str, int]] = {}
     dups: list[tuple[tuple[str, int], tuple[str, int]]] = []
-    for name in (GALLERY_SPLIT, REFERENCE_SPLIT, HOLDOUT_SPLIT):
+    for name in ALL_SPLITS:
         split = gallery.splits.get(name)
         if split is None:
             continue

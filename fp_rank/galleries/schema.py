@@ -16,6 +16,8 @@ HOLDOUT_SPLIT = "holdout"
 
 REQUIRED_SPLITS = (GALLERY_SPLIT, REFERENCE_SPLIT)
 OPTIONAL_SPLITS = (HOLDOUT_SPLIT,)
+#: Every split, in the order galleries are written and listed.
+ALL_SPLITS = REQUIRED_SPLITS + OPTIONAL_SPLITS
 
 #: Columns every split must have.
 REQUIRED_COLUMNS = ("image", "identity", "group")
@@ -25,6 +27,9 @@ BUILDER_COLUMNS = ("image", "identity", "identity_name", "group", "source_path",
 
 #: Config name holding every group.
 ALL_CONFIG = "all"
+
+#: Per-image manifest written beside the dataset card (split, group, identity, source path, sha256).
+MANIFEST_FILE = "manifest.jsonl"
 
 #: Key of the benchmark definition block in the dataset card's YAML front matter.
 CARD_KEY = "fp_rank"

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import fp_rank
-from fp_rank.caching.store import EmbeddingCache, cache_key, content_fingerprint
+from fp_rank.caching.store import EmbeddingCache, cache_key
+from fp_rank.encoding.images import content_fingerprint
 from tests.gallery_fixtures import png_bytes, write_gallery
 from tests.robustness import _workers
 

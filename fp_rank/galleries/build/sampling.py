@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from gallery_builders.errors import BuilderError
+from fp_rank.errors import BuilderError
 
 T = TypeVar("T")
 

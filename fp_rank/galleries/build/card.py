@@ -12,11 +12,35 @@ from typing import Any
 
 import yaml
 
-from fp_rank.galleries.schema import CARD_KEY, GALLERY_SPLIT, HOLDOUT_SPLIT, REFERENCE_SPLIT
+from fp_rank.galleries.build.spec import BUILDER_VERSION, GallerySpec
+from fp_rank.galleries.schema import (
+    ALL_SPLITS,
+    CARD_KEY,
+    GALLERY_SPLIT,
+    HOLDOUT_SPLIT,
+    MANIFEST_FILE,
+    REFERENCE_SPLIT,
+)
 from fp_rank.version import PROTOCOL_VERSION
-from gallery_builders._benchmark import BUILDER_VERSION, FP_RANK_CITATION, SPLIT_DESCRIPTIONS
-from gallery_builders._common import GallerySpec
-from gallery_builders._writer import MANIFEST_NAME, SPLITS
+
+#: BibTeX entry of the benchmark paper, closing every card.
+FP_RANK_CITATION = """@article{kilrain2025finerpersonalization,
+  title   = {Finer-Personalization Rank: Fine-Grained Retrieval Examines Identity Preservation
+             for Personalized Generation},
+  author  = {Kilrain and Carlyn and Chae and Beery and Chao and Gu},
+  journal = {arXiv preprint arXiv:2512.19026},
+  year    = {2025}
+}"""
+
+#: What each split is for, in the words every card uses.
+SPLIT_DESCRIPTIONS: dict[str, str] = {
+    GALLERY_SPLIT: "real images ranked against each generated query (positives: the query's "
+    "identity; negatives: the other identities of the group)",
+    REFERENCE_SPLIT: "real images given to the personalization method as the subject photos; "
+    "also the real-image baseline queries of the reference code",
+    HOLDOUT_SPLIT: "real images of the same identities in neither gallery nor reference, as "
+    "queries for a real-image ceiling; absent for identities with none left",
+}
 
 
 class _CardDumper(yaml.SafeDumper):
@@ -63,11 +87,11 @@ def card_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, An
         "prompts": list(spec.prompts),
         "prompt_notes": spec.prompt_notes,
         "recommended_encoders": dict(spec.recommended_encoders),
-        "splits": {split: SPLIT_DESCRIPTIONS[split] for split in SPLITS},
+        "splits": {split: SPLIT_DESCRIPTIONS[split] for split in ALL_SPLITS},
         "counts": summary["counts"],
         "duplicates": list(summary["duplicates"]),
         "skipped": list(summary["skipped"]),
-        "manifest": MANIFEST_NAME,
+        "manifest": MANIFEST_FILE,
         "citation": FP_RANK_CITATION,
     }
     return {
@@ -217,7 +241,7 @@ or the owners of vehicles or animals.
 
 Configs: `all` (default; every group) and one per group. Splits: `gallery`, `reference` and,
 where images remained, `holdout`. Shards: `data/<group>/<split>-00000-of-00001.parquet`.
-`{MANIFEST_NAME}` lists split, group, identity, source path and SHA-256 of every image.
+`{MANIFEST_FILE}` lists split, group, identity, source path and SHA-256 of every image.
 
 {_table(("group", "noun", "identities", "gallery", "reference", "holdout"), group_rows)}
 

@@ -1,20 +1,25 @@
-"""Records and helpers shared by every builder: candidates, the gallery spec, labels, image checks."""
+"""What a gallery build is made of: its candidate images, its card content and its naming rules.
+
+A source adapter (``gallery_builders.cub``...) lists :class:`Candidate` images and describes the
+gallery in a :class:`GallerySpec`; :func:`fp_rank.galleries.build.writer.build_gallery` does the
+rest. Labels and config names go through :func:`safe_label` and :func:`check_config_name`.
+"""
 
 from __future__ import annotations
 
-import functools
-import io
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from PIL import Image as PILImage
+from fp_rank.errors import BuilderError
+from fp_rank.galleries.schema import ALL_CONFIG
 
-from gallery_builders.errors import BuilderError
+#: Version of the gallery writer and the builders' selection rules, written in every card; any
+#: change that can move a selected image bumps it.
+BUILDER_VERSION = "1.0.0"
 
-#: Column types a builder may add beside ``fp_rank.galleries.schema.BUILDER_COLUMNS``.
+#: Column types a source may add beside ``fp_rank.galleries.schema.BUILDER_COLUMNS``.
 ExtraType = Literal["string", "int32"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -157,62 +162,9 @@ def group_slug(text: str) -> str:
 
 def check_config_name(name: str) -> str:
     """Return ``name`` if it can name a config and a data folder, else raise BuilderError."""
-    if not _CONFIG_NAME.match(name) or name == "all":
+    if not _CONFIG_NAME.match(name) or name == ALL_CONFIG:
         raise BuilderError(
             f"group name {name!r} cannot name a config: use letters, digits, '_', '.', '-' "
-            "(starting with a letter or digit), and not 'all'"
+            f"(starting with a letter or digit), and not {ALL_CONFIG!r}"
         )
     return name
-
-
-def relative_source_path(raw: str, *, listed_in: str) -> str:
-    """Normalise a path listed in a source index file to a posix path inside the source root.
-
-    Args:
-        raw: The path as listed (``images/001.X/x.jpg``).
-        listed_in: The index file that lists it, for the error message.
-
-    Raises:
-        BuilderError: If the path is empty, absolute or climbs out of the root with ``..``.
-    """
-    text = raw.strip().replace("\\", "/")
-    path = PurePosixPath(text)
-    if not text or path.is_absolute() or ".." in path.parts:
-        raise BuilderError(
-            f"{listed_in} lists the path {raw!r}; paths must be relative to the source folder "
-            "and stay inside it"
-        )
-    return path.as_posix()
-
-
-def _read_file(path: Path) -> bytes:
-    return path.read_bytes()
-
-
-def file_reader(path: Path) -> Callable[[], bytes]:
-    """A ``read`` callable for :class:`Candidate` that returns the bytes of ``path``."""
-    return functools.partial(_read_file, path)
-
-
-def bytes_reader(data: bytes) -> Callable[[], bytes]:
-    """A ``read`` callable for :class:`Candidate` whose bytes are already in memory."""
-    return functools.partial(bytes, data)
-
-
-def image_problem(data: bytes) -> str | None:
-    """Decode ``data`` fully; return why it is not a readable image, or ``None`` if it is."""
-    try:
-        with PILImage.open(io.BytesIO(data)) as image:
-            image.load()
-    # Pillow raises many unrelated types for a broken file (OSError, SyntaxError, ValueError,
-    # struct.error, DecompressionBombError...): every one of them means "unreadable".
-    except Exception as exc:  # noqa: BLE001
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def require_file(path: Path, *, hint: str) -> Path:
-    """Return ``path`` if it is a file, else raise BuilderError naming it and saying what to do."""
-    if not path.is_file():
-        raise BuilderError(f"missing file {path}: {hint}")
-    return path

@@ -1,6 +1,6 @@
 """The one code path every builder ends in: resolve a selection, then write the gallery folder.
 
-A builder lists its :class:`~gallery_builders._common.Candidate` images in source order and hands
+A source adapter lists its :class:`~fp_rank.galleries.build.spec.Candidate` images in source order and hands
 over a *selector*: a pure function from the usable candidates to ``{source_path: split}``.
 :func:`build_gallery` then
 
@@ -36,22 +36,21 @@ import pyarrow.parquet as pq
 from datasets import Features, Image, Value
 from tqdm.auto import tqdm
 
+from fp_rank.errors import BuilderError
+from fp_rank.galleries.build.card import render_card
+from fp_rank.galleries.build.sources import image_problem
+from fp_rank.galleries.build.spec import Candidate, GallerySpec, check_config_name
 from fp_rank.galleries.schema import (
     ALL_CONFIG,
+    ALL_SPLITS,
     BUILDER_COLUMNS,
     GALLERY_SPLIT,
-    HOLDOUT_SPLIT,
+    MANIFEST_FILE,
     REFERENCE_SPLIT,
 )
-from gallery_builders._common import Candidate, GallerySpec, check_config_name, image_problem
-from gallery_builders.errors import BuilderError
 
 logger = logging.getLogger(__name__)
 
-#: Splits in the order they are written and listed.
-SPLITS = (GALLERY_SPLIT, REFERENCE_SPLIT, HOLDOUT_SPLIT)
-#: Name of the per-image manifest written beside the card.
-MANIFEST_NAME = "manifest.jsonl"
 #: Rows per Parquet row group (small groups keep the Hub viewer fast on image columns).
 ROW_GROUP_SIZE = 100
 
@@ -226,9 +225,6 @@ def build_gallery(
     shards = _shards(spec, resolution.rows)
     summary = _summary(spec, resolution, shards)
 
-    # Imported here so that the card module can import the writer's constants without a cycle.
-    from gallery_builders._card import render_card
-
     with _staged_folder(out_path, overwrite=overwrite) as staging:
         _write_shards(staging, spec, shards)
         _write_manifest(staging, resolution.rows)
@@ -270,13 +266,13 @@ def _checked_assignment(assignment: Mapping[str, str], active: Sequence[Candidat
     for path, split in assignment.items():
         if path not in known:
             raise BuilderError(f"internal error: the selection returned an unknown image {path!r}")
-        if split not in SPLITS:
+        if split not in ALL_SPLITS:
             raise BuilderError(f"internal error: the selection returned split {split!r} for {path}")
     return dict(assignment)
 
 
 def _row_key(row: Row) -> tuple[str, int, str, str]:
-    return (row.candidate.group, SPLITS.index(row.split), row.candidate.identity, row.candidate.source_path)
+    return (row.candidate.group, ALL_SPLITS.index(row.split), row.candidate.identity, row.candidate.source_path)
 
 
 def _check_output(out: Path, *, overwrite: bool) -> None:
@@ -322,7 +318,7 @@ def _check_rows(spec: GallerySpec, rows: Sequence[Row]) -> None:
 def _shards(spec: GallerySpec, rows: Sequence[Row]) -> dict[tuple[str, str], list[Row]]:
     shards: dict[tuple[str, str], list[Row]] = {}
     for group in spec.groups:
-        for split in SPLITS:
+        for split in ALL_SPLITS:
             selected = [r for r in rows if r.candidate.group == group.name and r.split == split]
             if selected:
                 shards[(group.name, split)] = selected
@@ -339,7 +335,7 @@ def _summary(
         members = sorted({r.candidate.identity for r in resolution.rows if r.candidate.group == group.name})
         group_identities[group.name] = members
         counts[group.name] = {
-            split: len(shards.get((group.name, split), ())) for split in SPLITS
+            split: len(shards.get((group.name, split), ())) for split in ALL_SPLITS
         }
     for row in resolution.rows:
         identities.setdefault(row.candidate.identity, row.candidate.identity_name)
@@ -349,7 +345,7 @@ def _summary(
             "default": True,
             "data_files": [
                 {"split": split, "path": [data_file(g.name, split) for g in spec.groups if (g.name, split) in shards]}
-                for split in SPLITS
+                for split in ALL_SPLITS
                 if any((g.name, split) in shards for g in spec.groups)
             ],
         }
@@ -360,14 +356,14 @@ def _summary(
                 "config_name": group.name,
                 "data_files": [
                     {"split": split, "path": data_file(group.name, split)}
-                    for split in SPLITS
+                    for split in ALL_SPLITS
                     if (group.name, split) in shards
                 ],
             }
         )
     per_identity: dict[str, dict[str, int]] = {}
     for row in resolution.rows:
-        entry = per_identity.setdefault(row.candidate.identity, {s: 0 for s in SPLITS})
+        entry = per_identity.setdefault(row.candidate.identity, {s: 0 for s in ALL_SPLITS})
         entry[row.split] += 1
     return {
         "configs": configs,
@@ -415,7 +411,7 @@ def _write_manifest(folder: Path, rows: Sequence[Row]) -> None:
         )
         for s, g, i, p, h in entries
     ]
-    (folder / MANIFEST_NAME).write_text("".join(line + "\n" for line in lines), encoding="utf-8", newline="\n")
+    (folder / MANIFEST_FILE).write_text("".join(line + "\n" for line in lines), encoding="utf-8", newline="\n")
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""The demo encoder: a weight-free, hand-made image descriptor (no download, no training).
+"""The ``demo`` backend: a weight-free, hand-made image descriptor (no download, no training).
 
 It exists so that ``fp-rank demo`` and the tests run offline through the real encoder interface.
 It is never used unless asked for by name (``"fp-rank-demo"``), and reports name it as a demo
@@ -17,8 +17,14 @@ Descriptor, on a 64x64 RGB image in [0, 1]:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+
+from fp_rank.encoding.backends import LoadRequest
+from fp_rank.encoding.backends._resize import resize_to_tensor
+from fp_rank.encoding.encoders import Encoder
 
 DESCRIPTOR_VERSION = "2"
 INPUT_SIZE = 64
@@ -57,3 +63,25 @@ def demo_descriptor(x: torch.Tensor) -> torch.Tensor:
     floor = torch.full((x.shape[0], 1), 0.01, dtype=x.dtype)
     feats = torch.cat([F.normalize(layout, dim=1), 2.0 * F.normalize(hist, dim=1), floor], dim=1)
     return F.normalize(feats, dim=1)
+
+
+def load(request: LoadRequest) -> Encoder:
+    """The demo encoder; it runs on the CPU in float32 whatever the request says."""
+    spec = request.registry_entry()
+
+    def preprocess(images: list[Any]) -> torch.Tensor:
+        return resize_to_tensor(images, INPUT_SIZE, None, None)
+
+    return Encoder(
+        name=spec.alias,
+        model_id=spec.hub_id,
+        revision=f"descriptor-v{DESCRIPTOR_VERSION}",
+        preprocessing={"resize": [INPUT_SIZE, INPUT_SIZE], "resample": "bilinear", "scale": "1/255"},
+        pooling="descriptor",
+        preprocess=preprocess,
+        forward=demo_descriptor,
+        device="cpu",
+        dtype="float32",
+        is_demo=True,
+        description=spec.description,
+    )

@@ -1,0 +1,157 @@
+"""The synthetic demo gallery: :mod:`fp_rank.demo.synthetic`'s records through the gallery writer.
+
+The demo benchmark is drawn by ``fp_rank.demo.synthetic.gallery_records(seed)``, which already
+assigns each image its split; this source encodes the images as PNG and writes them with the code
+path of the real galleries (:func:`fp_rank.galleries.build.writer.build_gallery`: same layout,
+card, manifest, checks). ``python -m gallery_builders synthetic`` and ``fp-rank demo`` both call
+:func:`build`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fp_rank.demo.synthetic import BENCHMARK_INFO, DEFAULT_SEED, gallery_records
+from fp_rank.errors import BuilderError
+from fp_rank.galleries.build.sources import bytes_reader
+from fp_rank.galleries.build.spec import Candidate, GallerySpec, GroupInfo, SourceInfo, check_config_name
+from fp_rank.galleries.build.writer import build_gallery
+from fp_rank.galleries.schema import ALL_SPLITS
+
+_RECORD_KEYS = ("image", "identity", "identity_name", "group", "split", "source_path")
+
+
+def build(
+    out: str | os.PathLike[str],
+    seed: int = DEFAULT_SEED,
+    progress: bool = False,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Build the synthetic demo gallery folder.
+
+    Args:
+        out: Output folder; it must not exist unless ``overwrite``.
+        seed: Seed passed to ``fp_rank.demo.synthetic.gallery_records``.
+        progress: Show a progress bar.
+        overwrite: Replace an existing ``out`` once the new gallery is complete.
+
+    Returns:
+        The output folder.
+
+    Raises:
+        BuilderError: If a record lacks a field or has an unknown split or group, or ``out``
+            exists.
+
+    Example:
+        >>> from fp_rank.demo.gallery import build
+        >>> build("galleries/demo", seed=0)  # doctest: +SKIP
+        PosixPath('galleries/demo')
+    """
+    records = gallery_records(seed=seed)
+    return build_from_records(records, BENCHMARK_INFO, out, seed=seed, progress=progress, overwrite=overwrite)
+
+
+def build_from_records(
+    records: Sequence[Mapping[str, Any]],
+    info: Mapping[str, Any],
+    out: str | os.PathLike[str],
+    *,
+    seed: int,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Write records that already carry their split (the synthetic demo's) as a gallery folder.
+
+    Args:
+        records: Dicts with ``image`` (PIL), ``identity``, ``identity_name``, ``group``,
+            ``split`` and ``source_path``.
+        info: ``BENCHMARK_INFO``: ``groups`` (group -> ``{noun, identities}``), ``prompts``,
+            ``recommended_encoders``, ``description``.
+        out: Output folder.
+        seed: Seed the records were drawn with, for the card.
+        progress: Show a progress bar.
+        overwrite: Replace an existing ``out``.
+
+    Returns:
+        The output folder.
+    """
+    groups_info = info.get("groups")
+    if not isinstance(groups_info, Mapping) or not groups_info:
+        raise BuilderError("BENCHMARK_INFO['groups'] must map each group to {noun, identities}")
+    split_of: dict[str, str] = {}
+    candidates: list[Candidate] = []
+    for number, record in enumerate(records):
+        missing = [key for key in _RECORD_KEYS if key not in record]
+        if missing:
+            raise BuilderError(f"synthetic record {number} lacks {missing}")
+        if record["split"] not in ALL_SPLITS:
+            raise BuilderError(
+                f"synthetic record {number} has split {record['split']!r}; expected one of {ALL_SPLITS}"
+            )
+        if record["group"] not in groups_info:
+            raise BuilderError(f"synthetic record {number} has group {record['group']!r}, not in BENCHMARK_INFO")
+        path = str(record["source_path"])
+        split_of[path] = record["split"]
+        candidates.append(
+            Candidate(
+                source_path=path,
+                identity=str(record["identity"]),
+                identity_name=str(record["identity_name"]),
+                group=str(record["group"]),
+                read=bytes_reader(png_bytes(record["image"])),
+                file_name=path.rsplit("/", 1)[-1],
+            )
+        )
+    groups = tuple(
+        GroupInfo(name=check_config_name(str(name)), noun=str(entry["noun"]))
+        for name, entry in groups_info.items()
+    )
+    encoders = dict(info.get("recommended_encoders") or {})
+    for key in ("primary", "general", "specialist"):
+        if key not in encoders:
+            raise BuilderError(f"BENCHMARK_INFO['recommended_encoders'] lacks {key!r}")
+    spec = GallerySpec(
+        builder="synthetic",
+        pretty_name="FP-Rank synthetic demo gallery",
+        seed=seed,
+        source=SourceInfo(
+            name="fp-rank synthetic demo",
+            homepage="https://arxiv.org/abs/2512.19026",
+            download="generated by fp_rank.demo.synthetic.gallery_records(seed); nothing to download",
+            license="Generated by fp-rank's code; same licence as fp-rank.",
+            citation="% generated data: cite fp-rank and the benchmark paper below",
+            layout="records of fp_rank.demo.synthetic.gallery_records, each with its split",
+        ),
+        groups=groups,
+        prompts=tuple(str(p) for p in info.get("prompts", ())),
+        prompt_notes="{X} is the group noun (groups.<group>.noun).",
+        recommended_encoders=encoders,
+        selection="Images and their splits come from fp_rank.demo.synthetic.gallery_records(seed); "
+        "each image is stored as a PNG encoded by Pillow without metadata. Byte-identical images "
+        "after the first are left out and listed below.",
+        description=str(info.get("description", "Synthetic demo gallery of fp-rank.")),
+        limitations="Synthetic images: this gallery tests the pipeline, not any encoder or "
+        "personalization method. Its scores mean nothing about real images.",
+        tags=("fp-rank", "image-retrieval", "synthetic"),
+    )
+    return build_gallery(
+        spec,
+        candidates,
+        lambda active: {c.source_path: split_of[c.source_path] for c in active},
+        out,
+        source_label="fp_rank.demo.synthetic",
+        progress=progress,
+        overwrite=overwrite,
+    )
+
+
+def png_bytes(image: Any) -> bytes:
+    """Encode a PIL image as RGB PNG bytes, deterministically (no text chunks, fixed level)."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
