@@ -1,0 +1,69 @@
+"""Reading a gallery source on disk: index paths, image readers and image checks.
+
+Helpers a source adapter uses to turn the files of a dataset, in its own layout, into
+:class:`~fp_rank.galleries.build.spec.Candidate` images.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+from PIL import Image as PILImage
+
+from fp_rank.errors import BuilderError
+
+
+def relative_source_path(raw: str, *, listed_in: str) -> str:
+    """Normalise a path listed in a source index file to a posix path inside the source root.
+
+    Args:
+        raw: The path as listed (``images/001.X/x.jpg``).
+        listed_in: The index file that lists it, for the error message.
+
+    Raises:
+        BuilderError: If the path is empty, absolute or climbs out of the root with ``..``.
+    """
+    text = raw.strip().replace("\\", "/")
+    path = PurePosixPath(text)
+    if not text or path.is_absolute() or ".." in path.parts:
+        raise BuilderError(
+            f"{listed_in} lists the path {raw!r}; paths must be relative to the source folder "
+            "and stay inside it"
+        )
+    return path.as_posix()
+
+
+def _read_file(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def file_reader(path: Path) -> Callable[[], bytes]:
+    """A ``read`` callable for :class:`Candidate` that returns the bytes of ``path``."""
+    return functools.partial(_read_file, path)
+
+
+def bytes_reader(data: bytes) -> Callable[[], bytes]:
+    """A ``read`` callable for :class:`Candidate` whose bytes are already in memory."""
+    return functools.partial(bytes, data)
+
+
+def image_problem(data: bytes) -> str | None:
+    """Decode ``data`` fully; return why it is not a readable image, or ``None`` if it is."""
+    try:
+        with PILImage.open(io.BytesIO(data)) as image:
+            image.load()
+    # Pillow raises many unrelated types for a broken file (OSError, SyntaxError, ValueError,
+    # struct.error, DecompressionBombError...): every one of them means "unreadable".
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def require_file(path: Path, *, hint: str) -> Path:
+    """Return ``path`` if it is a file, else raise BuilderError naming it and saying what to do."""
+    if not path.is_file():
+        raise BuilderError(f"missing file {path}: {hint}")
+    return path
