@@ -39,7 +39,8 @@ def test_readme_set_up_commands_are_the_ci_ones() -> None:
 @pytest.mark.parametrize(
     "module",
     ["fp_rank.ranking.metrics", "fp_rank.stats.bootstrap", "fp_rank.stats.paired", "fp_rank.stats.drift",
-     "fp_rank.stats.agreement", "fp_rank.reporting.markdown"],
+     "fp_rank.stats.agreement", "fp_rank.reporting.markdown", "fp_rank.stats.intervals",
+     "fp_rank.stats.planning", "fp_rank.stats.simulation"],
 )
 def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(module)
