@@ -106,7 +106,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise InputError(f"name the two methods with --methods A B; the report holds {first.methods}")
     result = first.compare(
         method_a, method_b, other=other, encoder=args.encoder, n_boot=args.bootstrap,
-        n_permutations=args.permutations, seed=args.seed,
+        n_permutations=args.permutations, seed=args.seed, interval=args.interval,
     )
     ci = result.ci
     print(f"{method_a} - {method_b}: mAP difference {result.difference:+.4f} "
@@ -115,10 +115,28 @@ def _cmd_compare(args: argparse.Namespace) -> int:
           f"{result.n_shared_identities} shared identities)")
     if result.only_in_a or result.only_in_b:
         print(f"identities only in {method_a}: {len(result.only_in_a)}, only in {method_b}: {len(result.only_in_b)} (left out)")
+    for note in result.warnings:
+        print(f"note: {note}")
     if args.out:
         import json
 
         Path(args.out).write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from fp_rank.reporting.report import Report
+
+    plan = Report.load(args.report).plan(
+        args.delta, power=args.power, alpha=args.alpha, methods=args.methods, encoder=args.encoder,
+        identity_correlation=args.identity_correlation,
+    )
+    print(plan.summary())
+    if args.out:
+        import json
+
+        Path(args.out).write_text(json.dumps(plan.to_dict(), indent=2), encoding="utf-8")
         print(f"wrote {args.out}")
     return 0
 
@@ -163,6 +181,12 @@ def _cmd_install_metric(args: argparse.Namespace) -> int:
     return 0
 
 
+_BOOTSTRAP_HELP = (
+    "confidence intervals and diagnostics: 0 turns them off; the default interval is analytic "
+    "(identity-clustered Student t), N is the replicate count of the bootstrap option"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fp-rank``."""
     parser = argparse.ArgumentParser(
@@ -178,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", help="write report.json/queries.csv/summary.md to this folder (or a .json file)")
     demo.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    demo.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for CIs (0: none)")
+    demo.add_argument("--bootstrap", type=int, default=1000, help=_BOOTSTRAP_HELP)
     demo.set_defaults(func=_cmd_demo)
 
     ev = sub.add_parser("evaluate", help="score a folder or manifest of generated images against a gallery")
@@ -207,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-leak-check", action="store_true", help="do not flag generated images that copy gallery/reference images")
     ev.add_argument("--exclude-leaks", action="store_true", help="leave flagged copies out of the scores (counted in the report)")
     ev.add_argument("--trust-remote-code", action="store_true", help="allow encoders that run repository code (miewid)")
-    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for CIs (0: none)")
+    ev.add_argument("--bootstrap", type=int, default=1000, help=_BOOTSTRAP_HELP)
     ev.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     ev.add_argument("--out", help="report .json file, or a folder for report.json/queries.csv/summary.md")
     ev.add_argument("--no-progress", action="store_true")
@@ -217,11 +241,25 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("reports", nargs="+", help="report.json (or two report files)")
     cmp_.add_argument("--methods", nargs=2, metavar=("A", "B"))
     cmp_.add_argument("--encoder", default=None)
-    cmp_.add_argument("--bootstrap", type=int, default=1000)
+    cmp_.add_argument("--interval", default="t", choices=["t", "bootstrap"],
+                      help="interval of the difference: paired Student t (default) or the hierarchical bootstrap")
+    cmp_.add_argument("--bootstrap", type=int, default=1000, help="replicates of --interval bootstrap")
     cmp_.add_argument("--permutations", type=int, default=10000)
     cmp_.add_argument("--seed", type=int, default=0)
     cmp_.add_argument("--out", help="write the comparison as JSON")
     cmp_.set_defaults(func=_cmd_compare)
+
+    plan = sub.add_parser("plan", help="from a pilot report: power, images per identity needed, detectable difference")
+    plan.add_argument("report", help="report.json of the pilot run")
+    plan.add_argument("--delta", type=float, default=None, help="mAP difference to detect, e.g. 0.02")
+    plan.add_argument("--power", type=float, default=0.8, help="power wanted (default 0.8)")
+    plan.add_argument("--alpha", type=float, default=0.05, help="two-sided level (default 0.05)")
+    plan.add_argument("--methods", nargs="+", metavar="METHOD", help="one or two methods (default: the report's, if one or two)")
+    plan.add_argument("--encoder", default=None)
+    plan.add_argument("--identity-correlation", type=float, default=0.0,
+                      help="with one method: assumed correlation of two methods' identity means (default 0, conservative)")
+    plan.add_argument("--out", help="write the plan as JSON")
+    plan.set_defaults(func=_cmd_plan)
 
     plot = sub.add_parser("plot", help="write PNG figures of a report")
     plot.add_argument("report")

@@ -76,6 +76,7 @@ def markdown_caption(
     n_boot: int | None = None,
     confidence: float | None = None,
     seed: int | None = None,
+    interval: str | None = None,
 ) -> str:
     """The caption line for :func:`markdown_summary`: what produced the numbers.
 
@@ -87,6 +88,8 @@ def markdown_caption(
         n_boot: bootstrap replicates behind the intervals (None: no intervals).
         confidence: nominal coverage of the intervals, e.g. 0.95.
         seed: bootstrap seed.
+        interval: how the intervals were made, when not by the bootstrap (then ``n_boot`` and
+            ``seed`` are not shown).
 
     Returns:
         One line of text.
@@ -106,8 +109,10 @@ def markdown_caption(
         f"gallery {gallery_text}",
         "mAP and CMC@1 macro-averaged over groups",
     ]
-    if n_boot is not None:
-        level = f"{confidence * 100:g}% CIs" if confidence is not None else "CIs"
+    level = f"{confidence * 100:g}% CIs" if confidence is not None else "CIs"
+    if interval is not None:
+        parts.append(f"{level}: {interval}")
+    elif n_boot is not None:
         boot = f"{level}: hierarchical bootstrap over identities then queries, {n_boot} replicates"
         if seed is not None:
             boot += f", seed {seed}"

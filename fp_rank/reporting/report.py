@@ -355,6 +355,16 @@ class Report:
 
         return compare(self, method_a, method_b, **kwargs)
 
+    def plan(self, delta: float | None = None, **kwargs: Any) -> Any:
+        """Plan a comparison from this report as a pilot: power, images needed, detectable difference.
+
+        See :func:`fp_rank.reporting.analysis.plan` (options ``power``, ``alpha``, ``methods``,
+        ``encoder``, ``identity_correlation``); returns :class:`fp_rank.stats.Plan`.
+        """
+        from fp_rank.reporting.analysis import plan
+
+        return plan(self, delta, **kwargs)
+
     def drift(self, k: int = 10) -> dict[str, Any]:
         """Confusion matrices (query identity -> top-1 identity) and worst queries."""
         from fp_rank.reporting.analysis import drift
