@@ -109,6 +109,13 @@ def hamming_distance(a: int, b: int) -> int:
     return int(a ^ b).bit_count()
 
 
+class _Unset:
+    """Marks an argument the caller did not give (None is a meaningful digest: no bytes)."""
+
+
+_UNSET = _Unset()
+
+
 @dataclass(frozen=True)
 class _Entry:
     split: str
@@ -170,24 +177,33 @@ class LeakIndex:
             np.stack(self._thumbs) if self._thumbs else np.zeros((0, _THUMB, _THUMB, 3), dtype=np.uint8)
         )
 
-    def match(self, item: Any) -> dict[str, Any] | None:
+    def match(self, item: Any, *, digest: str | None | _Unset = _UNSET, rgb: Any = None) -> dict[str, Any] | None:
         """The closest real image that ``item`` copies, or None.
+
+        Args:
+            item: the image source.
+            digest: the sha256 of its encoded bytes (None: it has none), when the caller has
+                already computed it; read from ``item`` otherwise.
+            rgb: its decoded picture (:func:`~fp_rank.encoding.to_rgb`), when the caller has
+                already decoded it (e.g. the encoder's decode pass); decoded here otherwise.
 
         Returns:
             ``{"split", "index", "distance", "exact"}`` (``distance`` in pHash bits; 0 and
             ``exact=True`` for a byte-identical copy), or None when nothing is close enough or
             the item cannot be decoded (unreadable images are handled by ``on_invalid``).
         """
-        digest = _sha256_or_none(item)
+        if isinstance(digest, _Unset):
+            digest = _sha256_or_none(item)
         if digest is not None and digest in self._sha:
             entry = self._sha[digest]
             return {"split": entry.split, "index": entry.index, "distance": 0, "exact": True}
         if not self._entries:
             return None
-        try:
-            rgb = to_rgb(item)
-        except ImageDecodeError:
-            return None
+        if rgb is None:
+            try:
+                rgb = to_rgb(item)
+            except ImageDecodeError:
+                return None
         query = np.uint64(_phash_of_rgb(rgb))
         dist = _popcount(self._hash_array ^ query)
         close = np.flatnonzero(dist <= self.max_distance)

@@ -161,6 +161,7 @@ class Encoder:
         desc: str = "encoding",
         prefetch: int = 1,
         decode_workers: int | None = None,
+        on_decoded: Callable[[int, Any], None] | None = None,
     ) -> EncodeResult:
         """Encode image sources lazily, ``batch_size`` decoded images in memory at a time.
 
@@ -179,6 +180,9 @@ class Encoder:
                 Default: 1 on the CPU (the model uses the cores), ``min(8, cores - 1)`` when
                 the model runs on a GPU and the cores are free to feed it. The result does not
                 depend on it.
+            on_decoded: called as ``on_decoded(i, rgb)`` with every decoded RGB image (in a
+                decoding thread, before preprocessing), so that other per-image work (the
+                leakage guard's fingerprints) shares this decode instead of decoding again.
 
         Returns:
             An :class:`EncodeResult` with float32 ``(n_kept, D)`` embeddings.
@@ -201,9 +205,12 @@ class Encoder:
             i, item = pair
             label = names[i] if names is not None else describe_source(item, i)
             try:
-                return i, label, to_rgb(item, name=label, max_pixels=max_pixels), None
+                rgb = to_rgb(item, name=label, max_pixels=max_pixels)
             except ImageDecodeError as exc:
                 return i, label, None, exc
+            if on_decoded is not None:
+                on_decoded(i, rgb)
+            return i, label, rgb, None
 
         def prepared() -> Iterator[tuple[list[int], Any, list[dict[str, str]], int]]:
             # decode + preprocess one batch (runs in the prefetch thread)

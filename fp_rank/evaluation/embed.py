@@ -7,6 +7,7 @@ with ``torchrun``/``accelerate``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,8 @@ import numpy as np
 from fp_rank import distributed
 from fp_rank.caching.store import EmbeddingCache, cache_key
 from fp_rank.encoding.encoders import Encoder, EncodeResult, load_encoder
-from fp_rank.encoding.images import content_hash
+from fp_rank.checks.leakage import LeakIndex, find_leaks
+from fp_rank.encoding.images import content_hash, source_bytes
 from fp_rank.errors import EncoderError, FpRankError, InputError
 from fp_rank.galleries.load import Gallery, GallerySplit
 
@@ -92,12 +94,29 @@ class Embedder:
 
     def __init__(
         self, gallery: Gallery, generated: Sequence[Any], names: list[str], *, cache: EmbeddingCache,
-        batch_size: int, progress: bool, on_invalid: str,
+        batch_size: int, progress: bool, on_invalid: str, leak_index: LeakIndex | None = None,
     ) -> None:
         self.gallery, self.generated, self.names = gallery, generated, names
         self.cache, self.batch_size, self.progress, self.on_invalid = cache, batch_size, progress, on_invalid
+        self.leak_index = leak_index
         self.stats = EmbedStats()
         self._distinct: tuple[list[int], np.ndarray] | None = None
+        self._byte_digests: list[str | None] = []
+        self._leaks: list[dict[str, Any] | None] | None = None
+
+    def leaks(self) -> list[dict[str, Any] | None]:
+        """Per generated image: None, or the real image it copies (:mod:`fp_rank.checks.leakage`).
+
+        Computed inside the first encoder's decode pass (one decode and one hash per distinct
+        generated image serve the encoder, the deduplication and the leakage guard); decoded
+        separately only under a distributed launcher, or when nothing was encoded yet.
+        """
+        if self.leak_index is None:
+            return [None] * len(self.generated)
+        if self._leaks is None:
+            index = self.leak_index
+            self._leaks = distributed.map_shards(lambda part: find_leaks(part, index), self.generated)
+        return self._leaks
 
     def embed(self, enc: Encoder, *, holdout: bool) -> Vectors:
         """All embeddings one encoder needs; ``holdout`` also encodes the holdout split (ceilings)."""
@@ -105,12 +124,16 @@ class Embedder:
         g_emb = self.split(enc, gal.gallery)
         r_emb = self.split(enc, gal.reference)
         if self._distinct is None:  # each distinct generated image is encoded once per encoder
-            self._distinct = _distinct_images(self.generated)
-            self.stats.queries_distinct = len(self._distinct[0])
+            reps, inverse, self._byte_digests = _distinct_images(self.generated, with_byte_digests=True)
+            self._distinct = (reps, inverse)
+            self.stats.queries_distinct = len(reps)
+        hook, found = self._leak_hook()
         q = _encode_distinct(
             enc, self.generated, *self._distinct, self.names, batch_size=self.batch_size, progress=self.progress,
-            on_invalid=self.on_invalid, desc=f"generated ({enc.name})",
+            on_invalid=self.on_invalid, desc=f"generated ({enc.name})", **({"on_decoded": hook} if hook else {}),
         )
+        if found is not None:
+            self._leaks = self._fan_out_leaks(found)
         self.stats.queries_encoded += len(self._distinct[0])
         if len(q.kept) == 0:
             raise InputError(
@@ -121,6 +144,28 @@ class Embedder:
             raise EncoderError(f"encoder {enc.name!r} produced embeddings of different sizes {sorted(dims)}")
         h_emb = self.split(enc, gal.holdout) if holdout and gal.holdout is not None and len(gal.holdout) else None
         return Vectors(g_emb, r_emb, h_emb, q.embeddings, q.kept, [dict(s) for s in q.skipped])
+
+    def _leak_hook(self) -> tuple[Any, dict[int, dict[str, Any] | None] | None]:
+        """The encoder's ``on_decoded`` callback that fingerprints each decoded generated image."""
+        if self.leak_index is None or self._leaks is not None or distributed.context().active:
+            return None, None
+        index, reps, digests = self.leak_index, self._distinct[0], self._byte_digests  # type: ignore[index]
+        found: dict[int, dict[str, Any] | None] = {}
+
+        def on_decoded(i: int, rgb: Any) -> None:
+            item = reps[i]
+            found[i] = index.match(self.generated[item], digest=digests[item], rgb=rgb)
+
+        return on_decoded, found
+
+    def _fan_out_leaks(self, found: dict[int, dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+        """Leak matches of the distinct images, one per generated image (undecoded ones checked here)."""
+        index, (reps, inverse), digests = self.leak_index, self._distinct, self._byte_digests  # type: ignore[misc]
+        per_rep = [
+            found[r] if r in found else index.match(self.generated[i], digest=digests[i])  # type: ignore[union-attr]
+            for r, i in enumerate(reps)
+        ]
+        return [per_rep[int(r)] for r in inverse]
 
     def conditioning(self, enc: Encoder, items: Sequence[Any], reference: np.ndarray) -> np.ndarray | None:
         """Per generated image, the embedding of the real image it was conditioned on (NaN row: none).
@@ -168,18 +213,24 @@ def _is_index(item: Any) -> bool:
     return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
 
 
-def _distinct_images(items: Sequence[Any]) -> tuple[list[int], np.ndarray]:
+def _distinct_images(items: Sequence[Any], with_byte_digests: bool = False) -> Any:
     """Deduplicate image sources by content (sha256 of their bytes, or of their decoded pixels).
+
+    Args:
+        items: the image sources.
+        with_byte_digests: also return, per item, the sha256 of its encoded bytes (None for an
+            in-memory picture): the leakage guard's exact test, so the bytes are hashed once.
 
     Returns:
         The positions of the first copy of each distinct image, and for every item the index of
-        its copy among those. Items that cannot be hashed (unreadable files) count as distinct;
-        the encoder reports them.
+        its copy among those (and the byte digests). Items that cannot be hashed (unreadable
+        files) count as distinct; the encoder reports them.
     """
     first: dict[str, int] = {}
     reps: list[int] = []
     inverse = np.empty(len(items), dtype=np.int64)
-    digests = distributed.map_shards(lambda part: [_digest_or_none(item) for item in part], items)
+    pairs = distributed.map_shards(lambda part: [_digests(item) for item in part], items)
+    digests = [p[0] for p in pairs]
     for i, digest in enumerate(digests):
         if digest is not None and digest in first:
             inverse[i] = first[digest]
@@ -188,7 +239,21 @@ def _distinct_images(items: Sequence[Any]) -> tuple[list[int], np.ndarray]:
             first[digest] = len(reps)
         inverse[i] = len(reps)
         reps.append(i)
+    if with_byte_digests:
+        return reps, inverse, [p[1] for p in pairs]
     return reps, inverse
+
+
+def _digests(item: Any) -> tuple[str | None, str | None]:
+    """(content digest as :func:`content_hash`, or None; sha256 of the encoded bytes, or None)."""
+    try:
+        data = source_bytes(item)
+    except (FpRankError, OSError, TypeError, ValueError):
+        return None, None
+    if data is None:
+        return _digest_or_none(item), None
+    digest = hashlib.sha256(data).hexdigest()
+    return digest, digest if data else None
 
 
 def _digest_or_none(item: Any) -> str | None:

@@ -15,7 +15,6 @@ from fp_rank.checks.inputs import check_evaluate_arguments
 from fp_rank.checks.leakage import (
     DEFAULT_MAX_DISTANCE,
     DEFAULT_MAX_THUMB_DIFF,
-    find_leaks,
     gallery_leak_index,
 )
 from fp_rank.encoding.encoders import Encoder
@@ -163,11 +162,9 @@ def evaluate(
     absent, missing = resolve_identities(run, gal, on_missing)
     check_conditioning_indices(run, gal)
     lonely = single_identity_queries(run, gal, absent, single_identity_groups)
-    leaks = _find_leaks(run.generated, gal) if check_leaks else [None] * len(run)
-    leaked = np.asarray([leak is not None for leak in leaks], dtype=bool)
     embedder = Embedder(
         gal, run.generated, run.files, cache=EmbeddingCache(cache_dir, enabled=cache), batch_size=batch_size,
-        progress=progress, on_invalid=on_invalid,
+        progress=progress, on_invalid=on_invalid, leak_index=gallery_leak_index(gal) if check_leaks else None,
     )
     rows: list[dict[str, Any]] = []
     ceiling_table: list[dict[str, Any]] = []
@@ -179,6 +176,8 @@ def evaluate(
         encoders.append({**enc.identity(), "device": enc.device, "description": enc.description})
         # embed
         vec = embedder.embed(enc, holdout=ceilings)
+        leaks = embedder.leaks()  # fingerprinted during the first encoder's decode pass
+        leaked = np.asarray([leak is not None for leak in leaks], dtype=bool)
         skipped = vec.skipped if skipped is None else skipped
         keep = _scored_rows(vec.kept, absent | lonely, leaked if exclude_leaks else None)
         # score
@@ -208,12 +207,6 @@ def evaluate(
         check_leaks=check_leaks, exclude_leaks=exclude_leaks,
     )
     return Report(results=results, queries=rows, metadata=metadata, ceilings=ceiling_table, skipped=skipped or [])
-
-
-def _find_leaks(generated: Sequence[Any], gal: Gallery) -> list[dict[str, Any] | None]:
-    """Per generated image: None, or the real image it copies (see :mod:`fp_rank.checks.leakage`)."""
-    index = gallery_leak_index(gal)
-    return distributed.map_shards(lambda part: find_leaks(part, index), generated)
 
 
 def _scored_rows(kept: np.ndarray, absent: np.ndarray, leaked: np.ndarray | None) -> np.ndarray:
