@@ -47,7 +47,12 @@ if TYPE_CHECKING:
     from fp_rank.encoding.encoders import Encoder, load_encoder
     from fp_rank.evaluation.pipeline import evaluate
     from fp_rank.galleries.load import Gallery, load_gallery
-    from fp_rank.ranking.metrics import RankingResult, average_precision, chance_average_precision, rank_metrics
+    from fp_rank.ranking.metrics import (
+        RankingResult,
+        average_precision,
+        chance_average_precision,
+        rank_metrics,
+    )
     from fp_rank.reporting.report import MethodResult, Report
 
 

@@ -78,6 +78,15 @@ def _thumb_of_rgb(rgb: Image.Image) -> np.ndarray:
     return np.asarray(rgb.resize((_THUMB, _THUMB), Image.Resampling.BOX), dtype=np.uint8)
 
 
+def leak_fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray]:
+    """What :class:`LeakIndex` keeps of a decoded real image: its pHash and its thumbnail.
+
+    Computed by whoever decodes the image (the encoder's decode pass, via ``on_decoded``), so
+    that indexing a split needs no second decode.
+    """
+    return _phash_of_rgb(rgb), _thumb_of_rgb(rgb)
+
+
 def perceptual_hash(item: Any) -> int:
     """64-bit DCT perceptual hash of an image source (see the module docstring).
 
@@ -151,27 +160,36 @@ class LeakIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, split: str, images: Iterable[Any], sha256: Sequence[str] | None = None) -> None:
+    def add(
+        self, split: str, images: Iterable[Any], sha256: Sequence[str] | None = None,
+        fingerprints: dict[int, tuple[int, np.ndarray]] | None = None,
+    ) -> None:
         """Index the images of one split (in order; ``index`` is the position in the split).
 
         Args:
             split: the split's name, recorded in matches.
             images: image sources.
             sha256: the images' known sha256 digests (computed from the bytes when omitted).
+            fingerprints: :func:`leak_fingerprint` of images already decoded elsewhere, by
+                position; the others are decoded here.
         """
         for index, item in enumerate(images):
             entry = _Entry(split, index)
             digest = sha256[index] if sha256 is not None else _sha256_or_none(item)
             if digest is not None:
                 self._sha.setdefault(digest, entry)
-            try:
-                rgb = to_rgb(item, name=f"{split}[{index}]")
-            except ImageDecodeError:
-                self.unreadable.append((split, index))
-                continue
+            if fingerprints is not None and index in fingerprints:
+                phash, thumb = fingerprints[index]
+            else:
+                try:
+                    rgb = to_rgb(item, name=f"{split}[{index}]")
+                except ImageDecodeError:
+                    self.unreadable.append((split, index))
+                    continue
+                phash, thumb = leak_fingerprint(rgb)
             self._entries.append(entry)
-            self._hashes.append(_phash_of_rgb(rgb))
-            self._thumbs.append(_thumb_of_rgb(rgb))
+            self._hashes.append(phash)
+            self._thumbs.append(thumb)
         self._hash_array = np.asarray(self._hashes, dtype=np.uint64)
         self._thumb_array = (
             np.stack(self._thumbs) if self._thumbs else np.zeros((0, _THUMB, _THUMB, 3), dtype=np.uint8)
@@ -258,8 +276,18 @@ _INDEX_CACHE_SIZE = 4
 _INDEX_LOCK = threading.Lock()
 
 
-def gallery_leak_index(
+def cached_gallery_leak_index(
     gallery: Any, max_distance: int = DEFAULT_MAX_DISTANCE, max_thumb_diff: float = DEFAULT_MAX_THUMB_DIFF
+) -> LeakIndex | None:
+    """The gallery's :class:`LeakIndex` if this process built it already, else None (nothing is built)."""
+    key = (str(gallery.fingerprint), int(max_distance), float(max_thumb_diff))
+    with _INDEX_LOCK:
+        return _INDEX_CACHE.get(key)
+
+
+def gallery_leak_index(
+    gallery: Any, max_distance: int = DEFAULT_MAX_DISTANCE, max_thumb_diff: float = DEFAULT_MAX_THUMB_DIFF,
+    fingerprints: dict[str, dict[int, tuple[int, np.ndarray]]] | None = None,
 ) -> LeakIndex:
     """The :class:`LeakIndex` of every split of a gallery (gallery, reference, holdout).
 
@@ -270,6 +298,8 @@ def gallery_leak_index(
         gallery: a loaded :class:`fp_rank.Gallery`.
         max_distance: pHash threshold (bits).
         max_thumb_diff: thumbnail threshold (0-255).
+        fingerprints: per split name, :func:`leak_fingerprint` of the images the caller has
+            already decoded (see :meth:`LeakIndex.add`).
 
     Returns:
         The index.
@@ -282,7 +312,7 @@ def gallery_leak_index(
     index = LeakIndex(max_distance, max_thumb_diff)
     for name in sorted(gallery.splits):
         split = gallery.splits[name]
-        index.add(name, split.images, split.hashes)
+        index.add(name, split.images, split.hashes, (fingerprints or {}).get(name))
     with _INDEX_LOCK:
         _INDEX_CACHE[key] = index
         while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:

@@ -16,8 +16,14 @@ import numpy as np
 
 from fp_rank import distributed
 from fp_rank.caching.store import EmbeddingCache, cache_key
+from fp_rank.checks.leakage import (
+    LeakIndex,
+    cached_gallery_leak_index,
+    find_leaks,
+    gallery_leak_index,
+    leak_fingerprint,
+)
 from fp_rank.encoding.encoders import Encoder, EncodeResult, load_encoder
-from fp_rank.checks.leakage import LeakIndex, find_leaks
 from fp_rank.encoding.images import content_hash, source_bytes
 from fp_rank.errors import EncoderError, FpRankError, InputError
 from fp_rank.galleries.load import Gallery, GallerySplit
@@ -94,11 +100,12 @@ class Embedder:
 
     def __init__(
         self, gallery: Gallery, generated: Sequence[Any], names: list[str], *, cache: EmbeddingCache,
-        batch_size: int, progress: bool, on_invalid: str, leak_index: LeakIndex | None = None,
+        batch_size: int, progress: bool, on_invalid: str, check_leaks: bool = False,
     ) -> None:
         self.gallery, self.generated, self.names = gallery, generated, names
         self.cache, self.batch_size, self.progress, self.on_invalid = cache, batch_size, progress, on_invalid
-        self.leak_index = leak_index
+        self.check_leaks = check_leaks
+        self.leak_index: LeakIndex | None = None
         self.stats = EmbedStats()
         self._distinct: tuple[list[int], np.ndarray] | None = None
         self._byte_digests: list[str | None] = []
@@ -111,18 +118,23 @@ class Embedder:
         generated image serve the encoder, the deduplication and the leakage guard); decoded
         separately only under a distributed launcher, or when nothing was encoded yet.
         """
-        if self.leak_index is None:
+        if not self.check_leaks:
             return [None] * len(self.generated)
         if self._leaks is None:
-            index = self.leak_index
+            index = self.leak_index if self.leak_index is not None else gallery_leak_index(self.gallery)
             self._leaks = distributed.map_shards(lambda part: find_leaks(part, index), self.generated)
         return self._leaks
 
     def embed(self, enc: Encoder, *, holdout: bool) -> Vectors:
         """All embeddings one encoder needs; ``holdout`` also encodes the holdout split (ceilings)."""
         gal = self.gallery
-        g_emb = self.split(enc, gal.gallery)
-        r_emb = self.split(enc, gal.reference)
+        fingerprints = self._index_fingerprints()
+        g_emb = self.split(enc, gal.gallery, fingerprints)
+        r_emb = self.split(enc, gal.reference, fingerprints)
+        if self.check_leaks and self.leak_index is None and fingerprints is not None:
+            # the leakage guard's index of the real images, from the fingerprints taken while they were
+            # decoded for encoding (only splits read from the cache, and the holdout, are decoded again)
+            self.leak_index = gallery_leak_index(gal, fingerprints=fingerprints)
         if self._distinct is None:  # each distinct generated image is encoded once per encoder
             reps, inverse, self._byte_digests = _distinct_images(self.generated, with_byte_digests=True)
             self._distinct = (reps, inverse)
@@ -145,10 +157,19 @@ class Embedder:
         h_emb = self.split(enc, gal.holdout) if holdout and gal.holdout is not None and len(gal.holdout) else None
         return Vectors(g_emb, r_emb, h_emb, q.embeddings, q.kept, [dict(s) for s in q.skipped])
 
+    def _index_fingerprints(self) -> dict[str, dict[int, tuple[int, np.ndarray]]] | None:
+        """Where the real splits' leak fingerprints are collected while encoding; None: not wanted."""
+        if not self.check_leaks or self.leak_index is not None or self._leaks is not None:
+            return None
+        self.leak_index = cached_gallery_leak_index(self.gallery)
+        if self.leak_index is not None or distributed.context().active:
+            return None
+        return {}
+
     def _leak_hook(self) -> tuple[Any, dict[int, dict[str, Any] | None] | None]:
         """The encoder's ``on_decoded`` callback that fingerprints each decoded generated image."""
         if self.leak_index is None or self._leaks is not None or distributed.context().active:
-            return None, None
+            return None, None  # no index yet (leaks() builds one), already done, or sharded
         index, reps, digests = self.leak_index, self._distinct[0], self._byte_digests  # type: ignore[index]
         found: dict[int, dict[str, Any] | None] = {}
 
@@ -190,8 +211,14 @@ class Embedder:
             out[np.asarray(external)[res.kept]] = res.embeddings
         return out
 
-    def split(self, enc: Encoder, split: GallerySplit) -> np.ndarray:
-        """One real split's embeddings, from the cache when every rank has them."""
+    def split(
+        self, enc: Encoder, split: GallerySplit, fingerprints: dict[str, dict[int, Any]] | None = None
+    ) -> np.ndarray:
+        """One real split's embeddings, from the cache when every rank has them.
+
+        ``fingerprints``: when given and the split is encoded, each decoded image's
+        :func:`~fp_rank.checks.leakage.leak_fingerprint` is stored in ``fingerprints[split.name]``.
+        """
         key = cache_key(enc.identity(), split.fingerprint) if enc.cacheable else None
         if key is not None:
             hit = self.cache.get(key, len(split))
@@ -199,9 +226,13 @@ class Embedder:
                 self.stats.from_cache += len(split)
                 return hit  # type: ignore[return-value]
         names = [f"{self.gallery.id}:{split.name}[{i}]" for i in range(len(split))]
+        hook: dict[str, Any] = {}
+        if fingerprints is not None:
+            part = fingerprints.setdefault(split.name, {})
+            hook["on_decoded"] = lambda i, rgb: part.__setitem__(i, leak_fingerprint(rgb))
         result = distributed.encode(
             enc, split.images, batch_size=self.batch_size, progress=self.progress, names=names,
-            desc=f"{split.name} ({enc.name})",
+            desc=f"{split.name} ({enc.name})", **hook,
         )
         self.stats.encoded += len(split)
         if key is not None and distributed.is_main_process():

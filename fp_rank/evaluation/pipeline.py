@@ -15,7 +15,6 @@ from fp_rank.checks.inputs import check_evaluate_arguments
 from fp_rank.checks.leakage import (
     DEFAULT_MAX_DISTANCE,
     DEFAULT_MAX_THUMB_DIFF,
-    gallery_leak_index,
 )
 from fp_rank.encoding.encoders import Encoder
 from fp_rank.errors import InputError
@@ -164,7 +163,7 @@ def evaluate(
     lonely = single_identity_queries(run, gal, absent, single_identity_groups)
     embedder = Embedder(
         gal, run.generated, run.files, cache=EmbeddingCache(cache_dir, enabled=cache), batch_size=batch_size,
-        progress=progress, on_invalid=on_invalid, leak_index=gallery_leak_index(gal) if check_leaks else None,
+        progress=progress, on_invalid=on_invalid, check_leaks=check_leaks,
     )
     rows: list[dict[str, Any]] = []
     ceiling_table: list[dict[str, Any]] = []
