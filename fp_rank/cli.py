@@ -61,6 +61,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         batch_size=args.batch_size,
+        num_workers=args.workers,
         cache=not args.no_cache,
         cache_dir=args.cache_dir,
         on_missing=args.on_missing,
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default=None)
     ev.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
     ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--workers", type=int, default=0, help="worker processes decoding and preprocessing images while the model runs (default 0: in the main process, one batch ahead)")
     ev.add_argument("--cache-dir", default=None)
     ev.add_argument("--no-cache", action="store_true")
     ev.add_argument("--on-missing", default="error", choices=["error", "skip", "zero"], help="identity labels without gallery images: fail (default), leave those images out, or score them AP 0 in their group as the reference code does (counted either way)")

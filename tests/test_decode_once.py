@@ -54,9 +54,26 @@ def test_leak_flags_equal_the_separate_pass(
     assert calls["n"] == holdout
     assert fused[0]["n_flagged"] >= 2
     # the old order (index decoded separately, every generated image decoded again) gives the same flags
-    monkeypatch.setattr(embed.Embedder, "_leak_hook", lambda self: (None, None))
+    monkeypatch.setattr(embed.Embedder, "_leak_hook", lambda self: None)
     monkeypatch.setattr(embed.Embedder, "_index_fingerprints", lambda self: None)
     calls["n"] = 0
     separate = _run(tmp_path, demo_gallery_dir, demo_generated)
     assert calls["n"] > holdout
     assert separate == fused
+
+
+def test_evaluate_with_workers_gives_the_same_report(
+    tmp_path: Path, demo_gallery_dir: Path, demo_generated: list[dict]
+) -> None:
+    recs = [r for r in demo_generated if r["identity"].startswith("jay_")][:12]
+    files = []
+    for i, rec in enumerate(recs):
+        path = tmp_path / f"w_{i}.png"
+        rec["image"].save(path)
+        files.append(str(path))
+    labels = [r["identity"] for r in recs]
+    one = fp_rank.evaluate(files, labels, gallery=str(demo_gallery_dir), progress=False, cache=False, batch_size=4)
+    two = fp_rank.evaluate(files, labels, gallery=str(demo_gallery_dir), progress=False, cache=False, batch_size=4,
+                           num_workers=2)
+    assert one.to_csv() == two.to_csv()
+    assert one.metadata["leakage"] == two.metadata["leakage"]

@@ -22,7 +22,12 @@ import numpy as np
 import torch
 
 from fp_rank.encoding.backends import LoadRequest, loader
-from fp_rank.encoding.images import DEFAULT_MAX_PIXELS, describe_source, iter_batches, to_rgb
+from fp_rank.encoding.images import (
+    DEFAULT_MAX_PIXELS,
+    describe_source,
+    iter_batches,
+    to_rgb,
+)
 from fp_rank.encoding.prefetch import Prefetcher
 from fp_rank.encoding.registry import REGISTRY, known_aliases
 from fp_rank.errors import EncoderError, ImageDecodeError, InputError
@@ -44,6 +49,8 @@ class EncodeResult:
     embeddings: np.ndarray
     kept: np.ndarray  # indices into the input list, one per embedding row
     skipped: list[dict[str, str]] = field(default_factory=list)
+    #: index -> what ``Encoder.encode(on_decoded=...)`` returned for that decoded image (None dropped).
+    decoded: dict[int, Any] = field(default_factory=dict)
 
 
 def _hash_json(obj: Any) -> str:
@@ -161,7 +168,8 @@ class Encoder:
         desc: str = "encoding",
         prefetch: int = 1,
         decode_workers: int | None = None,
-        on_decoded: Callable[[int, Any], None] | None = None,
+        on_decoded: Callable[[int, Any], Any] | None = None,
+        num_workers: int = 0,
     ) -> EncodeResult:
         """Encode image sources lazily, ``batch_size`` decoded images in memory at a time.
 
@@ -180,9 +188,14 @@ class Encoder:
                 Default: 1 on the CPU (the model uses the cores), ``min(8, cores - 1)`` when
                 the model runs on a GPU and the cores are free to feed it. The result does not
                 depend on it.
-            on_decoded: called as ``on_decoded(i, rgb)`` with every decoded RGB image (in a
-                decoding thread, before preprocessing), so that other per-image work (the
-                leakage guard's fingerprints) shares this decode instead of decoding again.
+            on_decoded: called as ``on_decoded(i, rgb)`` with every decoded RGB image (where it
+                was decoded: a thread or a worker process, before preprocessing), so that other
+                per-image work (the leakage guard's fingerprints) shares this decode instead of
+                decoding again; its return values come back in ``EncodeResult.decoded``.
+            num_workers: worker processes decoding and preprocessing whole batches
+                (``torch.utils.data.DataLoader``; pinned memory and non-blocking copies on
+                CUDA). 0 (default): in this process, ``prefetch`` batches ahead. The embeddings
+                do not depend on it.
 
         Returns:
             An :class:`EncodeResult` with float32 ``(n_kept, D)`` embeddings.
@@ -200,42 +213,35 @@ class Encoder:
         bar = _progress(n, desc, progress)
 
         workers = decode_workers if decode_workers is not None else _default_decode_workers(self.device)
+        n_proc = check_num_workers(num_workers)
+        decoded: dict[int, Any] = {}
+        batch_fn = _BatchPreparer(self.preprocess, names, max_pixels, on_decoded, on_invalid)
 
-        def decode(pair: tuple[int, Any]) -> tuple[int, str, Any, ImageDecodeError | None]:
-            i, item = pair
-            label = names[i] if names is not None else describe_source(item, i)
-            try:
-                rgb = to_rgb(item, name=label, max_pixels=max_pixels)
-            except ImageDecodeError as exc:
-                return i, label, None, exc
-            if on_decoded is not None:
-                on_decoded(i, rgb)
-            return i, label, rgb, None
-
-        def prepared() -> Iterator[tuple[list[int], Any, list[dict[str, str]], int]]:
+        def prepared() -> Iterator[tuple[list[int], Any, list[dict[str, str]], int, dict[int, Any]]]:
             # decode + preprocess one batch (runs in the prefetch thread)
             pool = ThreadPoolExecutor(workers, thread_name_prefix="fp-rank-decode") if workers > 1 else None
             try:
                 for batch in iter_batches(items, batch_size):
-                    images, idx, bad = [], [], []
-                    for i, label, image, exc in pool.map(decode, batch) if pool is not None else map(decode, batch):
-                        if exc is not None:
-                            if on_invalid == "error":
-                                raise exc
-                            bad.append({"index": str(i), "file": label, "reason": exc.reason})
-                        else:
-                            images.append(image)
-                            idx.append(i)
-                    yield idx, (self.preprocess(images) if images else None), bad, len(batch)
+                    yield batch_fn(batch, pool)
             finally:
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
 
+        if n_proc > 0 and n > 0:
+            source: Iterator[Any] = _worker_batches(items, batch_size, batch_fn, n_proc, self.device)
+            depth = 0  # the worker processes already run ahead
+        else:
+            source, depth = prepared(), max(0, int(prefetch))
         try:
             on_cpu = not str(self.device).startswith("cuda")
-            with Prefetcher(prepared(), depth=max(0, int(prefetch)), low_priority=on_cpu) as batches:
-                for idx, pixels, bad, size in batches:
+            with Prefetcher(source, depth=depth, low_priority=on_cpu) as batches:
+                for idx, pixels, bad, size, infos in batches:
+                    if bad and on_invalid == "error":
+                        raise ImageDecodeError(bad[0]["file"], bad[0]["reason"])
                     skipped.extend(bad)
+                    decoded.update(infos)
+                    if pixels is not None and str(self.device).startswith("cuda") and pixels.device.type == "cpu":
+                        pixels = pixels.to(self.device, non_blocking=pixels.is_pinned())
                     if pixels is not None:
                         try:
                             chunks.append(self.embed_tensor(pixels))
@@ -256,7 +262,96 @@ class Encoder:
             emb = torch.cat(chunks).numpy()
         else:
             emb = np.zeros((0, 0), dtype=np.float32)
-        return EncodeResult(embeddings=emb, kept=np.asarray(kept, dtype=np.int64), skipped=skipped)
+        return EncodeResult(embeddings=emb, kept=np.asarray(kept, dtype=np.int64), skipped=skipped, decoded=decoded)
+
+
+def check_num_workers(num_workers: int) -> int:
+    """``num_workers`` as an int; InputError unless it is a whole number >= 0."""
+    if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+        raise InputError(f"num_workers must be an integer >= 0 (0: decode in this process), got {num_workers!r}")
+    return int(num_workers)
+
+
+class _BatchPreparer:
+    """Decodes and preprocesses one batch: ``[(i, source), ...]`` -> what the encoding loop consumes.
+
+    Runs in the prefetch thread, or in worker processes (``num_workers > 0``: it is then copied
+    into them by ``fork``, or pickled when the preprocessing allows). Unreadable images come back
+    as ``{"index", "file", "reason"}`` entries (the caller raises or skips); ``on_decoded``'s
+    return values come back by index.
+    """
+
+    def __init__(
+        self, preprocess: Callable[[list[Any]], torch.Tensor], names: Sequence[str] | None, max_pixels: int,
+        on_decoded: Callable[[int, Any], Any] | None, on_invalid: str,
+    ) -> None:
+        self.preprocess, self.names, self.max_pixels = preprocess, names, max_pixels
+        self.on_decoded, self.on_invalid = on_decoded, on_invalid
+
+    def decode(self, pair: tuple[int, Any]) -> tuple[int, str, Any, str | None]:
+        i, item = pair
+        label = self.names[i] if self.names is not None else describe_source(item, i)
+        try:
+            return i, label, to_rgb(item, name=label, max_pixels=self.max_pixels), None
+        except ImageDecodeError as exc:
+            return i, label, None, exc.reason
+
+    def __call__(
+        self, batch: list[tuple[int, Any]], pool: ThreadPoolExecutor | None = None
+    ) -> tuple[list[int], Any, list[dict[str, str]], int, dict[int, Any]]:
+        images, idx, bad, infos = [], [], [], {}
+        for i, label, image, reason in pool.map(self.decode, batch) if pool is not None else map(self.decode, batch):
+            if reason is not None:
+                bad.append({"index": str(i), "file": label, "reason": reason})
+                if self.on_invalid == "error":
+                    break
+                continue
+            if self.on_decoded is not None:
+                info = self.on_decoded(i, image)
+                if info is not None:
+                    infos[i] = info
+            images.append(image)
+            idx.append(i)
+        pixels = self.preprocess(images) if images and not (bad and self.on_invalid == "error") else None
+        return idx, pixels, bad, len(batch), infos
+
+
+class _BatchDataset:
+    """Map-style dataset of whole batches (what ``torch.utils.data.DataLoader`` workers run)."""
+
+    def __init__(self, items: Sequence[Any], batch_size: int, prepare: _BatchPreparer) -> None:
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        self.items, self.batch_size, self.prepare = items, batch_size, prepare
+
+    def __len__(self) -> int:
+        return -(-len(self.items) // self.batch_size)
+
+    def __getitem__(self, b: int) -> Any:
+        lo = b * self.batch_size
+        return self.prepare([(i, self.items[i]) for i in range(lo, min(len(self.items), lo + self.batch_size))])
+
+
+def _worker_batches(
+    items: Sequence[Any], batch_size: int, prepare: _BatchPreparer, num_workers: int, device: str
+) -> Iterator[Any]:
+    """Batches decoded and preprocessed in ``num_workers`` processes, in input order.
+
+    Each worker runs one batch at a time with one torch thread; on CUDA the batches arrive in
+    pinned memory so the copy to the GPU does not block. Batch composition, and so every
+    embedding, is the same as in one process.
+    """
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(
+        _BatchDataset(items, batch_size, prepare), batch_size=None, shuffle=False, num_workers=num_workers,
+        pin_memory=str(device).startswith("cuda"), prefetch_factor=2, collate_fn=_identity,
+    )
+    yield from loader
+
+
+def _identity(batch: Any) -> Any:
+    return batch
 
 
 def _default_decode_workers(device: str) -> int:

@@ -100,11 +100,12 @@ class Embedder:
 
     def __init__(
         self, gallery: Gallery, generated: Sequence[Any], names: list[str], *, cache: EmbeddingCache,
-        batch_size: int, progress: bool, on_invalid: str, check_leaks: bool = False,
+        batch_size: int, progress: bool, on_invalid: str, check_leaks: bool = False, num_workers: int = 0,
     ) -> None:
         self.gallery, self.generated, self.names = gallery, generated, names
         self.cache, self.batch_size, self.progress, self.on_invalid = cache, batch_size, progress, on_invalid
         self.check_leaks = check_leaks
+        self.num_workers = num_workers
         self.leak_index: LeakIndex | None = None
         self.stats = EmbedStats()
         self._distinct: tuple[list[int], np.ndarray] | None = None
@@ -139,13 +140,14 @@ class Embedder:
             reps, inverse, self._byte_digests = _distinct_images(self.generated, with_byte_digests=True)
             self._distinct = (reps, inverse)
             self.stats.queries_distinct = len(reps)
-        hook, found = self._leak_hook()
+        hook = self._leak_hook()
         q = _encode_distinct(
             enc, self.generated, *self._distinct, self.names, batch_size=self.batch_size, progress=self.progress,
-            on_invalid=self.on_invalid, desc=f"generated ({enc.name})", **({"on_decoded": hook} if hook else {}),
+            on_invalid=self.on_invalid, desc=f"generated ({enc.name})", num_workers=self.num_workers,
+            **({"on_decoded": hook} if hook else {}),
         )
-        if found is not None:
-            self._leaks = self._fan_out_leaks(found)
+        if hook is not None:
+            self._leaks = self._fan_out_leaks({r: found[0] for r, found in q.decoded.items()})
         self.stats.queries_encoded += len(self._distinct[0])
         if len(q.kept) == 0:
             raise InputError(
@@ -166,18 +168,17 @@ class Embedder:
             return None
         return {}
 
-    def _leak_hook(self) -> tuple[Any, dict[int, dict[str, Any] | None] | None]:
-        """The encoder's ``on_decoded`` callback that fingerprints each decoded generated image."""
+    def _leak_hook(self) -> Any:
+        """The encoder's ``on_decoded`` callback: each decoded generated image's leak match, as ``(match,)``."""
         if self.leak_index is None or self._leaks is not None or distributed.context().active:
-            return None, None  # no index yet (leaks() builds one), already done, or sharded
-        index, reps, digests = self.leak_index, self._distinct[0], self._byte_digests  # type: ignore[index]
-        found: dict[int, dict[str, Any] | None] = {}
+            return None  # no index yet (leaks() builds one), already done, or sharded
+        index, reps, digests, generated = self.leak_index, self._distinct[0], self._byte_digests, self.generated  # type: ignore[index]
 
-        def on_decoded(i: int, rgb: Any) -> None:
+        def on_decoded(i: int, rgb: Any) -> tuple[dict[str, Any] | None]:
             item = reps[i]
-            found[i] = index.match(self.generated[item], digest=digests[item], rgb=rgb)
+            return (index.match(generated[item], digest=digests[item], rgb=rgb),)
 
-        return on_decoded, found
+        return on_decoded
 
     def _fan_out_leaks(self, found: dict[int, dict[str, Any] | None]) -> list[dict[str, Any] | None]:
         """Leak matches of the distinct images, one per generated image (undecoded ones checked here)."""
@@ -226,18 +227,21 @@ class Embedder:
                 self.stats.from_cache += len(split)
                 return hit  # type: ignore[return-value]
         names = [f"{self.gallery.id}:{split.name}[{i}]" for i in range(len(split))]
-        hook: dict[str, Any] = {}
-        if fingerprints is not None:
-            part = fingerprints.setdefault(split.name, {})
-            hook["on_decoded"] = lambda i, rgb: part.__setitem__(i, leak_fingerprint(rgb))
+        hook: dict[str, Any] = {"on_decoded": _fingerprint} if fingerprints is not None else {}
         result = distributed.encode(
             enc, split.images, batch_size=self.batch_size, progress=self.progress, names=names,
-            desc=f"{split.name} ({enc.name})", **hook,
+            desc=f"{split.name} ({enc.name})", num_workers=self.num_workers, **hook,
         )
+        if fingerprints is not None:
+            fingerprints[split.name] = result.decoded
         self.stats.encoded += len(split)
         if key is not None and distributed.is_main_process():
             self.cache.put(key, result.embeddings, {"gallery": self.gallery.id, "split": split.name, "encoder": enc.name})
         return result.embeddings
+
+
+def _fingerprint(i: int, rgb: Any) -> Any:
+    return leak_fingerprint(rgb)
 
 
 def _is_index(item: Any) -> bool:
@@ -311,4 +315,4 @@ def _encode_distinct(
         for i in np.flatnonzero(rows < 0)
     ]
     emb = res.embeddings[rows[kept]] if len(kept) else res.embeddings
-    return EncodeResult(embeddings=emb, kept=kept.astype(np.int64), skipped=skipped)
+    return EncodeResult(embeddings=emb, kept=kept.astype(np.int64), skipped=skipped, decoded=res.decoded)

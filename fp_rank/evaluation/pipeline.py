@@ -16,7 +16,7 @@ from fp_rank.checks.leakage import (
     DEFAULT_MAX_DISTANCE,
     DEFAULT_MAX_THUMB_DIFF,
 )
-from fp_rank.encoding.encoders import Encoder
+from fp_rank.encoding.encoders import Encoder, check_num_workers
 from fp_rank.errors import InputError
 from fp_rank.evaluation.embed import (
     Embedder,
@@ -77,6 +77,7 @@ def evaluate(
     conditioning: Sequence[Any] | None = None,
     clip_t: str | None = None,
     clip_t_revision: str | None = None,
+    num_workers: int = 0,
 ) -> Report:
     """Score generated images by how well each retrieves its own identity from the gallery.
 
@@ -102,6 +103,9 @@ def evaluate(
         device: torch device (default CUDA when available).
         dtype: ``"float32"`` (default) or ``"bfloat16"``/``"float16"`` autocast.
         batch_size: images per forward pass (memory is bounded by it, not by the image count).
+        num_workers: worker processes decoding and preprocessing the images, batch by batch,
+            while the model runs (``Encoder.encode(num_workers=)``); 0 (default) decodes in this
+            process, one batch ahead. The numbers do not depend on it.
         cache: reuse and store gallery/reference/holdout embeddings in the embedding cache.
         cache_dir: cache folder (default ``$FP_RANK_CACHE`` or ``$HF_HOME/fp_rank``).
         on_missing: a label without gallery images: ``"error"`` (default, listing close
@@ -153,6 +157,7 @@ def evaluate(
         flags={"cache": cache, "ceilings": ceilings, "progress": progress, "trust_remote_code": trust_remote_code,
                "check_leaks": check_leaks, "exclude_leaks": exclude_leaks},
     )
+    check_num_workers(num_workers)
     run = QuerySet.from_arguments(generated, identities, methods, prompts, seeds, files, conditioning)
     ks = sorted({int(k) for k in cmc_ks} | {1})
     # load
@@ -164,6 +169,7 @@ def evaluate(
     embedder = Embedder(
         gal, run.generated, run.files, cache=EmbeddingCache(cache_dir, enabled=cache), batch_size=batch_size,
         progress=progress, on_invalid=on_invalid, check_leaks=check_leaks,
+        num_workers=num_workers,
     )
     rows: list[dict[str, Any]] = []
     ceiling_table: list[dict[str, Any]] = []
