@@ -282,7 +282,6 @@ def encode(encoder: Any, items: Sequence[Any], *, batch_size: int = 32, progress
     ctx = context()
     if not ctx.active:
         return encoder.encode(items, batch_size=batch_size, progress=progress, **kwargs)
-    import torch.distributed as dist
 
     idx = shard_indices(len(items), batch_size, ctx.rank, ctx.world_size)
     names = kwargs.pop("names", None)
@@ -296,8 +295,24 @@ def encode(encoder: Any, items: Sequence[Any], *, batch_size: int = 32, progress
     except Exception as exc:  # raised on every rank below, so no rank waits forever for the others
         error = exc
     if local is not None:
-        kept = idx[local.kept]
-        skipped = [{**s, "index": str(int(idx[int(s["index"])]))} for s in local.skipped]
+        local = EncodeResult(
+            embeddings=local.embeddings, kept=idx[local.kept],
+            skipped=[{**s, "index": str(int(idx[int(s["index"])]))} for s in local.skipped],
+        )
+    return _gather(ctx, local, error)
+
+
+def _gather(ctx: Context, local: Any, error: BaseException | None) -> Any:
+    """Every rank's :class:`EncodeResult` (indices already global) to every rank, in input order.
+
+    An error on any rank is raised on every rank.
+    """
+    import torch.distributed as dist
+
+    from fp_rank.encoding.encoders import EncodeResult
+
+    if local is not None:
+        kept, skipped = local.kept, local.skipped
         emb = np.ascontiguousarray(local.embeddings, dtype=np.float32)
     else:
         kept, skipped, emb = np.zeros(0, dtype=np.int64), [], np.zeros((0, 0), dtype=np.float32)
@@ -329,3 +344,126 @@ def encode(encoder: Any, items: Sequence[Any], *, batch_size: int = 32, progress
     order = np.argsort(all_kept, kind="stable")
     all_skipped = sorted((s for m in meta for s in m["skipped"]), key=lambda s: int(s["index"]))
     return EncodeResult(embeddings=all_emb[order] if dim else all_emb, kept=all_kept[order], skipped=all_skipped)
+
+
+def verify_same_inputs(what: str, count: int, fingerprint: str) -> None:
+    """Fail on every rank, before any encoding, unless every rank holds the same inputs.
+
+    Each rank reads its inputs itself (its own copy of the manifest, folder or list), so a rank
+    that sees a different set would silently mix results. In a plain process this does nothing.
+
+    Args:
+        what: what the inputs are, for the message (e.g. "generated images").
+        count: how many this rank holds.
+        fingerprint: a digest of them (names, labels, ...), equal on every rank when they agree.
+
+    Raises:
+        InputError: the ranks disagree (on every rank, naming each rank's count and digest).
+    """
+    ctx = context()
+    if not ctx.active:
+        return
+    import torch.distributed as dist
+
+    seen: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(seen, (int(count), str(fingerprint)))
+    if len(set(seen)) > 1:
+        detail = ", ".join(f"rank {r}: {c} ({f[:12]})" for r, (c, f) in enumerate(seen))
+        raise InputError(
+            f"the ranks hold different {what} ({detail}); every rank must read the same inputs (same files, "
+            "manifest and arguments, on a filesystem every rank sees)"
+        )
+
+
+def encode_chunks(
+    encoder: Any, items: Sequence[Any], *, chunk_size: int, batch_size: int,
+    cached: Callable[[int, int], np.ndarray | None], store: Callable[[int, int, Any], None],
+    progress: bool = True, desc: str = "encoding", names: Sequence[str] | None = None, **kwargs: Any,
+) -> tuple[Any, int]:
+    """Encode ``items`` in chunks of ``chunk_size`` (whole batches), each read from or written to a cache.
+
+    A killed run resumes at the first chunk not yet stored: ``cached(lo, hi)`` returns the
+    embeddings of ``items[lo:hi]`` or None; ``store(lo, hi, result)`` is called as soon as a
+    chunk is encoded. Chunks are whole numbers of batches, so every model call sees the batch
+    a run without chunks would see: the embeddings are identical whether a chunk was encoded
+    now, earlier, or by another rank. Under a launcher rank ``r`` takes chunks
+    ``r, r + W, ...`` (it holds only its own chunks' embeddings until the final gather).
+
+    Args:
+        encoder: an :class:`fp_rank.Encoder`.
+        items: the image sources.
+        chunk_size: images per chunk (rounded down to whole batches, at least one batch).
+        batch_size: images per forward pass.
+        cached, store: the chunk cache (see above).
+        progress: one progress bar for all chunks (rank 0).
+        desc: its label.
+        names: item names for messages.
+        **kwargs: passed on to ``Encoder.encode`` (``on_invalid``, ``on_decoded``, ``num_workers``).
+
+    Returns:
+        The :class:`~fp_rank.encoding.encoders.EncodeResult` of all items (``decoded`` holds the
+        ``on_decoded`` values of this rank's freshly decoded items) and how many items came from
+        the cache, summed over ranks.
+    """
+    from fp_rank.encoding.encoders import EncodeResult, _progress
+
+    ctx = context()
+    size = max(batch_size, (int(chunk_size) // batch_size) * batch_size)
+    n = len(items)
+    n_chunks = math.ceil(n / size) if n else 0
+    bar = _progress(n, desc, progress and ctx.is_main)
+    parts: list[Any] = []
+    from_cache = 0
+    error: BaseException | None = None
+    try:
+        for c in range(ctx.rank, n_chunks, ctx.world_size):
+            lo, hi = c * size, min(n, (c + 1) * size)
+            idx = np.arange(lo, hi, dtype=np.int64)
+            hit = cached(lo, hi)
+            if hit is not None:
+                parts.append(EncodeResult(embeddings=hit, kept=idx))
+                from_cache += hi - lo
+            else:
+                res = encoder.encode(
+                    _Shard(items, idx), batch_size=batch_size, progress=False, desc=desc,
+                    names=[names[i] for i in range(lo, hi)] if names is not None else None, **kwargs,
+                )
+                res = EncodeResult(
+                    embeddings=res.embeddings, kept=res.kept + lo,
+                    skipped=[{**sk, "index": str(int(sk["index"]) + lo)} for sk in res.skipped],
+                    decoded={int(i) + lo: v for i, v in res.decoded.items()},
+                )
+                store(lo, hi, res)
+                parts.append(res)
+            if bar is not None:
+                bar.update((hi - lo) * ctx.world_size)
+    except Exception as exc:  # raised on every rank (in _gather), so no rank waits for the others
+        if not ctx.active:
+            raise
+        error = exc
+    finally:
+        if bar is not None:
+            bar.close()
+    local = _concat(parts) if error is None else None
+    if not ctx.active:
+        return local, from_cache
+    gathered = _gather(ctx, local, error)
+    totals: list[Any] = [None] * ctx.world_size
+    import torch.distributed as dist
+
+    dist.all_gather_object(totals, from_cache)
+    return gathered, int(sum(totals))
+
+
+def _concat(parts: list[Any]) -> Any:
+    from fp_rank.encoding.encoders import EncodeResult
+
+    rows = [p.embeddings for p in parts if len(p.kept)]
+    decoded: dict[int, Any] = {}
+    for p in parts:
+        decoded.update(p.decoded)
+    return EncodeResult(
+        embeddings=np.concatenate(rows).astype(np.float32, copy=False) if rows else np.zeros((0, 0), dtype=np.float32),
+        kept=np.concatenate([p.kept for p in parts]).astype(np.int64) if parts else np.zeros(0, dtype=np.int64),
+        skipped=[sk for p in parts for sk in p.skipped], decoded=decoded,
+    )

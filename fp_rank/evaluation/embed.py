@@ -24,7 +24,7 @@ from fp_rank.checks.leakage import (
     leak_fingerprint,
 )
 from fp_rank.encoding.encoders import Encoder, EncodeResult, load_encoder
-from fp_rank.encoding.images import content_hash, source_bytes
+from fp_rank.encoding.images import content_fingerprint, content_hash, source_bytes
 from fp_rank.errors import EncoderError, FpRankError, InputError
 from fp_rank.galleries.load import Gallery, GallerySplit
 
@@ -37,6 +37,7 @@ class EmbedStats:
     from_cache: int = 0
     queries_encoded: int = 0
     queries_distinct: int | None = None
+    queries_from_cache: int = 0
 
 
 @dataclass
@@ -110,6 +111,7 @@ class Embedder:
         self.stats = EmbedStats()
         self._distinct: tuple[list[int], np.ndarray] | None = None
         self._byte_digests: list[str | None] = []
+        self._content_digests: list[str | None] = []
         self._leaks: list[dict[str, Any] | None] | None = None
 
     def leaks(self) -> list[dict[str, Any] | None]:
@@ -137,18 +139,16 @@ class Embedder:
             # decoded for encoding (only splits read from the cache, and the holdout, are decoded again)
             self.leak_index = gallery_leak_index(gal, fingerprints=fingerprints)
         if self._distinct is None:  # each distinct generated image is encoded once per encoder
-            reps, inverse, self._byte_digests = _distinct_images(self.generated, with_byte_digests=True)
+            distributed.verify_same_inputs("generated images", len(self.generated), _names_fingerprint(self.names))
+            reps, inverse, pairs = _distinct_images(self.generated, with_byte_digests=True)
             self._distinct = (reps, inverse)
+            self._content_digests = [p[0] for p in pairs]
+            self._byte_digests = [p[1] for p in pairs]
             self.stats.queries_distinct = len(reps)
         hook = self._leak_hook()
-        q = _encode_distinct(
-            enc, self.generated, *self._distinct, self.names, batch_size=self.batch_size, progress=self.progress,
-            on_invalid=self.on_invalid, desc=f"generated ({enc.name})", num_workers=self.num_workers,
-            **({"on_decoded": hook} if hook else {}),
-        )
+        q = self._encode_generated(enc, hook)
         if hook is not None:
             self._leaks = self._fan_out_leaks({r: found[0] for r, found in q.decoded.items()})
-        self.stats.queries_encoded += len(self._distinct[0])
         if len(q.kept) == 0:
             raise InputError(
                 f"none of the {len(self.generated)} generated images could be read; see the skipped list: {q.skipped[:3]}"
@@ -167,6 +167,36 @@ class Embedder:
         if self.leak_index is not None or distributed.context().active:
             return None
         return {}
+
+    def _encode_generated(self, enc: Encoder, hook: Any) -> EncodeResult:
+        """Each distinct generated image once, in cached chunks (a killed run resumes), fanned out to every copy."""
+        reps, inverse = self._distinct  # type: ignore[misc]
+        sources = [self.generated[i] for i in reps]
+        digests = [self._content_digests[i] for i in reps]
+
+        def key(lo: int, hi: int) -> str | None:
+            chunk = digests[lo:hi]
+            if not (enc.cacheable and self.cache.enabled) or any(d is None for d in chunk):
+                return None
+            return cache_key(enc.identity(), content_fingerprint(["generated-chunk", *chunk]))  # type: ignore[list-item]
+
+        def cached(lo: int, hi: int) -> np.ndarray | None:
+            k = key(lo, hi)
+            return self.cache.get(k, hi - lo) if k is not None else None
+
+        def store(lo: int, hi: int, res: EncodeResult) -> None:
+            k = key(lo, hi)
+            if k is not None and not res.skipped and len(res.kept) == hi - lo:
+                self.cache.put(k, res.embeddings, {"split": "generated", "rows": [lo, hi], "encoder": enc.name})
+
+        res, from_cache = distributed.encode_chunks(
+            enc, sources, chunk_size=GENERATED_CHUNK, batch_size=self.batch_size, cached=cached, store=store,
+            progress=self.progress, desc=f"generated ({enc.name})", names=[self.names[i] for i in reps],
+            on_invalid=self.on_invalid, num_workers=self.num_workers, **({"on_decoded": hook} if hook else {}),
+        )
+        self.stats.queries_encoded += len(reps) - from_cache
+        self.stats.queries_from_cache += from_cache
+        return _fan_out(res, reps, inverse, self.names)
 
     def _leak_hook(self) -> Any:
         """The encoder's ``on_decoded`` callback: each decoded generated image's leak match, as ``(match,)``."""
@@ -240,6 +270,21 @@ class Embedder:
         return result.embeddings
 
 
+#: Distinct generated images per cached chunk (rounded down to whole batches): a killed run loses
+#: at most one chunk per rank. Each chunk's entry is keyed like a gallery split's (encoder
+#: identity + content fingerprint of the chunk's images).
+GENERATED_CHUNK = 4096
+
+
+def _names_fingerprint(names: Sequence[str]) -> str:
+    """Digest of the generated images' names, compared across ranks before anything is encoded."""
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(str(name).encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def _fingerprint(i: int, rgb: Any) -> Any:
     return leak_fingerprint(rgb)
 
@@ -253,8 +298,9 @@ def _distinct_images(items: Sequence[Any], with_byte_digests: bool = False) -> A
 
     Args:
         items: the image sources.
-        with_byte_digests: also return, per item, the sha256 of its encoded bytes (None for an
-            in-memory picture): the leakage guard's exact test, so the bytes are hashed once.
+        with_byte_digests: also return, per item, ``(content digest, sha256 of its encoded bytes)``
+            (None for an in-memory picture): the chunk cache's key and the leakage guard's exact
+            test, so the bytes are hashed once.
 
     Returns:
         The positions of the first copy of each distinct image, and for every item the index of
@@ -275,7 +321,7 @@ def _distinct_images(items: Sequence[Any], with_byte_digests: bool = False) -> A
         inverse[i] = len(reps)
         reps.append(i)
     if with_byte_digests:
-        return reps, inverse, [p[1] for p in pairs]
+        return reps, inverse, pairs
     return reps, inverse
 
 
@@ -305,6 +351,13 @@ def _encode_distinct(
     if len(reps) == len(items):
         return distributed.encode(encoder, items, names=names, **kwargs)  # type: ignore[no-any-return]
     res = distributed.encode(encoder, [items[i] for i in reps], names=[names[i] for i in reps], **kwargs)
+    return _fan_out(res, reps, inverse, names)
+
+
+def _fan_out(res: EncodeResult, reps: list[int], inverse: np.ndarray, names: Sequence[str]) -> EncodeResult:
+    """Rows of the distinct images (``res``, indexed by position in ``reps``) -> one per item."""
+    if len(reps) == len(inverse):
+        return res
     row_of = np.full(len(reps), -1, dtype=np.int64)
     row_of[res.kept] = np.arange(len(res.kept))
     rows = row_of[inverse]

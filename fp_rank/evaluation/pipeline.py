@@ -322,6 +322,7 @@ def _metadata(
             "gallery_images_from_cache": stats.from_cache,
             "generated_images_encoded": stats.queries_encoded,
             "generated_images_distinct": stats.queries_distinct,
+            "generated_images_from_cache": stats.queries_from_cache,
         },
         "distributed": dist_ctx.describe(),
         "options": {
