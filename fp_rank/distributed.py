@@ -14,7 +14,13 @@ Encoding images is the only expensive step of an evaluation, so it is the only o
   results are gathered (:func:`map_shards`).
 * **cached**: each rank reads the embedding cache; the split is taken from the cache only if
   every rank found it (a collective check, so ranks never disagree about what to encode).
-  Only rank 0 writes cache entries and output files.
+  Only rank 0 writes the real splits' entries and output files.
+* **resumable**: the generated images are encoded in chunks of whole batches
+  (:func:`encode_chunks`); rank ``r`` takes chunks ``r, r + W, ...``, writes each chunk's cache
+  entry as soon as it is encoded and holds only its own chunks until the final gather, so a
+  killed run restarts at the first chunk not yet stored, with identical numbers.
+* **checked**: before encoding, the ranks compare the count and a digest of their generated
+  images (:func:`verify_same_inputs`) and all fail with one clear message if they differ.
 
 Launch (the process group is created from the launcher's environment on first use)::
 

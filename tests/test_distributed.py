@@ -25,6 +25,8 @@ from fp_rank.cli import main as cli_main
 from fp_rank.errors import ImageDecodeError
 
 args = json.loads(sys.argv[1])
+from fp_rank.evaluation import embed
+embed.GENERATED_CHUNK = 8  # several cached chunks of generated images, shared round robin by the ranks
 man = json.loads(open(args["manifest"]).read())
 ctx, _ = distributed.setup()
 out = {"world_size": ctx.world_size, "encoders": {}}
@@ -61,6 +63,18 @@ except ImageDecodeError as exc:
     raised = str(exc)
 with open(os.path.join(args["out"], f"raised{ctx.rank}.txt"), "w") as fh:
     fh.write(raised or "")
+# ranks that hold different inputs fail clearly, on every rank, before encoding
+from fp_rank.errors import InputError
+n_files = len(man["files"]) - (1 if ctx.rank == 1 else 0)
+try:
+    evaluate(man["files"][:n_files], man["identities"][:n_files], methods=man["methods"][:n_files],
+             gallery=args["gallery"], encoder=args["encoders"][0], batch_size=args["batch_size"],
+             cache_dir=args["cache_dir"], on_invalid="skip", progress=False)
+    mismatch = ""
+except InputError as exc:
+    mismatch = str(exc)
+with open(os.path.join(args["out"], f"mismatch{ctx.rank}.txt"), "w") as fh:
+    fh.write(mismatch)
 # the command line: only rank 0 writes the report
 cli_main(["evaluate", "--gallery", args["gallery"], "--generated", args["csv"], "--encoder", args["encoders"][0],
           "--bootstrap", "0", "--no-progress", "--cache-dir", args["cache_dir"], "--on-invalid", "skip",
@@ -181,6 +195,23 @@ def test_an_unreadable_image_raises_on_every_rank(both_runs: dict[str, Path]) ->
         message = (both_runs["two"] / f"raised{rank}.txt").read_text()
         assert "corrupt.png" in message
     assert "corrupt.png" in (both_runs["one"] / "raised0.txt").read_text()
+
+
+def test_ranks_with_different_inputs_fail_clearly(both_runs: dict[str, Path]) -> None:
+    for rank in (0, 1):
+        message = (both_runs["two"] / f"mismatch{rank}.txt").read_text()
+        assert "ranks hold different generated images" in message and "rank 1: 46" in message
+    assert (both_runs["one"] / "mismatch0.txt").read_text() == ""
+
+
+def test_generated_chunks_come_from_the_cache_on_every_rank(both_runs: dict[str, Path]) -> None:
+    for run in ("one", "two"):
+        entry = json.loads((both_runs[run] / "out.json").read_text())["encoders"]["fp-rank-demo"]
+        again = entry["cache_again"]
+        assert entry["cache"]["generated_images_from_cache"] == 0
+        # every chunk of 8 comes from the cache, except the one holding the unreadable file (never stored)
+        assert again["generated_images_from_cache"] == entry["cache"]["generated_images_encoded"] - 8
+        assert again["generated_images_encoded"] == 8
 
 
 def test_only_rank_zero_writes_and_the_report_matches(both_runs: dict[str, Path]) -> None:
