@@ -215,7 +215,8 @@ class Encoder:
         workers = decode_workers if decode_workers is not None else _default_decode_workers(self.device)
         n_proc = check_num_workers(num_workers)
         decoded: dict[int, Any] = {}
-        batch_fn = _BatchPreparer(self.preprocess, names, max_pixels, on_decoded, on_invalid)
+        side = _SideWork(on_decoded, 2 * batch_size) if on_decoded is not None and n_proc == 0 else None
+        batch_fn = _BatchPreparer(self.preprocess, names, max_pixels, side.submit if side else on_decoded, on_invalid)
 
         def prepared() -> Iterator[tuple[list[int], Any, list[dict[str, str]], int, dict[int, Any]]]:
             # decode + preprocess one batch (runs in the prefetch thread)
@@ -255,6 +256,10 @@ class Encoder:
                         kept.extend(idx)
                     if bar is not None:
                         bar.update(size)
+        except BaseException:
+            if side is not None:
+                side.pool.shutdown(wait=False, cancel_futures=True)
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -262,7 +267,43 @@ class Encoder:
             emb = torch.cat(chunks).numpy()
         else:
             emb = np.zeros((0, 0), dtype=np.float32)
+        if side is not None:
+            decoded.update(side.results())
         return EncodeResult(embeddings=emb, kept=np.asarray(kept, dtype=np.int64), skipped=skipped, decoded=decoded)
+
+
+class _SideWork:
+    """Runs ``on_decoded`` in one extra thread, beside decoding and the model (Pillow releases the GIL).
+
+    At most ``limit`` decoded images wait for it (the decoding thread waits beyond that), so
+    memory stays bounded by the batch size.
+    """
+
+    def __init__(self, fn: Callable[[int, Any], Any], limit: int) -> None:
+        self.fn, self.limit = fn, max(1, limit)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="fp-rank-side")
+        self.pending: list[tuple[int, Any]] = []
+        self.done: dict[int, Any] = {}
+
+    def submit(self, i: int, rgb: Any) -> None:
+        self.pending.append((i, self.pool.submit(self.fn, i, rgb)))
+        while len(self.pending) > self.limit:
+            self._collect(*self.pending.pop(0))
+
+    def _collect(self, i: int, future: Any) -> None:
+        value = future.result()
+        if value is not None:
+            self.done[i] = value
+
+    def results(self) -> dict[int, Any]:
+        """Every value, once all are computed (the thread then stops)."""
+        try:
+            for i, future in self.pending:
+                self._collect(i, future)
+            self.pending.clear()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        return self.done
 
 
 def check_num_workers(num_workers: int) -> int:
