@@ -125,6 +125,7 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
             )
         finally:
             shutil.rmtree(request_dir / "inputs", ignore_errors=True)
+            space.end_request(request_dir)
 
     # Loaded after the handlers are defined: gr.Progress(track_tqdm=True) patches tqdm, and bars
     # opened before the patch (the gallery load's) would otherwise fail when they are collected.

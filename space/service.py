@@ -9,6 +9,7 @@ and its own temporary folder (removed when the request ends).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import difflib
 import os
 import shutil
@@ -27,11 +28,12 @@ from PIL import Image
 import fp_rank
 from fp_rank.demo.run import DEMO_ENCODER
 from fp_rank.encoding.images import to_rgb
-from fp_rank.errors import FpRankError, InputError
+from fp_rank.errors import FpRankError, GalleryError, InputError
 from fp_rank.evaluation import DEFAULT_METHOD
 from fp_rank.reporting.outputs import write_outputs
 from fp_rank.reporting.strips import square
 from space.settings import (
+    MAX_IDENTITY_CHARS,
     MAX_METHOD_CHARS,
     GallerySource,
     Limits,
@@ -41,7 +43,7 @@ from space.settings import (
     needs_remote_code,
     progress_enabled,
 )
-from space.uploads import Problem, Upload, collect_uploads, inside, match_mapping, read_mapping
+from space.uploads import Problem, Upload, collect_uploads, inside, match_mapping, read_mapping, shorten
 
 ProgressFn = Callable[[float, str], None]
 
@@ -130,6 +132,8 @@ class ScoringSpace:
         self._loaded: dict[tuple[str, str | None], fp_rank.Gallery] = {}
         self._encoders: dict[str, fp_rank.Encoder] = {}
         self._thumbs: OrderedDict[tuple[str, str | None, int], Image.Image] = OrderedDict()
+        # request folders: path -> monotonic time it was last in use (None while a request runs)
+        self._requests: dict[Path, float | None] = {}
 
     @classmethod
     def from_env(cls) -> ScoringSpace:
@@ -174,7 +178,14 @@ class ScoringSpace:
         key = (label, config)
         with self._key_lock(("gallery", *key)):
             if key not in self._loaded:
-                self._loaded[key] = fp_rank.load_gallery(source, config)
+                try:
+                    loaded = fp_rank.load_gallery(source, config)
+                except FpRankError as exc:
+                    if type(exc) in (InputError, GalleryError):
+                        raise type(exc)(self.scrub(str(exc))) from None
+                    raise
+                # the owner's label, never the server folder, names the gallery in messages and reports
+                self._loaded[key] = dataclasses.replace(loaded, id=label)
             return self._loaded[key]
 
     def configs(self, label: str) -> list[str]:
@@ -232,18 +243,75 @@ class ScoringSpace:
 
     # -- one request ---------------------------------------------------------------------
     def new_request_dir(self) -> Path:
-        """A fresh folder for one request; report folders older than the TTL are removed."""
+        """A fresh folder for one request, registered as in use until :meth:`end_request`.
+
+        Folders of finished requests are removed once they have been idle for ``report_ttl_s``,
+        measured on the monotonic clock of this process (a wall-clock step never deletes the
+        uploads of a request in flight; folders this process did not create are never touched).
+        """
         root = self.work_root
-        now = time.time()
-        for old in root.glob("req-*"):
-            try:
-                if now - old.stat().st_mtime > self.report_ttl_s:
-                    shutil.rmtree(old, ignore_errors=True)
-            except OSError:
-                pass
-        folder = root / f"req-{uuid.uuid4().hex}"
-        folder.mkdir()
+        now = time.monotonic()
+        with self._lock:
+            expired = [p for p, t in self._requests.items() if t is not None and now - t > self.report_ttl_s]
+            for old in expired:
+                del self._requests[old]
+            folder = root / f"req-{uuid.uuid4().hex}"
+            folder.mkdir()
+            self._requests[folder] = None
+        for old in expired:
+            shutil.rmtree(old, ignore_errors=True)
         return folder
+
+    def end_request(self, folder: str | os.PathLike[str]) -> None:
+        """Mark a request folder finished: its report downloads stay for ``report_ttl_s``."""
+        with self._lock:
+            path = Path(folder)
+            if path in self._requests:
+                self._requests[path] = time.monotonic()
+
+    def private_paths(self) -> dict[str, str]:
+        """Server paths that may appear in messages -> what a visitor is shown instead."""
+        from fp_rank.caching.store import default_cache_dir
+
+        out: dict[str, str] = {}
+        for label, source in self._sources.items():
+            if os.path.exists(source):
+                out[source] = f"gallery {label!r}"
+                out[os.path.realpath(source)] = f"gallery {label!r}"
+        for label, spec in self.encoders.items():
+            if os.path.exists(spec):
+                out[spec] = f"encoder {label!r}"
+                out[os.path.realpath(spec)] = f"encoder {label!r}"
+        if self._work_root is not None:
+            out[str(self._work_root)] = "<request>"
+        out[str(default_cache_dir())] = "<cache>"
+        try:
+            import datasets
+
+            out[str(datasets.config.HF_DATASETS_CACHE)] = "<cache>"
+        except Exception:  # noqa: BLE001 - datasets not importable: nothing of it can leak
+            pass
+        out[tempfile.gettempdir()] = "<tmp>"
+        out[os.path.expanduser("~")] = "<home>"
+        return {k: v for k, v in out.items() if k and k not in ("/", ".")}
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every server path replaced by the owner's label (longest paths first)."""
+        for path, shown in sorted(self.private_paths().items(), key=lambda kv: -len(kv[0])):
+            text = text.replace(path, shown)
+        return text
+
+    def scrub_value(self, value: Any) -> Any:
+        """:meth:`scrub` applied to every string of a JSON-like value."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {k: self.scrub_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_value(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.scrub_value(v) for v in value)
+        return value
 
     def score(
         self,
@@ -282,15 +350,39 @@ class ScoringSpace:
         out = Outcome(gallery_label=gallery, encoder_label=encoder)
         step = progress or (lambda fraction, desc: None)
         try:
+            _check_text_arguments(gallery=gallery, config=config, identity=identity, method=method, encoder=encoder)
+            out.gallery_label, out.encoder_label = shorten(gallery), shorten(encoder)
             self._score_into(
                 out, files, gallery, config, identity, method, mapping, encoder, Path(work_dir), upload_root, step,
                 bars=progress is not None and progress_enabled(),
             )
         except FpRankError as exc:
-            out.error = str(exc)
+            out.error = self.scrub(str(exc))
             out.report = None
+        out.problems = _bounded(
+            [Problem(shorten(self.scrub(p.name)), shorten(self.scrub(p.reason), MAX_REASON_CHARS)) for p in out.problems],
+            MAX_PROBLEMS_SHOWN,
+        )
+        out.notes = [shorten(self.scrub(n), MAX_REASON_CHARS) for n in out.notes]
+        if out.report is not None:
+            self._publish(out)
         out.seconds = time.perf_counter() - start
         return out
+
+    def _publish(self, out: Outcome) -> None:
+        """Make the report safe to show and download: no server path, bounded lists."""
+        report = out.report
+        assert report is not None
+        report.metadata = self.scrub_value(report.metadata)
+        cache = report.metadata.get("cache")
+        if isinstance(cache, dict) and cache.get("directory"):
+            cache["directory"] = "<server cache>"
+        report.skipped = self.scrub_value(report.skipped)
+        report.extras = self.scrub_value(report.extras)
+        space = report.extras.get("space")
+        if isinstance(space, dict):
+            space["not_scored"] = [{"file": p.name, "reason": p.reason} for p in out.problems]
+            space["notes"] = list(out.notes)
 
     def _score_into(
         self,
@@ -321,9 +413,8 @@ class ScoringSpace:
         rows = read_mapping(mapping, self.limits) if mapping else {}
         matched, unused = match_mapping(uploads, rows) if rows else ({}, [])
         if unused:
-            shown = ", ".join(unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
+            shown = ", ".join(shorten(u) for u in unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
             out.notes.append(f"{len(unused)} row(s) of the mapping CSV name files that were not uploaded: {shown}")
-        batch_identity = (identity or "").strip() or None
         batch_method = (method or "").strip()[:MAX_METHOD_CHARS] or DEFAULT_METHOD
 
         step(0.05, "Loading the gallery")
@@ -331,6 +422,8 @@ class ScoringSpace:
         gal = self.gallery(gallery, config_arg)
         out.gallery, out.config = gal, config_arg
         known = set(gal.gallery.identities.tolist())
+        lookup = _identity_lookup(known)
+        batch_identity = (lookup(identity) or identity.strip()) if identity and identity.strip() else None
         labels: list[str] = []
         methods: list[str] = []
         prompts: list[str | None] = []
@@ -341,7 +434,7 @@ class ScoringSpace:
         unknown_reason: dict[str, str] = {}
         for i, up in enumerate(uploads):
             row = matched.get(i)
-            label = row.identity if row else batch_identity
+            label = (lookup(row.identity) or row.identity) if row else batch_identity
             if label is None:
                 out.problems.append(Problem(up.name, "no identity: not in the mapping CSV and no identity chosen for the batch"))
                 continue
@@ -406,7 +499,49 @@ class ScoringSpace:
         out.report = report
 
 
+#: Most refused files listed in a reply (then one line counts the rest).
+MAX_PROBLEMS_SHOWN = 500
+#: Longest reason or note shown in a reply.
+MAX_REASON_CHARS = 1000
+
+
+def _check_text_arguments(**values: Any) -> None:
+    """Every choice the page sends must be a string (an API caller may send anything)."""
+    for key, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{key} must be a string, got a {type(value).__name__}")
+        if key == "identity" and value is not None and len(value) > MAX_IDENTITY_CHARS:
+            raise InputError(f"the identity is {len(value)} characters long; gallery identities have at most {MAX_IDENTITY_CHARS}")
+        if key != "identity" and value is not None and len(value) > 4 * MAX_IDENTITY_CHARS:
+            raise InputError(f"{key} is {len(value)} characters long; choose one from the page")
+
+
+def _identity_lookup(known: set[str]) -> Callable[[str | None], str | None]:
+    """Match a label to a gallery identity: exactly, else after stripping surrounding whitespace
+    (on both sides: a gallery identity may itself carry spaces) when that is unambiguous."""
+    stripped: dict[str, list[str]] = {}
+    for ident in known:
+        stripped.setdefault(ident.strip(), []).append(ident)
+
+    def lookup(label: str | None) -> str | None:
+        if label is None:
+            return None
+        if label in known:
+            return label
+        matches = stripped.get(label.strip(), [])
+        return matches[0] if len(matches) == 1 else None
+
+    return lookup
+
+
+def _bounded(problems: list[Problem], limit: int) -> list[Problem]:
+    if len(problems) <= limit:
+        return problems
+    return [*problems[:limit], Problem(f"{len(problems) - limit} more file(s)", "not listed (too many problems in one batch)")]
+
+
 def _unknown_identity(gal: fp_rank.Gallery, label: str) -> str:
+    label = shorten(label, MAX_IDENTITY_CHARS)
     try:
         gal.check_identities([label])
     except InputError as exc:
