@@ -96,6 +96,11 @@ class BuilderCommand:
                 action="store_true",
                 help="leave unreadable images out and list them in the card instead of failing",
             )
+            parser.add_argument(
+                "--follow-symlinks",
+                action="store_true",
+                help="read source images through symbolic links that lead out of --source (refused by default)",
+            )
         parser.add_argument("--overwrite", action="store_true", help="replace --out once the new gallery is complete")
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
         for option in self.options:

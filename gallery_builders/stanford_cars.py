@@ -304,7 +304,7 @@ def read_devkit(root: Path) -> tuple[list[Candidate], list[str]]:
                 label,
                 class_names,
                 source_path=relative,
-                read=file_reader(root / relative),
+                read=file_reader(root / relative, root),
                 file_name=relative.rsplit("/", 1)[-1],
             )
         )

@@ -267,7 +267,7 @@ def _candidate(root: Path, entry: _Entry) -> Candidate:
         identity=safe_label(entry.identity, what="identity"),
         identity_name=entry.identity,
         group=group_slug(entry.species),
-        read=file_reader(root / entry.path),
+        read=file_reader(root / entry.path, root),
         file_name=entry.path.rsplit("/", 1)[-1],
         extra={
             "species": entry.species,

@@ -175,11 +175,61 @@ class Gallery:
         )
 
 
-def _read_card(path_or_id: str, revision: str | None) -> tuple[dict[str, Any], str | None]:
-    """The ``fp_rank`` block of the dataset card's YAML, and the resolved Hub commit (if any)."""
+#: Most YAML nodes a dataset card may hold (a 10,000-identity card has about 25,000).
+MAX_CARD_NODES = 200_000
+
+
+def parse_card_yaml(text: str, where: str) -> Any:
+    """Parse a card's YAML front matter with bounded cost.
+
+    Aliases (``*name``) are refused: a few hundred bytes of nested aliases expand to gigabytes
+    (the "billion laughs" card). Cards written by fp-rank never use them. At most
+    :data:`MAX_CARD_NODES` nodes are composed.
+
+    Raises:
+        GalleryError: invalid YAML, an alias, or too many nodes; the message names the card.
+    """
     import yaml
 
+    class _BoundedLoader(yaml.SafeLoader):
+        nodes = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise GalleryError(
+                    f"{where}: the dataset card's YAML uses an alias (line {mark.line + 1}); aliases can expand "
+                    "a small card without bound and are not accepted. Write the values out"
+                )
+            _BoundedLoader.nodes += 1
+            if _BoundedLoader.nodes > MAX_CARD_NODES:
+                raise GalleryError(f"{where}: the dataset card's YAML holds more than {MAX_CARD_NODES} nodes")
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise GalleryError(f"{where}: the dataset card has invalid YAML front matter: {exc}") from None
+
+
+def _front_matter(text: str, where: str) -> dict[str, Any]:
+    if not text.startswith("---"):
+        return {}
+    parts = text.split("---", 2)
+    if len(parts) < 3:
+        return {}
+    meta = parse_card_yaml(parts[1], where) or {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _read_card(path_or_id: str, revision: str | None) -> tuple[dict[str, Any], str | None]:
+    """The ``fp_rank`` block of the dataset card's YAML, and the resolved Hub commit (if any).
+
+    A local card is checked before ``datasets`` reads the folder: its YAML is parsed with bounded
+    cost and every data file it names must lie inside the folder.
+    """
     commit = None
+    where = f"gallery {path_or_id!r}"
     if os.path.isdir(path_or_id):
         readme = Path(path_or_id) / "README.md"
         if not readme.exists():
@@ -196,17 +246,58 @@ def _read_card(path_or_id: str, revision: str | None) -> tuple[dict[str, Any], s
         match = re.search(r"snapshots[/\\]([0-9a-f]{40})[/\\]", local)
         commit = match.group(1) if match else None
         text = Path(local).read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        return {}, commit
-    parts = text.split("---", 2)
-    if len(parts) < 3:
-        return {}, commit
-    try:
-        meta = yaml.safe_load(parts[1]) or {}
-    except yaml.YAMLError as exc:
-        raise GalleryError(f"the dataset card of {path_or_id!r} has invalid YAML front matter: {exc}") from None
-    block = meta.get(CARD_KEY) if isinstance(meta, dict) else None
+    meta = _front_matter(text, where)
+    if os.path.isdir(path_or_id):
+        _check_data_files(Path(path_or_id), meta, where)
+    block = meta.get(CARD_KEY)
     return (block if isinstance(block, dict) else {}), commit
+
+
+def _data_file_patterns(meta: dict[str, Any]) -> Iterator[str]:
+    """Every path or glob a card's ``configs`` name (``data_dir``, ``data_files`` in any of the
+    forms ``datasets`` accepts: a string, a list, ``{split: ...}`` or ``[{split, path}]``)."""
+
+    def walk(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list):
+            for v in value:
+                yield from walk(v)
+        elif isinstance(value, dict):
+            if "path" in value:
+                yield from walk(value["path"])
+            else:
+                for v in value.values():
+                    yield from walk(v)
+
+    configs = meta.get("configs")
+    for config in configs if isinstance(configs, list) else []:
+        if isinstance(config, dict):
+            yield from walk(config.get("data_dir"))
+            yield from walk(config.get("data_files"))
+
+
+def _check_data_files(folder: Path, meta: dict[str, Any], where: str) -> None:
+    """Refuse a card whose data files (or the files they resolve to) lie outside ``folder``."""
+    import glob
+
+    root = os.path.realpath(folder)
+    for pattern in _data_file_patterns(meta):
+        if "://" in pattern or os.path.isabs(pattern) or pattern.startswith("~"):
+            outside = True
+        else:
+            joined = os.path.normpath(os.path.join(root, pattern))
+            outside = os.path.commonpath([root, joined]) != root
+            if not outside:
+                for match in glob.glob(os.path.join(root, pattern), recursive=True):
+                    if os.path.commonpath([root, os.path.realpath(match)]) != root:
+                        outside = True
+                        break
+        if outside:
+            raise GalleryError(
+                f"{where}: the dataset card names the data file {pattern!r}, which lies outside the gallery folder; "
+                "a gallery's data files must be inside its folder (relative paths, no '..', no links out)"
+            )
 
 
 def _split_from_dataset(name: str, ds: Any, where: str) -> GallerySplit:
@@ -296,6 +387,7 @@ def load_gallery(
 
     source = os.fspath(path_or_id)
     where = f"gallery {source!r}" + (f" config {config!r}" if config else "")
+    card, commit = _read_card(source, revision)  # checked before datasets parses the card itself
     if os.path.isdir(source) and cache_dir is None:
         cache_dir = _local_cache_dir(Path(source))
     from datasets import utils as ds_tqdm
@@ -326,7 +418,6 @@ def load_gallery(
             f" (and optionally {HOLDOUT_SPLIT!r})"
         )
     splits = {name: _split_from_dataset(name, dd[name], where) for name in dd if name in ALL_SPLITS}
-    card, commit = _read_card(source, revision)
     gallery = Gallery(
         id=source,
         config=config or (ALL_CONFIG if card else None),
@@ -388,19 +479,38 @@ def _check_duplicates(gallery: Gallery, where: str, on_duplicate: str) -> None:
     )
 
 
+#: sha256 of files already read in this process, by (path, size, mtime, ctime, inode, device):
+#: ctime changes on every write and cannot be set back by cp -p or rsync -t.
+_FILE_DIGESTS: dict[tuple[str, int, int, int, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+    digest = _FILE_DIGESTS.get(key)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        digest = _FILE_DIGESTS[key] = h.hexdigest()
+    return digest
+
+
 def _local_cache_dir(folder: Path) -> str:
     """A ``datasets`` cache folder specific to the current bytes of a local gallery folder.
 
     ``datasets`` keys its Arrow cache of a local folder by path, not by content, so a gallery
-    rebuilt in place would be served stale. Keying the cache folder by every file's name, size
-    and modification time makes a rebuilt folder load fresh.
+    rebuilt in place would be served stale. Keying the cache folder by every file's name and the
+    sha256 of its bytes (streamed; remembered within the process while the file's size, times
+    and inode stay the same) makes a rebuilt folder load fresh, even when its names, sizes and
+    modification times were restored (``cp -p``, ``rsync -t``).
     """
     import datasets
 
     digest = hashlib.sha256()
     for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stat = file.stat()
-        digest.update(f"{file.relative_to(folder).as_posix()}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        digest.update(f"{file.relative_to(folder).as_posix()}\t{_file_digest(file)}\n".encode())
     return str(Path(datasets.config.HF_DATASETS_CACHE) / "fp_rank_local" / digest.hexdigest()[:24])
 
 

@@ -44,7 +44,11 @@ SPLIT_DESCRIPTIONS: dict[str, str] = {
 
 
 class _CardDumper(yaml.SafeDumper):
-    """Safe YAML dumper that writes multi-line strings as literal blocks."""
+    """Safe YAML dumper that writes multi-line strings as literal blocks, and never aliases
+    (:func:`fp_rank.galleries.load.parse_card_yaml` refuses cards that use them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
