@@ -7,25 +7,67 @@ simulated methods are scored with the demo encoder through :func:`fp_rank.evalua
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from fp_rank.caching.store import default_cache_dir
 from fp_rank.demo import gallery as demo_source
 from fp_rank.demo.synthetic import DEFAULT_SEED, generated_records
+from fp_rank.errors import BuilderError, CacheError
 from fp_rank.encoding.registry import DEMO_ENCODER
 from fp_rank.evaluation import evaluate
 from fp_rank.reporting.report import Report
 from fp_rank.version import __version__
 
+logger = logging.getLogger(__name__)
+
 
 def demo_gallery(seed: int = DEFAULT_SEED, directory: str | os.PathLike[str] | None = None, progress: bool = False) -> Path:
-    """Build (once) and return the folder of the synthetic demo gallery for ``seed``."""
+    """Build (once) and return the folder of the synthetic demo gallery for ``seed``.
+
+    The gallery is written to a hidden folder and renamed into place, so a concurrent first run
+    that finishes first simply wins and its folder is used. When the cache folder cannot be
+    written (read-only, full), the demo is built in a temporary folder instead, with a warning.
+
+    Raises:
+        CacheError: neither the cache folder nor a temporary folder can hold the demo gallery.
+    """
+    name = f"synthetic-seed{seed}-fp-rank{__version__}"
     root = Path(directory) if directory is not None else default_cache_dir() / "demo"
-    out = root / f"synthetic-seed{seed}-fp-rank{__version__}"
-    if not (out / "README.md").exists():
+    try:
+        return _build_once(root / name, seed, progress)
+    except (OSError, BuilderError) as exc:
+        fallback = Path(tempfile.gettempdir()) / f"fp-rank-demo-{_user_tag()}"
+        logger.warning(
+            "cannot write the demo gallery under %s (%s); building it in %s instead. Set FP_RANK_CACHE to a "
+            "writable folder to keep it between runs", root, exc, fallback,
+        )
+        try:
+            return _build_once(fallback / name, seed, progress)
+        except (OSError, BuilderError) as again:
+            raise CacheError(
+                f"cannot write the demo gallery: {root} ({exc}) and {fallback} ({again}) are not writable or are "
+                "full; free some space or set FP_RANK_CACHE to a writable folder"
+            ) from None
+
+
+def _user_tag() -> str:
+    getuid = getattr(os, "getuid", None)
+    return str(getuid()) if getuid is not None else "user"
+
+
+def _build_once(out: Path, seed: int, progress: bool) -> Path:
+    if (out / "README.md").exists():
+        return out
+    try:
         demo_source.build(out, seed=seed, progress=progress)
+    except (OSError, BuilderError):
+        if (out / "README.md").exists():  # another process built it first: use its folder
+            return out
+        raise
     return out
 
 

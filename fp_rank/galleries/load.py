@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -388,15 +390,22 @@ def load_gallery(
     source = os.fspath(path_or_id)
     where = f"gallery {source!r}" + (f" config {config!r}" if config else "")
     card, commit = _read_card(source, revision)  # checked before datasets parses the card itself
-    if os.path.isdir(source) and cache_dir is None:
-        cache_dir = _local_cache_dir(Path(source))
+    default_cache = os.path.isdir(source) and cache_dir is None
+    if default_cache:
+        cache_dir = _writable_cache(_local_cache_dir(Path(source)))
     from datasets import utils as ds_tqdm
 
     bars_were_disabled = ds_tqdm.are_progress_bars_disabled()
     if not progress:
         ds_tqdm.disable_progress_bars()
     try:
-        dd = datasets.load_dataset(source, config, revision=revision, cache_dir=cache_dir)
+        try:
+            dd = datasets.load_dataset(source, config, revision=revision, cache_dir=cache_dir)
+        except OSError as exc:
+            if not default_cache or exc.errno not in _UNWRITABLE or str(cache_dir).startswith(tempfile.gettempdir()):
+                raise
+            cache_dir = _temporary_cache(str(cache_dir), exc)
+            dd = datasets.load_dataset(source, config, revision=revision, cache_dir=cache_dir)
     except ValueError as exc:
         msg = str(exc)
         if "config" in msg.lower():
@@ -495,6 +504,35 @@ def _file_digest(path: Path) -> str:
                 h.update(block)
         digest = _FILE_DIGESTS[key] = h.hexdigest()
     return digest
+
+
+#: errno values of a cache folder that cannot be written (read-only, no permission, full, quota).
+_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR}
+
+
+def _temporary_cache(wanted: str, exc: OSError) -> str:
+    getuid = getattr(os, "getuid", None)
+    folder = Path(tempfile.gettempdir()) / f"fp-rank-datasets-{getuid() if getuid else 'user'}" / Path(wanted).name
+    logger.warning(
+        "the datasets cache %s cannot be written (%s); using %s for this run. Set HF_DATASETS_CACHE or HF_HOME to "
+        "a writable folder to keep it", wanted, exc.strerror or exc, folder,
+    )
+    return str(folder)
+
+
+def _writable_cache(wanted: str) -> str:
+    """``wanted`` if a file can be created in it, else a temporary folder (with a warning)."""
+    try:
+        os.makedirs(wanted, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=wanted, prefix=".probe-")
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        return _temporary_cache(wanted, exc)
+    return wanted
 
 
 def _local_cache_dir(folder: Path) -> str:
