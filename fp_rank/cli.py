@@ -41,9 +41,12 @@ def _maybe_statistics(report: Any, args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fp_rank.encoding.encoders import check_device
     from fp_rank.evaluation import evaluate
     from fp_rank.galleries.load import load_gallery
     from fp_rank.runs import read_generated
+
+    check_device(args.device)  # before any loading: an absent GPU is one line, exit 2
 
     gallery = load_gallery(
         args.gallery, args.config, args.revision, min_gallery_images=args.min_gallery_images,

@@ -204,6 +204,13 @@ def read_manifest(
 
 def _csv_records(text: str, shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        yield from _csv_rows(reader, shown)
+    except csv.Error as exc:  # a cell over the csv module's field limit, a stray NUL, ...
+        raise InputError(f"{shown} line {reader.line_num + 1} cannot be read as CSV ({exc})") from None
+
+
+def _csv_rows(reader: csv.DictReader, shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
     if reader.fieldnames is None:
         raise InputError(f"{shown} is empty; expected a header line 'file,identity[,method,prompt,seed]'")
     columns = {c.strip().lower(): c for c in reader.fieldnames if c}

@@ -274,12 +274,13 @@ class ScoringSpace:
         from fp_rank.caching.store import default_cache_dir
 
         out: dict[str, str] = {}
-        for label, source in self._sources.items():
-            if os.path.exists(source):
+        sources = {**{k: v for k, v in self.galleries.items() if isinstance(v, str)}, **self._sources}
+        for label, source in sources.items():
+            if os.path.isabs(source) or os.path.exists(source) or source.startswith((".", "~")):
                 out[source] = f"gallery {label!r}"
                 out[os.path.realpath(source)] = f"gallery {label!r}"
         for label, spec in self.encoders.items():
-            if os.path.exists(spec):
+            if os.path.isabs(spec) or os.path.exists(spec):
                 out[spec] = f"encoder {label!r}"
                 out[os.path.realpath(spec)] = f"encoder {label!r}"
         if self._work_root is not None:

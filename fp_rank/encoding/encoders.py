@@ -319,10 +319,58 @@ def normalise_rows(out: torch.Tensor, name: str) -> torch.Tensor:
 def _resolve_device(device: str | None) -> str:
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
+    return check_device(device)
+
+
+def check_device(device: str | None) -> str | None:
+    """Refuse a device this machine does not have, before anything is loaded.
+
+    Args:
+        device: a torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``), or None
+            (CUDA when available, else CPU).
+
+    Returns:
+        The device string (None stays None).
+
+    Raises:
+        InputError: not a torch device, or a CUDA/MPS device that is not available here; the
+            message says what to pass instead.
+
+    Example:
+        >>> check_device("cpu")
+        'cpu'
+    """
+    if device is None:
+        return None
+    if not isinstance(device, (str, torch.device)):
+        raise InputError(f"device must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
     try:
-        torch.device(device)
-    except (RuntimeError, TypeError) as exc:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
         raise InputError(f"device {device!r} is not a torch device (use 'cpu', 'cuda' or 'cuda:N')") from exc
+    kind = parsed.type
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise InputError(
+                f"device {str(device)!r} was asked for, but CUDA is not available here ({why}); pass --device cpu "
+                "(device='cpu') or leave the device unset"
+            )
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise InputError(
+                f"device {str(device)!r} was asked for, but this machine has {count} CUDA device(s) "
+                f"(cuda:0..cuda:{count - 1})"
+            )
+    elif kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise InputError(f"device {str(device)!r} was asked for, but MPS is not available here; pass --device cpu")
+    elif kind != "cpu":
+        backend = getattr(torch, kind, None)
+        available = getattr(backend, "is_available", None)
+        if not callable(available) or not available():
+            raise InputError(f"device {str(device)!r} is not available on this machine; pass --device cpu")
     return str(device)
 
 
