@@ -18,8 +18,9 @@ from fp_rank.checks.leakage import (
     find_leaks,
     gallery_leak_index,
 )
-from fp_rank.encoding.encoders import Encoder, check_device
+from fp_rank.encoding.encoders import Encoder
 from fp_rank.errors import InputError
+from fp_rank.encoding.encoders import check_device  # noqa: I001 (kept apart: merges cleanly)
 from fp_rank.evaluation.embed import (
     Embedder,
     EmbedStats,
@@ -155,10 +156,10 @@ def evaluate(
         flags={"cache": cache, "ceilings": ceilings, "progress": progress, "trust_remote_code": trust_remote_code,
                "check_leaks": check_leaks, "exclude_leaks": exclude_leaks},
     )
-    check_device(device)  # an absent GPU is refused before the gallery is loaded
     run = QuerySet.from_arguments(generated, identities, methods, prompts, seeds, files, conditioning)
     ks = sorted({int(k) for k in cmc_ks} | {1})
     # load
+    check_device(device)  # an absent GPU is refused before the gallery is loaded
     dist_ctx, device = distributed.setup(device)
     gal = load_gallery(gallery, gallery_config, gallery_revision, progress=progress)
     absent, missing = resolve_identities(run, gal, on_missing)
