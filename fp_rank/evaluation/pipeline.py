@@ -20,7 +20,7 @@ from fp_rank.checks.leakage import (
 )
 from fp_rank.encoding.encoders import Encoder
 from fp_rank.errors import InputError
-from fp_rank.encoding.encoders import check_device  # noqa: I001 (kept apart: merges cleanly)
+from fp_rank.encoding.encoders import check_device
 from fp_rank.evaluation.embed import (
     Embedder,
     EmbedStats,
