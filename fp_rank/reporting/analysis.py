@@ -50,7 +50,7 @@ def _column(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarra
 def add_intervals(
     report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
 ) -> Report:
-    """Attach CIs (mAP, CMC@1, pairwise; overall and per group) to every result.
+    """Attach CIs of the declared interval metrics (mAP, CMC@1, Recall@k, pairwise; overall and per group).
 
     ``interval`` is one of :data:`fp_rank.stats.INTERVAL_METHODS` (default ``"logit_t"``, which
     keeps its coverage with few identities per group; ``"bootstrap"`` uses ``n_boot`` and
@@ -241,9 +241,11 @@ def encoder_agreement(report: Report) -> dict[str, Any] | None:
     return kendall_tau_matrix(scores)
 
 
-def add_statistics(report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
+def add_statistics(
+    report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
+) -> Report:
     """Intervals, drift diagnostics and encoder agreement, all attached to the report."""
-    add_intervals(report, n_boot=n_boot, confidence=confidence, seed=seed)
+    add_intervals(report, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
     report.extras["drift"] = drift(report)
     agreement = encoder_agreement(report)
     if agreement is not None:

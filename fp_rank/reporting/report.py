@@ -337,17 +337,26 @@ class Report:
         return "\n".join(lines)
 
     # -- statistics (see fp_rank.reporting.analysis) --------------------------------------
-    def add_intervals(self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
-        """Attach hierarchical-bootstrap CIs to every result (seeded); returns self."""
+    def add_intervals(
+        self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
+    ) -> Report:
+        """Attach CIs of every declared interval metric to every result; returns self.
+
+        ``interval``: ``"logit_t"`` (default: analytic, identity-clustered, Satterthwaite df; keeps
+        its coverage with 5 identities per group), ``"t"``, or ``"bootstrap"`` (hierarchical,
+        ``n_boot`` replicates, ``seed``). See :func:`fp_rank.reporting.analysis.add_intervals`.
+        """
         from fp_rank.reporting.analysis import add_intervals
 
-        return add_intervals(self, n_boot=n_boot, confidence=confidence, seed=seed)
+        return add_intervals(self, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
 
-    def add_statistics(self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
-        """CIs, drift diagnostics and (with several encoders) Kendall's tau; returns self."""
+    def add_statistics(
+        self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
+    ) -> Report:
+        """CIs (as :meth:`add_intervals`), drift diagnostics and (with several encoders) Kendall's tau; returns self."""
         from fp_rank.reporting.analysis import add_statistics
 
-        return add_statistics(self, n_boot=n_boot, confidence=confidence, seed=seed)
+        return add_statistics(self, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
 
     def compare(self, method_a: str, method_b: str, **kwargs: Any) -> Any:
         """Paired comparison A - B on shared identities (see :func:`fp_rank.reporting.analysis.compare`)."""
