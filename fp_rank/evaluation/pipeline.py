@@ -48,6 +48,7 @@ from fp_rank.version import PROTOCOL_VERSION, __version__
 
 logger = logging.getLogger(__name__)
 
+
 def evaluate(
     generated: Sequence[Any],
     identities: Sequence[str] | str,
@@ -194,9 +195,10 @@ def evaluate(
     unread = np.ones(len(run), dtype=bool)
     unread[vec.kept] = False
     excluded = leaked & ~unread & ~absent & ~lonely if exclude_leaks else np.zeros(len(run), dtype=bool)
+    counts = {key: run.count(mask) for key, mask in (("n_missing", missing), ("n_skipped", unread),
+                                                      ("n_excluded", excluded))}
     dropped = {
-        (e["name"], method): {"n_missing": run.count(missing)[method], "n_skipped": run.count(unread)[method],
-                              "n_excluded": run.count(excluded)[method]}
+        (e["name"], method): {key: count[method] for key, count in counts.items()}
         for e in encoders for method in set(run.methods)
     }
     results = summarise(rows, ceiling_table, encoders=[e["name"] for e in encoders], methods=run.methods, ks=ks,
