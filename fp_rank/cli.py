@@ -75,6 +75,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         single_identity_groups=args.single_identity_groups,
         clip_t=args.clip_t,
         clip_t_revision=args.clip_t_revision,
+        background=args.background,
+        matting=args.matting,
     )
     from fp_rank.distributed import is_main_process
 
@@ -222,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--single-identity-groups", default="error", choices=["error", "skip"], help="gallery groups with one identity (AP would be 1): fail (default) or leave them out (counted)")
     ev.add_argument("--clip-t", default=None, metavar="MODEL", help="also score text alignment (CLIP-T) of images with a prompt, with this CLIP checkpoint (alias such as clip-vit-b32, Hub id or folder)")
     ev.add_argument("--clip-t-revision", default=None, help="Hub revision of the --clip-t checkpoint")
+    ev.add_argument("--background", default="keep", choices=["keep", "remove"], help="remove the background of every encoded image (gallery, reference, holdout, generated, conditioning) before the encoder, filling it with grey 130 as the reference code's --remove_background does (default: keep)")
+    ev.add_argument("--matting", default=None, metavar="BACKEND", help="matting backend for --background remove: carvekit (the default, the reference's settings; pip install 'fp-rank[background]') or a transformers segmentation checkpoint (Hub id or folder)")
     ev.add_argument("--cmc-ks", type=int, nargs="+", default=[1, 5, 10], help="ranks for CMC (default 1 5 10)")
     ev.add_argument("--top-k", type=int, default=0, help="store each query's top-k gallery matches in report.json")
     ev.add_argument("--no-ceilings", action="store_true", help="skip the real-image ceiling (holdout/reference as queries)")

@@ -67,6 +67,7 @@ def card_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, An
     for group in spec.groups:
         entry: dict[str, Any] = {"noun": group.noun, "identities": list(summary["group_identities"][group.name])}
         entry.update(group.details)
+        entry.update(summary.get("group_notes", {}).get(group.name, {}))
         groups[group.name] = entry
     benchmark: dict[str, Any] = {
         "protocol_version": PROTOCOL_VERSION,
@@ -90,6 +91,7 @@ def card_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, An
         "splits": {split: SPLIT_DESCRIPTIONS[split] for split in ALL_SPLITS},
         "counts": summary["counts"],
         "duplicates": list(summary["duplicates"]),
+        "keep_duplicates": bool(summary.get("keep_duplicates", False)),
         "skipped": list(summary["skipped"]),
         "manifest": MANIFEST_FILE,
         "citation": FP_RANK_CITATION,
@@ -114,6 +116,13 @@ def render_card(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
         metadata, Dumper=_CardDumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
     )
     return f"---\n{front}---\n\n{_body(spec, summary)}"
+
+
+def _duplicate_line(entry: Mapping[str, Any], kept: bool) -> str:
+    twin = f"`{entry['duplicate_of']}` (in {entry.get('duplicate_of_split') or 'no split'})"
+    if kept:
+        return f"- `{entry['source_path']}` (in {entry.get('split')}) is identical to {twin}; both kept"
+    return f"- `{entry['source_path']}` is identical to {twin}; left out"
 
 
 def _size_category(total: int) -> str:
@@ -168,11 +177,25 @@ def _body(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
         encoder_line += f" {encoders['note']}"
     duplicates = summary["duplicates"]
     skipped = summary["skipped"]
+    keep_duplicates = bool(summary.get("keep_duplicates", False))
     dup_text = (
-        "\n".join(f"- `{d['source_path']}` is identical to `{d['duplicate_of']}` (left out)" for d in duplicates)
+        "\n".join(_duplicate_line(d, keep_duplicates) for d in duplicates)
         if duplicates
         else "No byte-identical images were found among the images read."
     )
+    if keep_duplicates:
+        dup_text = (
+            "Built with `--keep-duplicates` (`keep_duplicates=True`): byte-identical copies stay where the "
+            "selection put them, as in the reference code, so a copy can sit in two splits or twice in one. "
+            "Load such a gallery with `on_duplicate=\"allow\"` (CLI `--on-duplicate allow`).\n\n" + dup_text
+        )
+    disjoint = (
+        "No source file is in two splits; byte-identical copies may be (see Duplicates)."
+        if keep_duplicates
+        else "No source file and no byte-identical image is in two splits."
+    )
+    notes = summary.get("selection_notes") or ""
+    notes = f"\n\n{notes}" if notes else ""
     skip_text = (
         "\n".join(f"- `{s['source_path']}`: {s['reason']}" for s in skipped)
         if skipped
@@ -260,9 +283,9 @@ generated image scores well only if the details that tell its identity apart sur
 
 ### Source Data
 
-{spec.selection}
+{spec.selection}{notes}
 
-No source file and no byte-identical image is in two splits. Images are stored byte for byte as
+{disjoint} Images are stored byte for byte as
 read from the source (not re-encoded). The same source and seed give byte-identical files.
 
 ### Duplicates

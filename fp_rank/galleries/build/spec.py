@@ -125,6 +125,19 @@ class GallerySpec:
     tags: tuple[str, ...] = ("fp-rank", "image-retrieval", "personalization", "fine-grained")
 
 
+@dataclass(frozen=True)
+class SelectionNotes:
+    """What a builder reports about its final selection (written in the card).
+
+    Attributes:
+        groups: Per group, extra fields for the card's group entry (``cutoff`` ties...).
+        text: A paragraph for the card's Source Data section ('' for none).
+    """
+
+    groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    text: str = ""
+
+
 def safe_label(text: str, *, what: str = "label") -> str:
     """Turn a class or identity name into a filesystem-safe label.
 
