@@ -436,3 +436,21 @@ def test_unfetchable_revision_is_an_encoder_error(fake_open_clip: list[str], mon
     with pytest.raises(EncoderError, match=r"'imageomics/bioclip-2' at revision 'v9'.*offline mode is on"):
         fp_rank.load_encoder("bioclip-2", revision="v9", device="cpu")
     assert fake_open_clip == []
+
+
+def test_leaderboard_has_one_board_per_encoder_and_gallery(demo_report: Report, tmp_path: Path) -> None:
+    data = demo_report.to_dict()
+    for r in data["results"]:
+        r["encoder"] = "other-encoder"
+    for q in data["queries"]:
+        q["encoder"] = "other-encoder"
+    other = tmp_path / "other.json"
+    Report.from_dict(data).to_json(other)
+    mine = tmp_path / "mine.json"
+    demo_report.to_json(mine)
+    board = lb.build_leaderboard([mine, other])
+    assert [b.encoder for b in board.boards] == ["fp-rank-demo", "other-encoder"]
+    written = board.write(tmp_path / "board")
+    assert [p.name for p in written] == ["leaderboard.md", "leaderboard-1.png", "leaderboard-2.png"]
+    md = written[0].read_text()
+    assert md.count("## ") == 2 and "(leaderboard-2.png)" in md

@@ -82,14 +82,17 @@ class Leaderboard:
     boards: list[Board]
     ignored: list[tuple[str, str]] = field(default_factory=list)
 
-    def to_markdown(self, figures: Sequence[str] = ()) -> str:
-        """The leaderboard as Markdown: one ranked table per board, figures linked when given."""
+    def to_markdown(self, figures: Sequence[str | None] = ()) -> str:
+        """The leaderboard as Markdown: one ranked table per board, its figure linked when given.
+
+        ``figures[i]`` is the figure of ``boards[i]`` (``None``: none).
+        """
         from fp_rank.reporting.markdown import markdown_caption, markdown_summary
 
         lines = ["# fp-rank leaderboard", ""]
         for index, board in enumerate(self.boards):
             lines += [f"## {board.title}", ""]
-            if index < len(figures):
+            if index < len(figures) and figures[index]:
                 lines += [f"![mAP per method]({figures[index]})", ""]
             caption = markdown_caption(
                 encoder=board.encoder, gallery=f"{board.gallery} ({board.config})",
@@ -111,10 +114,11 @@ class Leaderboard:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         names = ["leaderboard.png"] if len(self.boards) == 1 else [f"leaderboard-{i + 1}.png" for i in range(len(self.boards))]
-        written = []
+        written: list[Path | None] = []
         for board, name in zip(self.boards, names):
             rows = [r for r in board.ranked() if r.get("map") is not None and math.isfinite(float(r["map"]))]
             if not rows:
+                written.append(None)
                 continue
             maps = [float(r["map"]) for r in rows]
             lows = [float(r["map_low"]) if r.get("map_low") is not None else m for r, m in zip(rows, maps)]
@@ -124,8 +128,8 @@ class Leaderboard:
                 floor=_shared(rows, "floor"), ceiling=_shared(rows, "ceiling"), title=board.title,
             ))
         markdown = folder / "leaderboard.md"
-        markdown.write_text(self.to_markdown([p.name for p in written]), encoding="utf-8", newline="\n")
-        return [markdown, *written]
+        markdown.write_text(self.to_markdown([p.name if p else None for p in written]), encoding="utf-8", newline="\n")
+        return [markdown, *(p for p in written if p is not None)]
 
 
 def report_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
