@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -189,6 +188,46 @@ _BOOTSTRAP_HELP = (
 )
 
 
+def _cmd_build_space(args: argparse.Namespace) -> int:
+    from fp_rank.hub.space_build import build_space, push_space
+
+    repo_id = args.repo_id or Path(args.out).name
+    build = build_space(args.out, repo_id=repo_id, datasets=args.dataset or (), requirement=args.requirement, overwrite=args.overwrite)
+    print(f"wrote the Space for {repo_id} to {build.folder}: {', '.join(build.files)}")
+    print(f"pre-flight offline: evaluate.load({build.load_call()!r})")
+    if args.push:
+        print(f"pushed: {push_space(build.folder, repo_id, private=args.private)}")
+    return 0
+
+
+def _cmd_export_results(args: argparse.Namespace) -> int:
+    from fp_rank.hub.results import write_eval_results
+    from fp_rank.reporting.report import Report
+
+    report = Report.load(args.report)
+    paths = write_eval_results(
+        report, args.out, dataset_id=args.dataset_id, dataset_revision=args.dataset_revision,
+        method=args.method, encoder=args.encoder, allow_demo=args.allow_demo,
+    )
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from fp_rank.hub.leaderboard import build_leaderboard
+
+    board = build_leaderboard(args.reports)
+    if args.out:
+        for path in board.write(args.out):
+            print(f"wrote {path}")
+    else:
+        print(board.to_markdown(), end="")
+    for path, reason in board.ignored:
+        print(f"left out {path}: {reason}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fp-rank``."""
     parser = argparse.ArgumentParser(
@@ -282,6 +321,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     inst = sub.add_parser("install-metric", help="make evaluate.load('fp-rank') work offline")
     inst.set_defaults(func=_cmd_install_metric)
+
+    space = sub.add_parser("build-space", help="assemble the metric Space as the Hub serves it (evaluate.load('ORG/fp-rank'))")
+    space.add_argument("out", help="Space folder; name it after the repository (.../fp-rank) so evaluate.load(OUT) finds the module")
+    space.add_argument("--repo-id", default=None, help="NAME or ORG/NAME of the Space (default: the folder's name); --push needs ORG/NAME")
+    space.add_argument("--dataset", action="append", help="Hub id of a published gallery, listed in the card (repeatable)")
+    space.add_argument("--requirement", default=None, help="fp-rank line of requirements.txt (default: fp-rank[app]==<this version>)")
+    space.add_argument("--overwrite", action="store_true", help="replace an earlier Space build in OUT")
+    space.add_argument("--push", action="store_true", help="create the Space (Gradio SDK) and upload the folder (network, token)")
+    space.add_argument("--private", action="store_true", help="with --push: create the Space private")
+    space.set_defaults(func=_cmd_build_space)
+
+    export = sub.add_parser("export-results", help="write a report's mAP as Hub .eval_results/*.yaml entries, per method")
+    export.add_argument("report", help="report.json")
+    export.add_argument("--out", required=True, help="folder: <method>/.eval_results/<dataset>_<encoder>.yaml")
+    export.add_argument("--dataset-id", default=None, help="Hub id of the benchmark dataset (default: the report's gallery id)")
+    export.add_argument("--dataset-revision", default=None, help="its revision, a commit SHA at best (default: the report's)")
+    export.add_argument("--method", default=None, help="only this method")
+    export.add_argument("--encoder", default=None, help="only this encoder")
+    export.add_argument("--allow-demo", action="store_true", help="allow the demo encoder's results (tests only)")
+    export.set_defaults(func=_cmd_export_results)
+
+    board = sub.add_parser("leaderboard", help="rank methods across reports (Markdown and PNG)")
+    board.add_argument("reports", nargs="+", help="report files, or folders searched for *.json")
+    board.add_argument("--out", default=None, help="folder for leaderboard.md and the PNG figure(s); default: print Markdown")
+    board.set_defaults(func=_cmd_leaderboard)
     return parser
 
 

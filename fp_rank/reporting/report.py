@@ -386,6 +386,12 @@ class Report:
 
         return to_markdown(self)
 
+    def to_eval_results(self, dataset_id: str | None = None, dataset_revision: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """mAP as Hub ``.eval_results`` entries, per method (see :func:`fp_rank.hub.results.to_eval_results`)."""
+        from fp_rank.hub.results import to_eval_results
+
+        return to_eval_results(self, dataset_id=dataset_id, dataset_revision=dataset_revision, **kwargs)
+
     def plot(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write the PNG figures to ``out_dir``; returns their paths."""
         from fp_rank.reporting.analysis import plot

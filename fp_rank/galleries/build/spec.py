@@ -62,6 +62,9 @@ class SourceInfo:
         license: Licence or terms of use of the images, in words.
         citation: BibTeX entry of the source.
         layout: The on-disk layout the builder read (one line).
+        source_datasets: The card's ``source_datasets:`` (Hub convention: ``original``, or
+            ``extended|<dataset>`` with the Hub id where the source is on the Hub); empty means
+            ``extended|<name>``.
     """
 
     name: str
@@ -70,6 +73,7 @@ class SourceInfo:
     license: str
     citation: str
     layout: str
+    source_datasets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ over a *selector*: a pure function from the usable candidates to ``{source_path:
    ``keep_duplicates`` the copies stay where the rule put them (the reference code's behaviour)
    and are only listed;
 3. writes ``data/<group>/<split>-00000-of-00001.parquet`` (image bytes embedded),
-   ``manifest.jsonl`` and the ``README.md`` dataset card into a hidden temporary folder next to
+   ``manifest.jsonl``, the ``README.md`` dataset card and the Hub benchmark declaration
+   ``eval.yaml`` into a hidden temporary folder next to
    the output, and renames it into place only when everything is written.
 
 Everything written is sorted and free of timestamps, so the same source and seed give the same
@@ -39,7 +40,7 @@ from datasets import Features, Image, Value
 from tqdm.auto import tqdm
 
 from fp_rank.errors import BuilderError
-from fp_rank.galleries.build.card import render_card
+from fp_rank.galleries.build.card import EVAL_FILE, render_card, render_eval_yaml
 from fp_rank.galleries.build.sources import image_problem
 from fp_rank.galleries.build.spec import Candidate, GallerySpec, SelectionNotes, check_config_name
 from fp_rank.galleries.schema import (
@@ -272,6 +273,7 @@ def build_gallery(
         _write_manifest(staging, resolution.rows)
         card = render_card(spec, summary)
         (staging / "README.md").write_text(card, encoding="utf-8", newline="\n")
+        (staging / EVAL_FILE).write_text(render_eval_yaml(spec, summary), encoding="utf-8", newline="\n")
     logger.info("wrote %s (%d images)", out_path, len(resolution.rows))
     return out_path
 
