@@ -3,8 +3,8 @@
 The model runs its repository's own Python code, so loading it needs ``trust_remote_code=True``.
 Preprocessing is the alias's square size and normalisation (``EncoderSpec.extra``), applied as the
 reference code applies them (albumentations ``Resize`` + ``Normalize``): OpenCV ``INTER_LINEAR``
-by default (``preprocessing="processor"``, needs ``opencv-python-headless``), or a torch resize
-within one 8-bit level of it (``preprocessing="fast"``); see
+by default (``preprocessing="processor"``, needs ``opencv-python-headless``), or fp-rank's NumPy
+rewrite of OpenCV's fixed-point arithmetic (``preprocessing="fast"``, no OpenCV); see
 :func:`fp_rank.encoding.backends._resize.square_resize_normalise`.
 """
 
@@ -55,7 +55,7 @@ def load(request: LoadRequest) -> Encoder:
     def preprocess(images: list[Any]) -> torch.Tensor:
         return square_resize_normalise(images, size, mean, std, mode)  # type: ignore[arg-type]
 
-    resize = "cv2.resize INTER_LINEAR" if mode == "processor" else "torch bilinear, no antialias, rounded to uint8"
+    resize = "cv2.resize INTER_LINEAR" if mode == "processor" else "fp_rank INTER_LINEAR emulation (NumPy, fixed point)"
 
     return Encoder(
         name=spec.alias,
