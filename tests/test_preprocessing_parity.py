@@ -6,6 +6,7 @@ reference-style loop end to end."""
 from __future__ import annotations
 
 import io
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -280,3 +281,27 @@ def test_evaluate_equals_a_reference_style_loop(e2e_gallery: Path, dinov2_224_di
                 compared += 1
     assert compared >= 6  # nearly every (encoder, method, group) cell is untied with these models
     assert {e["preprocessing"]["mode"] for e in report.metadata["encoders"]} == {"processor"}
+
+
+# --------------------------------------------------------------------------- protocol version
+
+
+def _colour(images: list) -> np.ndarray:
+    return np.asarray([np.asarray(img, dtype=np.float64).mean(axis=(0, 1)) + [1, 2, 3] for img in images])
+
+
+def test_protocol_is_1_1_and_a_1_0_report_still_loads(e2e_gallery: Path, tmp_path: Path) -> None:
+    assert fp_rank.PROTOCOL_VERSION == "1.1"
+    gal = fp_rank.load_gallery(str(e2e_gallery), progress=False)
+    encoder = load_encoder(_colour, name="colour", revision="1")
+    report = fp_rank.evaluate([_png(photo(40, 50, 1))], ["g1-a"], gallery=gal, encoder=encoder, progress=False,
+                              cache=False)
+    assert report.metadata["protocol_version"] == "1.1"
+    old = report.to_dict()
+    old["metadata"]["protocol_version"] = "1.0"  # a report written by fp-rank under protocol 1.0
+    path = tmp_path / "report-1.0.json"
+    path.write_text(json.dumps(old))
+    loaded = fp_rank.Report.load(path)
+    assert loaded.metadata["protocol_version"] == "1.0"
+    assert "protocol 1.0" in loaded.to_markdown()
+    assert loaded.single.map == pytest.approx(report.single.map)
