@@ -80,29 +80,33 @@ def processor_inputs(folders: dict[str, Path], cases: list[Any]) -> dict[str, An
             reference = processor(images=_reference_rgb(case.data), return_tensors="pt")["pixel_values"]
             rgb = to_rgb(case.data, name=case.name)
             same_rgb = np.array_equal(np.asarray(rgb), _reference_rgb(case.data))
-            row: dict[str, Any] = {"image": case.name, "same_decoded_rgb": same_rgb}
-            for mode, enc in encoders.items():
-                ours = enc.preprocess([rgb])
-                row[mode] = {"equal": bool(torch.equal(ours, reference)), **_stats(ours.numpy(), reference.numpy())}
-            # the processor itself on fp-rank's decoded image: separates the decode rule from the rest
-            row["processor_on_same_rgb_equal"] = bool(
-                torch.equal(encoders["processor"].preprocess([rgb]), processor(images=rgb, return_tensors="pt")["pixel_values"])
-            )
+            row: dict[str, Any] = {"image": case.name, "same_decoded_rgb": same_rgb,
+                                   "reference_array_height": int(_reference_rgb(case.data).shape[0])}
+            default = encoders["processor"].preprocess([rgb])
+            fast = encoders["fast"].preprocess([rgb])
+            row["default_vs_reference"] = {"equal": bool(torch.equal(default, reference)),
+                                           **_stats(default.numpy(), reference.numpy())}
+            # the processor itself on fp-rank's decoded image (PIL): separates the decode rule and
+            # transformers' channel guess on NumPy input from the preprocessing
+            on_rgb = processor(images=rgb, return_tensors="pt")["pixel_values"]
+            row["default_equals_processor_on_decoded_rgb"] = bool(torch.equal(default, on_rgb))
+            row["fast_vs_default"] = {"equal": bool(torch.equal(fast, default)), **_stats(fast.numpy(), default.numpy())}
             rows.append(row)
-        fast_on_same = [r["fast"] for r in rows if r["same_decoded_rgb"]]
         out[name] = {
             "processor_config": {k: v for k, v in processor.to_dict().items() if k in ("size", "crop_size", "resample", "image_mean", "image_std")},
             "n_images": len(rows),
-            "default_equal": sum(r["processor"]["equal"] for r in rows),
-            "default_not_equal": [
-                {"image": r["image"], "same_decoded_rgb": r["same_decoded_rgb"], "max_abs": r["processor"]["max_abs"]}
-                for r in rows if not r["processor"]["equal"]
+            "default_equal_reference": sum(r["default_vs_reference"]["equal"] for r in rows),
+            "default_not_equal_reference": [
+                {"image": r["image"], "same_decoded_rgb": r["same_decoded_rgb"],
+                 "reference_array_height": r["reference_array_height"], "max_abs": r["default_vs_reference"]["max_abs"]}
+                for r in rows if not r["default_vs_reference"]["equal"]
             ],
-            "default_equals_processor_on_decoded_rgb": all(r["processor_on_same_rgb_equal"] for r in rows),
-            "fast_max_abs": max(r["max_abs"] for r in fast_on_same),
-            "fast_share_differing_mean": float(np.mean([r["share_differing"] for r in fast_on_same])),
-            "fast_equal": sum(r["equal"] for r in fast_on_same),
-            "n_same_decode": len(fast_on_same),
+            "default_equals_processor_on_decoded_rgb": sum(r["default_equals_processor_on_decoded_rgb"] for r in rows),
+            "fast_equal_default": sum(r["fast_vs_default"]["equal"] for r in rows),
+            "fast_vs_default_max_abs": max(r["fast_vs_default"]["max_abs"] for r in rows),
+            "fast_vs_default_share_differing_mean": float(np.mean([r["fast_vs_default"]["share_differing"] for r in rows])),
+            "fast_vs_default_share_differing_max": max(r["fast_vs_default"]["share_differing"] for r in rows),
+            "rows": rows,
         }
     return out
 
@@ -172,6 +176,9 @@ def miewid_inputs(cases: list[Any]) -> dict[str, Any]:
         "fast_max_levels": max(r["fast_levels"]["max_abs"] for r in rows),
         "pillow_0_1_max_levels": max(r["pillow_0_1_levels"]["max_abs"] for r in rows),
         "pillow_0_1_max_normalised": max(r["pillow_0_1"]["max_abs"] for r in rows),
+        "pillow_0_1_share_differing_mean": float(np.mean([r["pillow_0_1_levels"]["share_differing"] for r in rows])),
+        "pillow_0_1_share_differing_1000x872": rows[0]["pillow_0_1_levels"]["share_differing"],
+        "pillow_0_1_max_levels_1000x872": rows[0]["pillow_0_1_levels"]["max_abs"],
         "rows": rows,
     }
 
