@@ -79,6 +79,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         clip_t_revision=args.clip_t_revision,
         background=args.background,
         matting=args.matting,
+        preprocessing=args.preprocessing,
     )
     from fp_rank.distributed import is_main_process
 
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--encoder-revision", default=None)
     ev.add_argument("--device", default=None)
     ev.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    ev.add_argument("--preprocessing", default="processor", choices=["processor", "fast"], help="model inputs exactly as the reference code makes them (the checkpoint's image processor; OpenCV for miewid; default) or with fp-rank's faster torch reimplementation (within a documented tolerance, recorded in the report)")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--cache-dir", default=None)
     ev.add_argument("--no-cache", action="store_true")

@@ -75,8 +75,8 @@ def test_fast_preprocessing_gives_the_same_embeddings(
     model: str, photos: list[Image.Image], request: pytest.FixtureRequest
 ) -> None:
     folder = request.getfixturevalue(model)
-    fast = load_encoder(str(folder))
-    slow = load_encoder(str(folder), fast_preprocess=False)
+    fast = load_encoder(str(folder), preprocessing="fast")
+    slow = load_encoder(str(folder))
     a = fast.encode(photos, batch_size=4, progress=False).embeddings
     b = slow.encode(photos, batch_size=4, progress=False).embeddings
     cosine = (a * b).sum(axis=1)

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -26,6 +26,16 @@ from fp_rank.encoding.images import DEFAULT_MAX_PIXELS, describe_source, iter_ba
 from fp_rank.encoding.prefetch import Prefetcher
 from fp_rank.encoding.registry import REGISTRY, known_aliases
 from fp_rank.errors import EncoderError, ImageDecodeError, InputError
+
+#: How model inputs are made from the decoded images (``load_encoder(preprocessing=...)``).
+#: ``"processor"``: the checkpoint's own preprocessing exactly as the reference code ran it
+#: (transformers' image processor; OpenCV for MiewID). ``"fast"``: a torch reimplementation where
+#: the backend has one (transformers processors of :mod:`fp_rank.encoding.fast_preprocess`, MiewID's
+#: resize), faster and within a documented tolerance; elsewhere the same as ``"processor"``.
+Preprocessing = Literal["processor", "fast"]
+
+#: The accepted values of ``preprocessing``.
+PREPROCESSING_OPTIONS: tuple[str, ...] = get_args(Preprocessing)
 
 _DTYPES = {
     "float32": torch.float32,
@@ -391,6 +401,40 @@ def _resolve_dtype(dtype: str | torch.dtype | None) -> str:
     return {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(key, key)
 
 
+def resolve_preprocessing(preprocessing: str | None, fast_preprocess: bool | None = None) -> str:
+    """The preprocessing option to apply, from ``preprocessing`` and the older ``fast_preprocess`` flag.
+
+    Args:
+        preprocessing: ``"processor"`` or ``"fast"``; None means the default (``"processor"``).
+        fast_preprocess: the flag of fp-rank 0.1 (True = ``"fast"``, False = ``"processor"``);
+            None when not given.
+
+    Returns:
+        ``"processor"`` or ``"fast"``.
+
+    Raises:
+        InputError: An unknown option, or a ``fast_preprocess`` contradicting ``preprocessing``.
+
+    Example:
+        >>> resolve_preprocessing(None), resolve_preprocessing("fast"), resolve_preprocessing(None, True)
+        ('processor', 'fast', 'fast')
+    """
+    if preprocessing is not None and preprocessing not in PREPROCESSING_OPTIONS:
+        raise InputError(
+            f"preprocessing must be one of {', '.join(repr(o) for o in PREPROCESSING_OPTIONS)}, got {preprocessing!r}"
+        )
+    if fast_preprocess is None:
+        return preprocessing or "processor"
+    if not isinstance(fast_preprocess, bool):
+        raise InputError(f"fast_preprocess must be True or False, got {fast_preprocess!r}")
+    legacy = "fast" if fast_preprocess else "processor"
+    if preprocessing is not None and preprocessing != legacy:
+        raise InputError(
+            f"fast_preprocess={fast_preprocess} contradicts preprocessing={preprocessing!r}; give preprocessing only"
+        )
+    return legacy
+
+
 def load_encoder(
     name_or_path: str | os.PathLike[str] | Callable[..., Any] | Encoder,
     revision: str | None = None,
@@ -402,7 +446,8 @@ def load_encoder(
     pooling: str | None = None,
     use_safetensors: bool = True,
     name: str | None = None,
-    fast_preprocess: bool = True,
+    preprocessing: Preprocessing | None = None,
+    fast_preprocess: bool | None = None,
 ) -> Encoder:
     """Load a backbone with its preprocessing.
 
@@ -423,19 +468,28 @@ def load_encoder(
         use_safetensors: only accept safetensors weights (default). Set False to allow pickled
             ``.bin`` checkpoints, which can run code when loaded.
         name: how to name a callable encoder in reports.
-        fast_preprocess: for transformers processors that
-            :mod:`fp_rank.encoding.fast_preprocess` reproduces (DINOv2's, CLIP's, SigLIP's, ViT's),
-            preprocess with torch instead of the processor's PIL/NumPy path: about 3x faster,
-            tensors within a documented tolerance, recorded in ``Encoder.preprocessing`` (so the
-            cache never mixes the two). False keeps the processor itself.
+        preprocessing: how model inputs are made. ``"processor"`` (default): exactly as the
+            checkpoint's reference preprocessing does it (transformers' image processor for
+            DINOv2, CLIP, SigLIP and other ``AutoImageProcessor`` models; OpenCV ``INTER_LINEAR``
+            for MiewID, which needs ``opencv-python-headless``). ``"fast"``: torch
+            reimplementations where they exist (:mod:`fp_rank.encoding.fast_preprocess` for
+            transformers processors, about 3x faster, normalised values within
+            ``2 / (255 * std)``; a torch bilinear resize for MiewID, within 1 level); other
+            backends keep their own preprocessing. The path taken is recorded in
+            ``Encoder.preprocessing["mode"]``, which is part of the cache key.
+        fast_preprocess: older spelling of ``preprocessing`` (True = ``"fast"``,
+            False = ``"processor"``); still accepted.
 
     Returns:
         An :class:`Encoder`.
 
     Raises:
         EncoderError: unknown alias, unknown backend in the alias's registry entry, missing
-            remote-code opt-in, unloadable model.
+            remote-code opt-in, unloadable model, OpenCV missing for MiewID's ``"processor"``
+            preprocessing.
+        InputError: an unknown ``preprocessing`` option.
     """
+    mode = resolve_preprocessing(preprocessing, fast_preprocess)
     if isinstance(name_or_path, Encoder):
         return name_or_path
     request = functools.partial(
@@ -446,7 +500,7 @@ def load_encoder(
         pooling=pooling,
         trust_remote_code=trust_remote_code,
         use_safetensors=use_safetensors,
-        fast_preprocess=fast_preprocess,
+        preprocessing=mode,
     )
     if callable(name_or_path) and not isinstance(name_or_path, (str, os.PathLike)):
         return loader("callable")(request(source=name_or_path, name=name, spec=None))

@@ -19,9 +19,13 @@ from fp_rank.checks.leakage import (
     gallery_leak_index,
 )
 from fp_rank.encoding.background import Background, Matting, load_matting
-from fp_rank.encoding.encoders import Encoder
+from fp_rank.encoding.encoders import (
+    Encoder,
+    Preprocessing,
+    check_device,
+    resolve_preprocessing,
+)
 from fp_rank.errors import InputError
-from fp_rank.encoding.encoders import check_device
 from fp_rank.evaluation.embed import (
     Embedder,
     EmbedStats,
@@ -84,6 +88,7 @@ def evaluate(
     clip_t_revision: str | None = None,
     background: Background = "keep",
     matting: str | os.PathLike[str] | Callable[[Any], Any] | Matting | None = None,
+    preprocessing: Preprocessing = "processor",
 ) -> Report:
     """Score generated images by how well each retrieves its own identity from the gallery.
 
@@ -138,6 +143,11 @@ def evaluate(
             id or folder) to score text alignment (CLIP-T) of every image that has a prompt; a
             ``{X}`` in a prompt is filled with the group noun. Default: not computed.
         clip_t_revision: Hub revision of the CLIP-T checkpoint.
+        preprocessing: how model inputs are made: ``"processor"`` (default), exactly as the
+            reference code (the checkpoint's transformers image processor; OpenCV for MiewID), or
+            ``"fast"``, torch reimplementations within a documented tolerance (see
+            :func:`fp_rank.load_encoder`). Recorded per encoder (``preprocessing["mode"]``) and
+            in the cache key. Encoders passed as :class:`~fp_rank.Encoder` keep their own.
         single_identity_groups: a gallery group with one identity scores AP 1 for every query
             (nothing to confuse it with): ``"error"`` (default, a GalleryError naming the group)
             or ``"skip"`` (its queries are left out; ``metadata["single_identity_groups"]`` counts
@@ -170,6 +180,7 @@ def evaluate(
                "check_leaks": check_leaks, "exclude_leaks": exclude_leaks},
         background=background, matting=matting,
     )
+    preprocessing = resolve_preprocessing(preprocessing)  # type: ignore[assignment]
     run = QuerySet.from_arguments(generated, identities, methods, prompts, seeds, files, conditioning)
     ks = sorted({int(k) for k in cmc_ks} | {1})
     # load
@@ -192,7 +203,7 @@ def evaluate(
     skipped: list[dict[str, Any]] | None = None
     for enc in load_encoders(
         encoder_specs(encoder, encoder_revision, gal), device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-        matting=matte,
+        matting=matte, preprocessing=preprocessing,
     ):
         encoders.append({**enc.identity(), "device": enc.device, "description": enc.description})
         # embed
