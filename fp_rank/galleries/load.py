@@ -209,6 +209,22 @@ def _read_card(path_or_id: str, revision: str | None) -> tuple[dict[str, Any], s
     return (block if isinstance(block, dict) else {}), commit
 
 
+def _check_source(source: str) -> None:
+    """Fail at once, in one line, for a local path that is not a folder or a Hub id that cannot be fetched."""
+    from fp_rank.hub_access import hub_problem, looks_like_path
+
+    if looks_like_path(source):
+        if not os.path.isdir(source):
+            raise GalleryError(
+                f"no such folder: gallery {source!r} does not exist (a path is read as a local folder; "
+                "build one with `python -m gallery_builders ... --out FOLDER`, or name a Hub dataset as 'org/name')"
+            )
+        return
+    problem = hub_problem(source, "dataset")
+    if problem:
+        raise GalleryError(f"cannot load gallery {source!r}: {problem}")
+
+
 def _split_from_dataset(name: str, ds: Any, where: str) -> GallerySplit:
     from datasets import Image as ImageFeature
 
@@ -292,9 +308,10 @@ def load_gallery(
         raise InputError(
             f"gallery must be a folder, a Hub dataset id or a loaded Gallery, got {type(path_or_id).__name__}"
         )
+    source = os.fspath(path_or_id)
+    _check_source(source)
     import datasets
 
-    source = os.fspath(path_or_id)
     where = f"gallery {source!r}" + (f" config {config!r}" if config else "")
     if os.path.isdir(source) and cache_dir is None:
         cache_dir = _local_cache_dir(Path(source))

@@ -101,6 +101,12 @@ def load_pretrained(loader: Any, target: str, revision: str | None, what: str, *
         EncoderError: If loading fails; the message names the model, the revision and, in
             offline mode, that the files must already be cached.
     """
+    if not os.path.isdir(target):
+        from fp_rank.hub_access import hub_problem
+
+        problem = hub_problem(target, "model")
+        if problem:
+            raise EncoderError(f"cannot load the {what} of {target!r}: {problem}")
     try:
         return loader.from_pretrained(target, revision=revision, **kwargs)
     except (OSError, ValueError, KeyError, EnvironmentError) as exc:
