@@ -216,7 +216,7 @@ def _check_source(source: str) -> None:
     if looks_like_path(source):
         if not os.path.isdir(source):
             raise GalleryError(
-                f"no such folder: gallery {source!r} does not exist (a path is read as a local folder; "
+                f"cannot load gallery {source!r}: no such folder (a path is read as a local folder; "
                 "build one with `python -m gallery_builders ... --out FOLDER`, or name a Hub dataset as 'org/name')"
             )
         return
