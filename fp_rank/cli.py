@@ -69,6 +69,7 @@ def _maybe_statistics(report: Any, args: argparse.Namespace) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from fp_rank.evaluation import evaluate
     from fp_rank.galleries.load import load_gallery
+    from fp_rank.distributed import is_main_process
     from fp_rank.runs import read_generated
 
     gallery = load_gallery(
@@ -76,6 +77,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         on_duplicate=args.on_duplicate, progress=not args.no_progress,
     )
     run = read_generated(args.generated, known_identities=set(gallery.identities), method=args.method)
+    if os.environ.get("RANK", "0") in ("0", ""):  # under a launcher, rank 0 alone speaks
+        for line in run.describe():
+            print(line, file=sys.stderr)
     encoders: Any = args.encoder if args.encoder else None
     if encoders is not None and len(encoders) == 1:
         encoders = encoders[0]
@@ -102,12 +106,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         clip_t=args.clip_t,
         clip_t_revision=args.clip_t_revision,
     )
-    from fp_rank.distributed import is_main_process
-
     if not is_main_process():  # torchrun / accelerate launch: rank 0 alone reports and writes
         return 0
     _maybe_statistics(report, args)
     print(report.format_table())
+    missing = report.metadata.get("missing") or []
+    if missing:
+        labels = sorted({m["identity"] for m in missing})
+        what = "scored AP 0" if args.on_missing == "zero" else "left out"
+        print(f"--on-missing {args.on_missing}: {what} {len(missing)} image(s) whose identity has no gallery image: "
+              f"{', '.join(labels[:10])}{' ...' if len(labels) > 10 else ''}", file=sys.stderr)
+        for item in missing[:20]:
+            print(f"  {item['file']} ({item['method']}, {item['identity']})", file=sys.stderr)
+        if len(missing) > 20:
+            print(f"  ... {len(missing) - 20} more in report.json (metadata.missing)", file=sys.stderr)
     if report.skipped:
         print(f"skipped {len(report.skipped)} unreadable image(s):", file=sys.stderr)
         for item in report.skipped:

@@ -196,6 +196,9 @@ def to_markdown(report: Report) -> str:
             seed=stats.get("seed"),
         )
         blocks.append(markdown_summary(rows, caption=caption, ks=report.ks))
+    note = report.leak_note()
+    if note:
+        blocks.append(note + "\n")
     return "\n\n".join(blocks)
 
 
