@@ -38,6 +38,9 @@ class ImageColumn(Sequence[dict[str, Any]]):
         self._ds = dataset
         self._block = block
 
+    def __repr__(self) -> str:
+        return f"ImageColumn({len(self)} images)"
+
     def __len__(self) -> int:
         return len(self._ds)
 
@@ -77,6 +80,9 @@ class GallerySplit:
         for h, i, g in zip(self.hashes, self.identities, self.groups):
             digest.update(f"{h}\t{i}\t{g}\n".encode())
         return digest.hexdigest()
+
+    def __repr__(self) -> str:
+        return f"GallerySplit({self.name!r}, {len(self)} images, {len(set(self.identities.tolist()))} identities)"
 
     def __len__(self) -> int:
         return len(self.identities)
@@ -140,6 +146,14 @@ class Gallery:
         rec = self.card.get("recommended_encoders") or {}
         primary = rec.get("primary") if isinstance(rec, dict) else None
         return str(primary) if primary else None
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {len(split)}" for name, split in self.splits.items())
+        where = self.id + (f" [{self.config}]" if self.config else "") + (f" @{self.revision[:12]}" if self.revision else "")
+        return (
+            f"Gallery({where!r}: {len(self.groups)} group(s), {len(self.identities)} identities; {sizes}; "
+            f"fingerprint {self.fingerprint[:12]})"
+        )
 
     def describe(self) -> dict[str, Any]:
         """What a report records about the gallery."""

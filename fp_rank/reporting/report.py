@@ -101,6 +101,11 @@ class MethodResult:
             return data["per_group"][name]
         raise AttributeError(f"MethodResult has no attribute {name!r}")
 
+    def __repr__(self) -> str:
+        value = self.values.get("map")
+        shown = "-" if value is None else f"{value:.3f}"
+        return f"MethodResult(method={self.method!r}, encoder={self.encoder!r}, map={shown}, n_queries={self.n_queries})"
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the declared metrics as top-level keys beside the other fields."""
         out: dict[str, Any] = {"method": self.method, "encoder": self.encoder}
@@ -428,7 +433,14 @@ class Report:
         return plot(self, out_dir)
 
     def __repr__(self) -> str:
-        return f"Report(methods={self.methods}, encoders={self.encoders}, queries={len(self.queries)})"
+        scores = ", ".join(
+            f"{r.method}{'' if len(self.encoders) == 1 else '/' + r.encoder} "
+            + ("-" if r.values.get("map") is None else f"{r.values['map']:.3f}")
+            for r in self.results[:6]
+        ) + (", ..." if len(self.results) > 6 else "")
+        return (
+            f"Report(methods={self.methods}, encoders={self.encoders}, queries={len(self.queries)}; mAP: {scores})"
+        )
 
 
 #: The metrics a summary table can show (terminal, Markdown or the Space's cards).
