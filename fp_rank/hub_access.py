@@ -114,12 +114,13 @@ def is_cached(repo_id: str, repo_type: RepoType) -> bool:
     return False
 
 
-def hub_problem(repo_id: str, repo_type: RepoType) -> str | None:
+def hub_problem(repo_id: str, repo_type: RepoType, revision: str | None = None) -> str | None:
     """Why ``repo_id`` cannot be fetched from the Hub now, in one sentence, or None.
 
     Args:
         repo_id: a Hub id (``org/name``).
         repo_type: ``"model"`` (encoders) or ``"dataset"`` (galleries).
+        revision: the revision asked for (named in the fetch command).
 
     Returns:
         None when the repository is cached or the Hub answers; else a message that names the
@@ -128,7 +129,8 @@ def hub_problem(repo_id: str, repo_type: RepoType) -> str | None:
     if is_cached(repo_id, repo_type):
         return None
     kind = "--repo-type dataset " if repo_type == "dataset" else ""
-    fetch = f"fetch it where there is network with `hf download {kind}{repo_id}` (then copy the cache, or pass a local folder)"
+    rev = f" --revision {revision}" if revision else ""
+    fetch = f"fetch it where there is network with `hf download {kind}{repo_id}{rev}` (then copy the cache, or pass a local folder)"
     if is_offline():
         return f"{repo_id!r} is not in the Hugging Face cache and offline mode (HF_HUB_OFFLINE=1) forbids downloading it; {fetch}"
     if not endpoint_reachable():

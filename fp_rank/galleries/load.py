@@ -223,7 +223,7 @@ def _read_card(path_or_id: str, revision: str | None) -> tuple[dict[str, Any], s
     return (block if isinstance(block, dict) else {}), commit
 
 
-def _check_source(source: str) -> None:
+def _check_source(source: str, revision: str | None) -> None:
     """Fail at once, in one line, for a local path that is not a folder or a Hub id that cannot be fetched."""
     from fp_rank.hub_access import hub_problem, looks_like_path
 
@@ -234,9 +234,10 @@ def _check_source(source: str) -> None:
                 "build one with `python -m gallery_builders ... --out FOLDER`, or name a Hub dataset as 'org/name')"
             )
         return
-    problem = hub_problem(source, "dataset")
+    problem = hub_problem(source, "dataset", revision)
     if problem:
-        raise GalleryError(f"cannot load gallery {source!r}: {problem}")
+        offline = " (offline: a Hub gallery must already be in the cache at this revision)" if "offline" in problem else ""
+        raise GalleryError(f"cannot load gallery {source!r}{offline}: {problem}")
 
 
 def _split_from_dataset(name: str, ds: Any, where: str) -> GallerySplit:
@@ -323,7 +324,7 @@ def load_gallery(
             f"gallery must be a folder, a Hub dataset id or a loaded Gallery, got {type(path_or_id).__name__}"
         )
     source = os.fspath(path_or_id)
-    _check_source(source)
+    _check_source(source, revision)
     import datasets
 
     where = f"gallery {source!r}" + (f" config {config!r}" if config else "")
