@@ -1,6 +1,6 @@
 """Run every fp-rank benchmark and write ``benchmarks/results.json`` and ``BENCHMARKS.md``.
 
-    python benchmarks/run.py                  # everything (about 15 minutes on 2 CPU cores)
+    python benchmarks/run.py                  # everything (about 20 minutes on 2 CPU cores)
     python benchmarks/run.py --only ranking   # one section, merged into the existing results
     python benchmarks/run.py --quick          # small sizes: checks the scripts, not the machine
     python benchmarks/run.py --render-only    # rewrite BENCHMARKS.md from results.json
@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_coverage import section as coverage_section
+from bench_coverage import summary_rows as coverage_summary
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SECTIONS = {
@@ -28,6 +31,7 @@ SECTIONS = {
     "flows": "bench_flows.py",
     "module": "bench_module.py",
     "memory": "bench_memory.py",
+    "coverage": "bench_coverage.py",
 }
 
 
@@ -151,6 +155,7 @@ def summary(res: dict[str, Any]) -> list[str]:
                      f"{_mb(a['peak_extra_bytes'])} -> {_mb(b['peak_extra_bytes'])} ({per / 1024:.1f} KB per extra image: "
                      "embedding + report row)",
                      "bounded by batch size", _met(per < mem["decoded_image_bytes"])))
+    rows += coverage_summary(res.get("coverage", {}))
     lines = ["| comparison | result | target | |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return lines
@@ -224,6 +229,7 @@ def render(res: dict[str, Any]) -> str:
     out += flows_section(res.get("flows", {}))
     out += module_section(res.get("module", {}))
     out += memory_section(res.get("memory", {}))
+    out += coverage_section(res.get("coverage", {}))
     out += gpu_section(res.get("gpu"))
     return "\n".join(out).rstrip() + "\n"
 

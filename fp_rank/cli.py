@@ -105,6 +105,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         single_identity_groups=args.single_identity_groups,
         clip_t=args.clip_t,
         clip_t_revision=args.clip_t_revision,
+        background=args.background,
+        matting=args.matting,
     )
     if not is_main_process():  # torchrun / accelerate launch: rank 0 alone reports and writes
         return 0
@@ -144,7 +146,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise InputError(f"name the two methods with --methods A B; the report holds {first.methods}")
     result = first.compare(
         method_a, method_b, other=other, encoder=args.encoder, n_boot=args.bootstrap,
-        n_permutations=args.permutations, seed=args.seed,
+        n_permutations=args.permutations, seed=args.seed, interval=args.interval,
     )
     ci = result.ci
     print(f"{method_a} - {method_b}: mAP difference {result.difference:+.4f} "
@@ -153,6 +155,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
           f"{result.n_shared_identities} shared identities)")
     if result.only_in_a or result.only_in_b:
         print(f"identities only in {method_a}: {len(result.only_in_a)}, only in {method_b}: {len(result.only_in_b)} (left out)")
+    for note in result.warnings:
+        print(f"note: {note}")
     if args.out:
         import json
 
@@ -169,6 +173,22 @@ def format_p(p: float) -> str:
         ('p < 1e-4', 'p = 0.0312', 'p = 1')
     """
     return "p < 1e-4" if p < 1e-4 else f"p = {p:.4g}"
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from fp_rank.reporting.report import Report
+
+    plan = Report.load(args.report).plan(
+        args.delta, power=args.power, alpha=args.alpha, methods=args.methods, encoder=args.encoder,
+        identity_correlation=args.identity_correlation,
+    )
+    print(plan.summary())
+    if args.out:
+        import json
+
+        Path(args.out).write_text(json.dumps(plan.to_dict(), indent=2), encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -211,6 +231,52 @@ def _cmd_install_metric(args: argparse.Namespace) -> int:
     return 0
 
 
+_BOOTSTRAP_HELP = (
+    "confidence intervals and diagnostics: 0 turns them off; the default interval is analytic "
+    "(identity-clustered Student t), N is the replicate count of the bootstrap option"
+)
+
+
+def _cmd_build_space(args: argparse.Namespace) -> int:
+    from fp_rank.hub.space_build import build_space, push_space
+
+    repo_id = args.repo_id or Path(args.out).name
+    build = build_space(args.out, repo_id=repo_id, datasets=args.dataset or (), requirement=args.requirement, overwrite=args.overwrite)
+    print(f"wrote the Space for {repo_id} to {build.folder}: {', '.join(build.files)}")
+    print(f"pre-flight offline: evaluate.load({build.load_call()!r})")
+    if args.push:
+        print(f"pushed: {push_space(build.folder, repo_id, private=args.private)}")
+    return 0
+
+
+def _cmd_export_results(args: argparse.Namespace) -> int:
+    from fp_rank.hub.results import write_eval_results
+    from fp_rank.reporting.report import Report
+
+    report = Report.load(args.report)
+    paths = write_eval_results(
+        report, args.out, dataset_id=args.dataset_id, dataset_revision=args.dataset_revision,
+        method=args.method, encoder=args.encoder, allow_demo=args.allow_demo,
+    )
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from fp_rank.hub.leaderboard import build_leaderboard
+
+    board = build_leaderboard(args.reports)
+    if args.out:
+        for path in board.write(args.out):
+            print(f"wrote {path}")
+    else:
+        print(board.to_markdown(), end="")
+    for path, reason in board.ignored:
+        print(f"left out {path}: {reason}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fp-rank``."""
     parser = argparse.ArgumentParser(
@@ -227,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars (ours, datasets' and transformers')")
     demo.add_argument("--export", metavar="DIR", help="also write the generated images as DIR/<method>/<identity>/NN.png with DIR/manifest.csv, for fp-rank evaluate")
-    demo.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for CIs (0: none)")
+    demo.add_argument("--bootstrap", type=int, default=1000, help=_BOOTSTRAP_HELP)
     demo.set_defaults(func=_cmd_demo)
 
     ev = sub.add_parser("evaluate", help="score a folder or manifest of generated images against a gallery")
@@ -247,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--single-identity-groups", default="error", choices=["error", "skip"], help="gallery groups with one identity (AP would be 1): fail (default) or leave them out (counted)")
     ev.add_argument("--clip-t", default=None, metavar="MODEL", help="also score text alignment (CLIP-T) of images with a prompt, with this CLIP checkpoint (alias such as clip-vit-b32, Hub id or folder)")
     ev.add_argument("--clip-t-revision", default=None, help="Hub revision of the --clip-t checkpoint")
+    ev.add_argument("--background", default="keep", choices=["keep", "remove"], help="remove the background of every encoded image (gallery, reference, holdout, generated, conditioning) before the encoder, filling it with grey 130 as the reference code's --remove_background does (default: keep)")
+    ev.add_argument("--matting", default=None, metavar="BACKEND", help="matting backend for --background remove: carvekit (the default, the reference's settings; pip install 'fp-rank[background]') or a transformers segmentation checkpoint (Hub id or folder)")
     ev.add_argument("--cmc-ks", type=int, nargs="+", default=[1, 5, 10], help="ranks for CMC (default 1 5 10)")
     ev.add_argument("--top-k", type=int, default=0, help="store each query's top-k gallery matches in report.json")
     ev.add_argument("--no-ceilings", action="store_true", help="skip the real-image ceiling (holdout/reference as queries)")
@@ -256,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-leak-check", action="store_true", help="do not flag generated images that copy gallery/reference images")
     ev.add_argument("--exclude-leaks", action="store_true", help="leave flagged copies out of the scores (counted in the report)")
     ev.add_argument("--trust-remote-code", action="store_true", help="allow encoders that run repository code (miewid)")
-    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for CIs (0: none)")
+    ev.add_argument("--bootstrap", type=int, default=1000, help=_BOOTSTRAP_HELP)
     ev.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     ev.add_argument("--out", help="report .json file, or a folder for report.json/queries.csv/summary.md")
     ev.add_argument("--no-progress", action="store_true", help="hide progress bars (ours, datasets' and transformers')")
@@ -266,11 +334,25 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("reports", nargs="+", help="report.json (or two report files)")
     cmp_.add_argument("--methods", nargs=2, metavar=("A", "B"), help="the two methods to compare (A - B)")
     cmp_.add_argument("--encoder", default=None, help="the encoder whose scores to compare (needed when the report has several)")
-    cmp_.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for the CI of the difference (default 1000)")
+    cmp_.add_argument("--interval", default="t", choices=["t", "bootstrap"],
+                      help="interval of the difference: paired Student t (default) or the hierarchical bootstrap")
+    cmp_.add_argument("--bootstrap", type=int, default=1000, help="replicates of --interval bootstrap")
     cmp_.add_argument("--permutations", type=int, default=10000, help="sign-flip permutations for the p-value (exact when fewer sign vectors exist; default 10000)")
     cmp_.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and permutations")
     cmp_.add_argument("--out", help="write the comparison as JSON")
     cmp_.set_defaults(func=_cmd_compare)
+
+    plan = sub.add_parser("plan", help="from a pilot report: power, images per identity needed, detectable difference")
+    plan.add_argument("report", help="report.json of the pilot run")
+    plan.add_argument("--delta", type=float, default=None, help="mAP difference to detect, e.g. 0.02")
+    plan.add_argument("--power", type=float, default=0.8, help="power wanted (default 0.8)")
+    plan.add_argument("--alpha", type=float, default=0.05, help="two-sided level (default 0.05)")
+    plan.add_argument("--methods", nargs="+", metavar="METHOD", help="one or two methods (default: the report's, if one or two)")
+    plan.add_argument("--encoder", default=None, help="the encoder whose scores to plan with (needed when the report has several)")
+    plan.add_argument("--identity-correlation", type=float, default=0.0,
+                      help="with one method: assumed correlation of two methods' identity means (default 0, conservative)")
+    plan.add_argument("--out", help="write the plan as JSON")
+    plan.set_defaults(func=_cmd_plan)
 
     plot = sub.add_parser("plot", help="write PNG figures of a report")
     plot.add_argument("report", help="a report.json written by fp-rank evaluate or demo")
@@ -289,6 +371,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     inst = sub.add_parser("install-metric", help="make evaluate.load('fp-rank') work offline")
     inst.set_defaults(func=_cmd_install_metric)
+
+    space = sub.add_parser("build-space", help="assemble the metric Space as the Hub serves it (evaluate.load('ORG/fp-rank'))")
+    space.add_argument("out", help="Space folder; name it after the repository (.../fp-rank) so evaluate.load(OUT) finds the module")
+    space.add_argument("--repo-id", default=None, help="NAME or ORG/NAME of the Space (default: the folder's name); --push needs ORG/NAME")
+    space.add_argument("--dataset", action="append", help="Hub id of a published gallery, listed in the card (repeatable)")
+    space.add_argument("--requirement", default=None, help="fp-rank line of requirements.txt (default: fp-rank[app]==<this version>)")
+    space.add_argument("--overwrite", action="store_true", help="replace an earlier Space build in OUT")
+    space.add_argument("--push", action="store_true", help="create the Space (Gradio SDK) and upload the folder (network, token)")
+    space.add_argument("--private", action="store_true", help="with --push: create the Space private")
+    space.set_defaults(func=_cmd_build_space)
+
+    export = sub.add_parser("export-results", help="write a report's mAP as Hub .eval_results/*.yaml entries, per method")
+    export.add_argument("report", help="report.json")
+    export.add_argument("--out", required=True, help="folder: <method>/.eval_results/<dataset>_<encoder>.yaml")
+    export.add_argument("--dataset-id", default=None, help="Hub id of the benchmark dataset (default: the report's gallery id)")
+    export.add_argument("--dataset-revision", default=None, help="its revision, a commit SHA at best (default: the report's)")
+    export.add_argument("--method", default=None, help="only this method")
+    export.add_argument("--encoder", default=None, help="only this encoder")
+    export.add_argument("--allow-demo", action="store_true", help="allow the demo encoder's results (tests only)")
+    export.set_defaults(func=_cmd_export_results)
+
+    board = sub.add_parser("leaderboard", help="rank methods across reports (Markdown and PNG)")
+    board.add_argument("reports", nargs="+", help="report files, or folders searched for *.json")
+    board.add_argument("--out", default=None, help="folder for leaderboard.md and the PNG figure(s); default: print Markdown")
+    board.set_defaults(func=_cmd_leaderboard)
     return parser
 
 

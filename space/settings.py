@@ -18,7 +18,8 @@ from fp_rank.errors import InputError
 
 logger = logging.getLogger("fp_rank.space")
 
-MB = 1024 * 1024
+#: One megabyte, the only size unit the Space shows: 10^6 bytes (SI), never 2^20.
+MB = 1_000_000
 
 #: Label of the embedded demo gallery in the gallery allow-list.
 DEMO_GALLERY = "demo (synthetic birds)"
@@ -48,8 +49,9 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
 
 
 def mb_text(n: int) -> str:
-    """A byte count in megabytes, for messages (``20 MB``)."""
-    return f"{n / MB:g} MB"
+    """A byte count in megabytes of 10^6 bytes, for messages (``20 MB``, ``2.5 MB``, ``0.004 MB``)."""
+    value = n / MB
+    return f"{value:.3g} MB" if value < 1 else f"{value:,.1f}".removesuffix(".0") + " MB"
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def test_demo_command_in_a_fresh_process(tmp_path: Path) -> None:
     assert "faithful" in out.stdout and "DEMO descriptor" in out.stdout
     report = Report.load(tmp_path / "demo" / "report.json")
     assert report["faithful"].map > report["drifting"].map
-    assert report["faithful"].intervals["map"]["n_boot"] == 200
+    assert report["faithful"].intervals["map"]["method"] == "logit_t"
+    assert report.metadata["statistics"]["interval_method"] == "logit_t"
 
 
 def test_encoders_listing(capsys: pytest.CaptureFixture) -> None:

@@ -72,6 +72,10 @@ def test_to_dict_is_json_serialisable():
         "confidence": 0.95,
         "n_boot": 20,
         "seed": 7,
+        "method": "bootstrap",
+        "df": None,
+        "se": None,
+        "warnings": [],
     }
 
 

@@ -170,8 +170,8 @@ def test_ci_matches_bootstrap_scale_and_to_dict():
     values_a = rng.random(100)
     values_b = rng.random(100)
     result = paired_comparison(values_a, identities, groups, values_b, identities, groups,
-                               n_boot=500, seed=9)
-    assert result.ci.n_boot == 500 and result.ci.seed == 9
+                               n_boot=500, seed=9, interval="bootstrap")
+    assert result.ci.n_boot == 500 and result.ci.seed == 9 and result.ci.method == "bootstrap"
     assert result.ci.low < result.difference < result.ci.high
     # The paired CI is no wider than the sum of the two unpaired half-widths (independent data).
     single = hierarchical_bootstrap(values_a, identities, groups, n_boot=500)

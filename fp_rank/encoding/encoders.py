@@ -92,6 +92,8 @@ class Encoder:
         self.is_demo = is_demo
         self.cacheable = cacheable
         self.description = description
+        #: Applied to every decoded image with its label before preprocessing (background removal).
+        self.image_hook: Callable[[Any, str], Any] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -201,9 +203,10 @@ class Encoder:
             i, item = pair
             label = names[i] if names is not None else describe_source(item, i)
             try:
-                return i, label, to_rgb(item, name=label, max_pixels=max_pixels), None
+                image = to_rgb(item, name=label, max_pixels=max_pixels)
             except ImageDecodeError as exc:
                 return i, label, None, exc
+            return i, label, image if self.image_hook is None else self.image_hook(image, label), None
 
         def prepared() -> Iterator[tuple[list[int], Any, list[dict[str, str]], int]]:
             # decode + preprocess one batch (runs in the prefetch thread)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -18,6 +18,7 @@ from fp_rank.checks.leakage import (
     find_leaks,
     gallery_leak_index,
 )
+from fp_rank.encoding.background import Background, Matting, load_matting
 from fp_rank.encoding.encoders import Encoder
 from fp_rank.errors import InputError
 from fp_rank.evaluation.embed import (
@@ -47,6 +48,7 @@ from fp_rank.reporting.report import Report
 from fp_rank.version import PROTOCOL_VERSION, __version__
 
 logger = logging.getLogger(__name__)
+
 
 def evaluate(
     generated: Sequence[Any],
@@ -79,6 +81,8 @@ def evaluate(
     conditioning: Sequence[Any] | None = None,
     clip_t: str | None = None,
     clip_t_revision: str | None = None,
+    background: Background = "keep",
+    matting: str | os.PathLike[str] | Callable[[Any], Any] | Matting | None = None,
 ) -> Report:
     """Score generated images by how well each retrieves its own identity from the gallery.
 
@@ -137,6 +141,15 @@ def evaluate(
             (nothing to confuse it with): ``"error"`` (default, a GalleryError naming the group)
             or ``"skip"`` (its queries are left out; ``metadata["single_identity_groups"]`` counts
             them).
+        background: ``"keep"`` (default) or ``"remove"``: replace the background of every image
+            that is encoded (gallery, reference, holdout, generated and conditioning images) by a
+            flat grey (130, 130, 130) before the encoder's preprocessing, as the reference code's
+            ``--remove_background`` does. CLIP-T and the leak check see the original images.
+        matting: the matting backend for ``background="remove"`` (see
+            :func:`fp_rank.encoding.background.load_matting`): ``"carvekit"`` (default; the
+            reference's settings, ``pip install 'fp-rank[background]'``), a transformers
+            segmentation checkpoint, a callable ``PIL.Image -> PIL.Image`` (RGBA or an L mask), or a
+            ``Matting``. Recorded in the encoder identity (and cache key) and ``metadata["options"]``.
 
     Returns:
         A :class:`~fp_rank.Report`.
@@ -154,6 +167,7 @@ def evaluate(
         cmc_ks=cmc_ks, top_k=top_k, single_identity_groups=single_identity_groups, conditioning=conditioning,
         flags={"cache": cache, "ceilings": ceilings, "progress": progress, "trust_remote_code": trust_remote_code,
                "check_leaks": check_leaks, "exclude_leaks": exclude_leaks},
+        background=background, matting=matting,
     )
     run = QuerySet.from_arguments(generated, identities, methods, prompts, seeds, files, conditioning)
     ks = sorted({int(k) for k in cmc_ks} | {1})
@@ -163,6 +177,7 @@ def evaluate(
     absent, missing = resolve_identities(run, gal, on_missing)
     check_conditioning_indices(run, gal)
     lonely = single_identity_queries(run, gal, absent, single_identity_groups)
+    matte = load_matting(matting, device=device, trust_remote_code=trust_remote_code) if background == "remove" else None
     leaks = _find_leaks(run.generated, gal) if check_leaks else [None] * len(run)
     leaked = np.asarray([leak is not None for leak in leaks], dtype=bool)
     embedder = Embedder(
@@ -174,7 +189,8 @@ def evaluate(
     encoders: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] | None = None
     for enc in load_encoders(
-        encoder_specs(encoder, encoder_revision, gal), device=device, dtype=dtype, trust_remote_code=trust_remote_code
+        encoder_specs(encoder, encoder_revision, gal), device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+        matting=matte,
     ):
         encoders.append({**enc.identity(), "device": enc.device, "description": enc.description})
         # embed
@@ -194,9 +210,10 @@ def evaluate(
     unread = np.ones(len(run), dtype=bool)
     unread[vec.kept] = False
     excluded = leaked & ~unread & ~absent & ~lonely if exclude_leaks else np.zeros(len(run), dtype=bool)
+    counts = {key: run.count(mask) for key, mask in (("n_missing", missing), ("n_skipped", unread),
+                                                      ("n_excluded", excluded))}
     dropped = {
-        (e["name"], method): {"n_missing": run.count(missing)[method], "n_skipped": run.count(unread)[method],
-                              "n_excluded": run.count(excluded)[method]}
+        (e["name"], method): {key: count[method] for key, count in counts.items()}
         for e in encoders for method in set(run.methods)
     }
     results = summarise(rows, ceiling_table, encoders=[e["name"] for e in encoders], methods=run.methods, ks=ks,
@@ -204,7 +221,8 @@ def evaluate(
     # report
     metadata = _metadata(
         run, gal, encoders, embedder, dist_ctx, missing, lonely, leaks, excluded,
-        options={"on_missing": on_missing, "on_invalid": on_invalid, "cmc_ks": ks, "batch_size": batch_size},
+        options={"on_missing": on_missing, "on_invalid": on_invalid, "cmc_ks": ks, "batch_size": batch_size,
+                 "background": background, "matting": matte.identity() if matte is not None else None},
         check_leaks=check_leaks, exclude_leaks=exclude_leaks,
     )
     return Report(results=results, queries=rows, metadata=metadata, ceilings=ceiling_table, skipped=skipped or [])

@@ -16,10 +16,18 @@ from fp_rank.protocol import interval_metrics
 if TYPE_CHECKING:
     from fp_rank.reporting.report import Report
 
-def _interval_columns(ks: list[int]) -> dict[str, str]:
-    """Interval key (``map``, ``cmc1``, ``recall10``, ``pairwise``) -> per-query column, as declared."""
+def _interval_columns(ks: list[int]) -> dict[str, tuple[str, tuple[float, float]]]:
+    """Interval key (``map``, ``cmc1``, ``recall10``, ``pairwise``) -> (per-query column, value range), as declared.
+
+    The range is what the logit-t interval works on (the declaration's bounds, without the
+    schema's float tolerance).
+    """
     return {
-        m.summary_key(ks): m.column_for(m.shown_k(ks)) if m.per_k else m.column_for() for m in interval_metrics()
+        m.summary_key(ks): (
+            m.column_for(m.shown_k(ks)) if m.per_k else m.column_for(),
+            (float(round(m.lower)), float(round(m.upper))),
+        )
+        for m in interval_metrics()
     }
 
 
@@ -39,32 +47,49 @@ def _column(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarra
     )
 
 
-def add_intervals(report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
-    """Attach hierarchical-bootstrap CIs (mAP, CMC@1, pairwise; overall and per group) to every result."""
-    from fp_rank.stats import hierarchical_bootstrap, hierarchical_bootstrap_by_group
+def add_intervals(
+    report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
+) -> Report:
+    """Attach CIs of the declared interval metrics (mAP, CMC@1, Recall@k, pairwise; overall and per group).
 
+    ``interval`` is one of :data:`fp_rank.stats.INTERVAL_METHODS` (default ``"logit_t"``, which
+    keeps its coverage with few identities per group; ``"bootstrap"`` uses ``n_boot`` and
+    ``seed``). ``report.metadata["statistics"]`` records the method and, under ``warnings``,
+    the groups whose intervals rest on very few identities.
+    """
+    from fp_rank.stats import macro_interval, macro_interval_by_group
+
+    notes: dict[str, None] = {}
     for result in report.results:
         rows = _rows(report, result.method, result.encoder)
         intervals: dict[str, Any] = {"per_group": {}}
-        for name, column in _interval_columns(report.ks).items():
+        for name, (column, bounds) in _interval_columns(report.ks).items():
             values, idents, groups = _column(rows, column)
             if values.size == 0:
                 continue
-            intervals[name] = hierarchical_bootstrap(
-                values, idents, groups, n_boot=n_boot, confidence=confidence, seed=seed
-            ).to_dict()
-            for group, ci in hierarchical_bootstrap_by_group(
-                values, idents, groups, n_boot=n_boot, confidence=confidence, seed=seed
-            ).items():
-                intervals["per_group"].setdefault(group, {})[name] = ci.to_dict()
+            options = {"interval": interval, "bounds": bounds, "n_boot": n_boot,
+                       "confidence": confidence, "seed": seed}
+            ci = macro_interval(values, idents, groups, **options)
+            intervals[name] = ci.to_dict()
+            notes.update(dict.fromkeys(ci.warnings))
+            for group, group_ci in macro_interval_by_group(values, idents, groups, **options).items():
+                intervals["per_group"].setdefault(group, {})[name] = group_ci.to_dict()
         result.intervals = intervals
     report.metadata["statistics"] = {
-        "method": "hierarchical bootstrap: identities within groups, then queries within identities; percentile interval",
-        "n_boot": n_boot,
+        "interval_method": interval,
+        "method": _interval_description(interval),
+        "n_boot": n_boot if interval == "bootstrap" else 0,
         "confidence": confidence,
         "seed": seed,
+        "warnings": list(notes),
     }
     return report
+
+
+def _interval_description(interval: str) -> str:
+    from fp_rank.stats.intervals import INTERVAL_DESCRIPTIONS
+
+    return INTERVAL_DESCRIPTIONS.get(interval, interval)
 
 
 def compare(
@@ -78,6 +103,7 @@ def compare(
     n_permutations: int = 10000,
     confidence: float = 0.95,
     seed: int = 0,
+    interval: str = "t",
 ) -> Any:
     """Paired comparison of two methods on the identities they share (A minus B).
 
@@ -88,6 +114,7 @@ def compare(
         encoder: which encoder's scores (needed when the report holds several).
         other: a second report holding method B (e.g. another run's file).
         n_boot, n_permutations, confidence, seed: statistics settings.
+        interval: ``"t"`` (paired Student t, default) or ``"bootstrap"``.
 
     Returns:
         :class:`fp_rank.stats.PairedComparison`.
@@ -113,8 +140,56 @@ def compare(
     va, ia, ga = _column(a, "ap")
     vb, ib, gb = _column(b, "ap")
     return paired_comparison(
-        va, ia, ga, vb, ib, gb, n_boot=n_boot, n_permutations=n_permutations, confidence=confidence, seed=seed
+        va, ia, ga, vb, ib, gb, n_boot=n_boot, n_permutations=n_permutations, confidence=confidence, seed=seed,
+        interval=interval,
     )
+
+
+def plan(
+    report: Report,
+    delta: float | None = None,
+    *,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    methods: tuple[str, ...] | list[str] | None = None,
+    encoder: str | None = None,
+    identity_correlation: float = 0.0,
+) -> Any:
+    """Plan a comparison of two methods from this report as a pilot (see :mod:`fp_rank.stats.planning`).
+
+    Args:
+        report: the pilot report.
+        delta: the mAP difference to detect (None: only the minimum detectable difference).
+        power: the power wanted.
+        alpha: two-sided level of the paired test.
+        methods: one or two method names; default: the report's methods under ``encoder`` when
+            there are one or two.
+        encoder: which encoder's scores (needed when the report holds several).
+        identity_correlation: assumed correlation of the two methods' identity means when only
+            one method is given.
+
+    Returns:
+        :class:`fp_rank.stats.Plan`, with ``encoder`` set.
+
+    Raises:
+        InputError: unknown method or encoder, more than two methods and none named, or invalid
+            planning options.
+    """
+    from dataclasses import replace
+
+    from fp_rank.stats import plan_comparison
+
+    enc = encoder or _single_encoder(report)
+    names = list(methods) if methods is not None else [r.method for r in report.results if r.encoder == enc]
+    if not 1 <= len(names) <= 2:
+        raise InputError(f"name one or two methods to plan for (methods=...); the report holds {names}")
+    columns = [_column(_checked_rows(report, name, enc), "ap") for name in names]
+    flat = [array for column in columns for array in column]
+    result = plan_comparison(
+        *flat, delta=delta, power=power, alpha=alpha, identity_correlation=identity_correlation,
+        methods=tuple(names) if len(names) == 2 else (names[0], "B"),
+    )
+    return replace(result, encoder=enc)
 
 
 def _single_encoder(report: Report) -> str:
@@ -166,9 +241,11 @@ def encoder_agreement(report: Report) -> dict[str, Any] | None:
     return kendall_tau_matrix(scores)
 
 
-def add_statistics(report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
+def add_statistics(
+    report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
+) -> Report:
     """Intervals, drift diagnostics and encoder agreement, all attached to the report."""
-    add_intervals(report, n_boot=n_boot, confidence=confidence, seed=seed)
+    add_intervals(report, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
     report.extras["drift"] = drift(report)
     agreement = encoder_agreement(report)
     if agreement is not None:
@@ -181,6 +258,7 @@ def to_markdown(report: Report) -> str:
     from fp_rank.reporting.markdown import markdown_caption, markdown_summary
 
     stats = report.metadata.get("statistics") or {}
+    interval = stats.get("interval_method", "bootstrap")
     gallery = report.metadata.get("gallery", {})
     gallery_name = str(gallery.get("id", "?")) + (f" [{gallery['config']}]" if gallery.get("config") else "")
     blocks = []
@@ -194,8 +272,12 @@ def to_markdown(report: Report) -> str:
             n_boot=stats.get("n_boot"),
             confidence=stats.get("confidence"),
             seed=stats.get("seed"),
+            interval=None if not stats or interval == "bootstrap" else _interval_description(interval),
         )
         blocks.append(markdown_summary(rows, caption=caption, ks=report.ks))
+    notes = stats.get("warnings") or []
+    if notes:
+        blocks.append("\n".join(f"Note: {note}." for note in notes))
     note = report.leak_note()
     if note:
         blocks.append(note + "\n")
@@ -206,14 +288,46 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
+def _group_identities(report: Report) -> dict[str, list[str]]:
+    """Every identity seen in each group: queried by any method or encoder, or retrieved first."""
+    seen: dict[str, set[str]] = {}
+    for row in report.queries:
+        group = row.get("group")
+        if group is None:
+            continue
+        names = seen.setdefault(str(group), set())
+        for key in ("identity", "top1_identity"):
+            if row.get(key) is not None:
+                names.add(str(row[key]))
+    return {group: sorted(names) for group, names in seen.items()}
+
+
+def _full_confusion(conf: dict[str, Any], labels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The stored matrix embedded in rows and columns for all of ``labels`` (absent ones: zeros)."""
+    stored = [str(label) for label in conf["labels"]]
+    full = sorted(set(labels) | set(stored))
+    where = {name: i for i, name in enumerate(full)}
+    matrix = np.zeros((len(full), len(full)), dtype=np.int64)
+    if stored:
+        index = np.asarray([where[name] for name in stored])
+        matrix[np.ix_(index, index)] = np.asarray(conf["matrix"], dtype=np.int64)
+    return matrix, full
+
+
 def plot(report: Report, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """PNG figures: mAP with CIs per method, pairwise vs mAP, and drift confusion matrices."""
+    """PNG figures: mAP with CIs per method, pairwise vs mAP, and drift confusion matrices.
+
+    A drift matrix has a row and a column for every identity of its group that the report
+    knows of (queried or retrieved first by any method), also those this method never queried
+    or never retrieved first, so matrices of different methods line up.
+    """
     from fp_rank.reporting.figures import plot_confusion, plot_map_ci, plot_pairwise_vs_map
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     drift_data = report.extras.get("drift") or drift(report)
+    group_identities = _group_identities(report)
     for encoder in report.encoders:
         results = sorted((r for r in report.results if r.encoder == encoder), key=lambda r: -r.map)
         methods = [r.method for r in results]
@@ -236,9 +350,10 @@ def plot(report: Report, out_dir: str | os.PathLike[str]) -> list[Path]:
         )
         for method, data in drift_data.get(encoder, {}).items():
             for group, conf in data["confusion"].items():
+                matrix, labels = _full_confusion(conf, group_identities.get(group, []))
                 written.append(
                     plot_confusion(
-                        np.asarray(conf["matrix"]), conf["labels"], out / f"drift_{tag}_{_slug(method)}_{_slug(group)}.png",
+                        matrix, labels, out / f"drift_{tag}_{_slug(method)}_{_slug(group)}.png",
                         title=f"{method}, {group}: query identity -> top-1 identity",
                     )
                 )

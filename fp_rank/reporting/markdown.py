@@ -17,6 +17,11 @@ MISSING = "–"  # en dash
 COPY_MARK = "⚠"
 
 
+def _key_k(m: Metric, key: str) -> int | None:
+    """The k of a per-k metric's row key (``recall10`` -> 10)."""
+    return int(key[len(m.key):]) if m.per_k else None
+
+
 def _columns(ks: Sequence[int]) -> list[tuple[Metric, str]]:
     """The declared Markdown metrics with their row keys at ranks ``ks``."""
     return [(m, m.summary_key(ks)) for m in METRICS if m.markdown]
@@ -39,8 +44,8 @@ def row_keys(ks: Sequence[int] = DEFAULT_KS) -> tuple[str, ...]:
 ROW_KEYS = row_keys()
 
 
-def _header(ks: Sequence[int]) -> list[str]:
-    titles = [m.title_for(m.shown_k(ks)) + (" [CI]" if m.interval else "") for m, _ in _columns(ks)]
+def _header(columns: list[tuple[Metric, str]]) -> list[str]:
+    titles = [m.title_for(_key_k(m, key)) + (" [CI]" if m.interval else "") for m, key in columns]
     return ["| # | Method | " + " | ".join(titles) + " | Queries |", "|--:|:--|" + "--:|" * (len(titles) + 1)]
 
 
@@ -78,6 +83,7 @@ def markdown_caption(
     n_boot: int | None = None,
     confidence: float | None = None,
     seed: int | None = None,
+    interval: str | None = None,
 ) -> str:
     """The caption line for :func:`markdown_summary`: what produced the numbers.
 
@@ -89,6 +95,8 @@ def markdown_caption(
         n_boot: bootstrap replicates behind the intervals (None: no intervals).
         confidence: nominal coverage of the intervals, e.g. 0.95.
         seed: bootstrap seed.
+        interval: how the intervals were made, when not by the bootstrap (then ``n_boot`` and
+            ``seed`` are not shown).
 
     Returns:
         One line of text.
@@ -108,8 +116,10 @@ def markdown_caption(
         f"gallery {gallery_text}",
         "mAP and CMC@1 macro-averaged over groups",
     ]
-    if n_boot is not None:
-        level = f"{confidence * 100:g}% CIs" if confidence is not None else "CIs"
+    level = f"{confidence * 100:g}% CIs" if confidence is not None else "CIs"
+    if interval is not None:
+        parts.append(f"{level}: {interval}")
+    elif n_boot is not None:
         boot = f"{level}: hierarchical bootstrap over identities then queries, {n_boot} replicates"
         if seed is not None:
             boot += f", seed {seed}"
@@ -122,7 +132,8 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
 
     The columns are the metrics declared ``markdown`` in :data:`fp_rank.protocol.METRICS`.
     Numbers are fractions shown with three decimals; an interval reads ``0.812 [0.774, 0.845]``.
-    A missing (None or NaN) number shows as ``–``; an estimate without both interval ends shows
+    A missing (None or NaN) number shows as ``–`` (an optional metric such as CLIP-T that no row
+    has drops its column); an estimate without both interval ends shows
     without brackets. Rows are sorted by ``map`` descending (stable; rows without a ``map`` go
     last). The ``#`` column is the position after sorting.
 
@@ -148,11 +159,11 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
         ...     {"method": "B", "map": 0.5, "map_low": 0.4, "map_high": 0.6, "n_queries": 10},
         ...     {"method": "A", "map": 0.81234, "floor": 0.2},
         ... ]), end="")  # doctest: +NORMALIZE_WHITESPACE
-        | # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | CLIP-T | Chance floor
-        | Ceiling | Real-image baseline | Normalised | Queries |
-        |--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|
-        | 1 | A | 0.812 | – | – | – | – | 0.200 | – | – | – | – |
-        | 2 | B | 0.500 [0.400, 0.600] | – | – | – | – | – | – | – | – | 10 |
+        | # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | Chance floor | Ceiling
+        | Real-image baseline | Normalised | Queries |
+        |--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|
+        | 1 | A | 0.812 | – | – | – | 0.200 | – | – | – | – |
+        | 2 | B | 0.500 [0.400, 0.600] | – | – | – | – | – | – | – | 10 |
     """
     if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
         raise InputError(f"rows must be a list of dicts; got {type(rows).__name__}")
@@ -179,7 +190,9 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
         parsed.append((str(row["method"]), numbers_, n_queries, int(copies)))
 
     parsed.sort(key=lambda item: (item[1]["map"] is None, -(item[1]["map"] or 0.0)))
-    lines = _header(ks)
+    # a metric computed only on request (CLIP-T) keeps its column only when some row has a value
+    columns = [(m, key) for m, key in columns if not m.optional or any(n[key] is not None for _, n, _, _ in parsed)]
+    lines = _header(columns)
     for position, (method, n, n_queries, copies) in enumerate(parsed, start=1):
         cells = [str(position), _cell(method)]
         for m, key in columns:

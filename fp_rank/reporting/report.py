@@ -396,23 +396,42 @@ class Report:
         return "\n".join(lines + ([note] if note else []))
 
     # -- statistics (see fp_rank.reporting.analysis) --------------------------------------
-    def add_intervals(self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
-        """Attach hierarchical-bootstrap CIs to every result (seeded); returns self."""
+    def add_intervals(
+        self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
+    ) -> Report:
+        """Attach CIs of every declared interval metric to every result; returns self.
+
+        ``interval``: ``"logit_t"`` (default: analytic, identity-clustered, Satterthwaite df; keeps
+        its coverage with 5 identities per group), ``"t"``, or ``"bootstrap"`` (hierarchical,
+        ``n_boot`` replicates, ``seed``). See :func:`fp_rank.reporting.analysis.add_intervals`.
+        """
         from fp_rank.reporting.analysis import add_intervals
 
-        return add_intervals(self, n_boot=n_boot, confidence=confidence, seed=seed)
+        return add_intervals(self, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
 
-    def add_statistics(self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
-        """CIs, drift diagnostics and (with several encoders) Kendall's tau; returns self."""
+    def add_statistics(
+        self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
+    ) -> Report:
+        """CIs (as :meth:`add_intervals`), drift diagnostics and (with several encoders) Kendall's tau; returns self."""
         from fp_rank.reporting.analysis import add_statistics
 
-        return add_statistics(self, n_boot=n_boot, confidence=confidence, seed=seed)
+        return add_statistics(self, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
 
     def compare(self, method_a: str, method_b: str, **kwargs: Any) -> Any:
         """Paired comparison A - B on shared identities (see :func:`fp_rank.reporting.analysis.compare`)."""
         from fp_rank.reporting.analysis import compare
 
         return compare(self, method_a, method_b, **kwargs)
+
+    def plan(self, delta: float | None = None, **kwargs: Any) -> Any:
+        """Plan a comparison from this report as a pilot: power, images needed, detectable difference.
+
+        See :func:`fp_rank.reporting.analysis.plan` (options ``power``, ``alpha``, ``methods``,
+        ``encoder``, ``identity_correlation``); returns :class:`fp_rank.stats.Plan`.
+        """
+        from fp_rank.reporting.analysis import plan
+
+        return plan(self, delta, **kwargs)
 
     def drift(self, k: int = 10) -> dict[str, Any]:
         """Confusion matrices (query identity -> top-1 identity) and worst queries."""
@@ -425,6 +444,12 @@ class Report:
         from fp_rank.reporting.analysis import to_markdown
 
         return to_markdown(self)
+
+    def to_eval_results(self, dataset_id: str | None = None, dataset_revision: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """mAP as Hub ``.eval_results`` entries, per method (see :func:`fp_rank.hub.results.to_eval_results`)."""
+        from fp_rank.hub.results import to_eval_results
+
+        return to_eval_results(self, dataset_id=dataset_id, dataset_revision=dataset_revision, **kwargs)
 
     def plot(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write the PNG figures to ``out_dir``; returns their paths."""

@@ -16,8 +16,11 @@ resampling only.
 
 Resampling at both stages slightly overstates the variance when query noise dominates identity
 differences (Davison and Hinkley 1997, section 3.8), which makes the interval a little
-conservative; with few identities per group the percentile interval undercovers. Both effects are
-small with 15 or more identities per group.
+conservative; with few identities per group the percentile interval undercovers (0.85 to 0.90 for
+a nominal 95% with 5 identities per group when identities differ a lot; BENCHMARKS.md, section 7).
+Both effects are small with 15 or more identities per group. :func:`fp_rank.stats.macro_interval`
+is the interval the reports use: an analytic Student-t interval that keeps its coverage at the
+benchmark's sizes, with this bootstrap as an option.
 """
 
 from __future__ import annotations
@@ -41,15 +44,22 @@ _MAX_DRAWS_PER_CHUNK = 1 << 22
 
 @dataclass(frozen=True)
 class ConfidenceInterval:
-    """A point estimate with its bootstrap percentile interval.
+    """A point estimate with its confidence interval and how the interval was made.
 
     Attributes:
         estimate: the statistic on the observed data (not the bootstrap mean).
         low: lower end of the interval.
         high: upper end of the interval.
         confidence: nominal coverage, e.g. 0.95.
-        n_boot: number of bootstrap replicates.
-        seed: seed of the random generator that drew the replicates.
+        n_boot: number of bootstrap replicates (0 for the analytic intervals).
+        seed: seed of the random generator that drew the replicates (recorded as passed; the
+            analytic intervals draw no random numbers).
+        method: the interval method: ``"bootstrap"`` (percentile, hierarchical), ``"t"`` or
+            ``"logit_t"`` (Student t with identity-clustered standard error, see
+            :func:`fp_rank.stats.macro_interval`).
+        df: degrees of freedom of the t quantile (None for the bootstrap or a zero variance).
+        se: standard error of ``estimate`` (None for the bootstrap).
+        warnings: what limits the interval, e.g. groups with very few identities.
     """
 
     estimate: float
@@ -58,6 +68,10 @@ class ConfidenceInterval:
     confidence: float
     n_boot: int
     seed: int
+    method: str = "bootstrap"
+    df: float | None = None
+    se: float | None = None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-serialisable dict.
@@ -66,7 +80,9 @@ class ConfidenceInterval:
             >>> ConfidenceInterval(0.5, 0.4, 0.6, 0.95, 1000, 0).to_dict()["high"]
             0.6
         """
-        return asdict(self)
+        out = asdict(self)
+        out["warnings"] = list(self.warnings)
+        return out
 
 
 @dataclass(frozen=True)

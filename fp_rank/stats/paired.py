@@ -1,16 +1,20 @@
 """Paired comparison of two methods on the identities both were run on.
 
 The difference is ``mAP_a - mAP_b`` with both macro means computed on the shared identities only.
-Its interval comes from the hierarchical bootstrap with the identity draws shared by the two
-methods (the pairing) and the query draws made independently for each. Its p-value comes from a
-sign-flip permutation test over identities: under the null hypothesis that the two methods are
-exchangeable for every identity, the sign of each identity's difference is a fair coin.
+Its interval is by default a Student-t interval whose standard error comes from the per-identity
+differences (identity-clustered, paired; see :mod:`fp_rank.stats.intervals`), with Satterthwaite
+degrees of freedom across groups; it keeps its coverage with 5 identities per group. The
+hierarchical bootstrap (identity draws shared by the two methods, query draws made independently
+for each) is an option. The p-value comes from a sign-flip permutation test over identities:
+under the null hypothesis that the two methods are exchangeable for every identity, the sign of
+each identity's difference is a fair coin.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,6 +34,12 @@ from fp_rank.stats.bootstrap import (
     _replicate_blocks,
     _resampled_group_means,
     _validated,
+)
+from fp_rank.stats.intervals import (
+    _check_interval,
+    few_identity_warnings,
+    macro_variance,
+    t_interval,
 )
 
 #: Up to this many identities, the permutation test enumerates all ``2**n`` sign vectors.
@@ -61,6 +71,8 @@ class PairedComparison:
         groups: the groups of the shared identities, sorted.
         exact: whether the p-value enumerated every sign vector (else Monte Carlo).
         n_permutations: sign vectors evaluated (``2**n`` when exact).
+        warnings: what limits the interval or the test (few identities per group, a p-value
+            that cannot reach ``1 - confidence``).
     """
 
     difference: float
@@ -76,6 +88,7 @@ class PairedComparison:
     groups: tuple[str, ...]
     exact: bool
     n_permutations: int
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-serialisable dict (tuples become lists).
@@ -100,6 +113,7 @@ class PairedComparison:
             "groups": list(self.groups),
             "exact": self.exact,
             "n_permutations": self.n_permutations,
+            "warnings": list(self.warnings),
         }
 
 
@@ -200,6 +214,36 @@ def _restrict(
     return _build_groups(values[mask], identities[mask], groups[mask])
 
 
+def shared_groups(
+    a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[list[_GroupData], list[_GroupData], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Both methods' validated (values, identities, groups), restricted to shared identities.
+
+    Returns:
+        ``(groups_a, groups_b, only_in_a, only_in_b)``: the groups of A and B aligned group by
+        group and identity by identity, and the (group, identity) pairs each method has alone.
+
+    Raises:
+        InputError: when no (group, identity) is shared, or an identity found in both belongs to
+            different groups in each.
+    """
+    _check_group_agreement(_identity_groups(a[1], a[2]), _identity_groups(b[1], b[2]))
+    keys_a = set(zip(a[2].tolist(), a[1].tolist()))
+    keys_b = set(zip(b[2].tolist(), b[1].tolist()))
+    shared = keys_a & keys_b
+    if not shared:
+        raise InputError(
+            f"methods A and B share no identity: A has {len(keys_a)} (group, identity) pairs, "
+            f"B has {len(keys_b)}, none in common. Compare runs scored on the same gallery."
+        )
+    return (
+        _restrict(*a, shared),
+        _restrict(*b, shared),
+        sorted(keys_a - keys_b),
+        sorted(keys_b - keys_a),
+    )
+
+
 def paired_comparison(
     values_a: Any,
     identities_a: Any,
@@ -212,6 +256,7 @@ def paired_comparison(
     n_permutations: int = 10000,
     confidence: float = 0.95,
     seed: int = 0,
+    interval: Literal["t", "bootstrap"] = "t",
 ) -> PairedComparison:
     """Compare two methods' per-query scores on the identities both were scored on.
 
@@ -220,9 +265,15 @@ def paired_comparison(
 
     * ``difference = macro_a - macro_b``, each the mean over groups of the mean over the group's
       queries of that method (restricted to the shared identities).
-    * ``ci``: hierarchical bootstrap of the difference. Each replicate draws, per group, the
-      shared identities with replacement (the same draw for A and B: the pairing), then for each
-      method independently the queries of every drawn identity with replacement.
+    * ``ci`` (``interval="t"``, the default): ``difference +- t_df * se``. Per group the
+      variance is ``sum_i u_i^2 / (m (m - 1))`` over the shared identities, with ``u_i`` the
+      identity's linearised term of A's group mean minus its term of B's (the pairing; with
+      equal counts, ``u_i = d_i - mean(d)`` and this is the paired t variance ``s_d^2 / m``);
+      ``df`` is Satterthwaite's across groups. A group with one shared identity uses its queries
+      (Welch). ``interval="bootstrap"``: hierarchical bootstrap of the difference; each replicate
+      draws, per group, the shared identities with replacement (the same draw for A and B), then
+      for each method independently the queries of every drawn identity with replacement; it
+      undercovers with few identities per group.
     * ``p_value``: two-sided sign-flip permutation test (:func:`permutation_p_value`) on the
       per-identity differences ``d_i = mean_a_i - mean_b_i`` with the macro weights
       ``w_i = m_i / (G * M_g)``, where ``m_i`` is the identity's mean query count over A and B,
@@ -238,10 +289,11 @@ def paired_comparison(
         values_b: per-query scores of method B.
         identities_b: identity of each query of B.
         groups_b: group of each query of B.
-        n_boot: bootstrap replicates (>= 1).
+        n_boot: bootstrap replicates (>= 1; used by ``interval="bootstrap"``).
         n_permutations: Monte Carlo sign vectors when the test is not exact (>= 1).
         confidence: nominal coverage of the interval, strictly between 0 and 1.
         seed: seed for both the bootstrap and the permutation test (independent streams).
+        interval: ``"t"`` (default) or ``"bootstrap"``.
 
     Returns:
         A :class:`PairedComparison`.
@@ -249,7 +301,7 @@ def paired_comparison(
     Raises:
         InputError: when the inputs are invalid (message names the argument), when no
             (group, identity) is shared, or when an identity found in both inputs belongs to
-            different groups in each.
+            different groups in each, or when ``interval`` is unknown.
 
     Example:
         >>> r = paired_comparison(
@@ -268,37 +320,25 @@ def paired_comparison(
     n_permutations = check_positive_int("n_permutations", n_permutations)
     confidence = check_confidence(confidence)
     seed = check_seed(seed)
+    interval = _check_interval(interval, ("t", "bootstrap"))
 
-    _check_group_agreement(_identity_groups(ia, ga), _identity_groups(ib, gb))
-    keys_a = set(zip(ga.tolist(), ia.tolist()))
-    keys_b = set(zip(gb.tolist(), ib.tolist()))
-    shared = keys_a & keys_b
-    only_a = sorted(keys_a - keys_b)
-    only_b = sorted(keys_b - keys_a)
-    if not shared:
-        raise InputError(
-            f"methods A and B share no identity: A has {len(keys_a)} (group, identity) pairs, "
-            f"B has {len(keys_b)}, none in common. Compare runs scored on the same gallery."
-        )
-
-    data_a = _restrict(va, ia, ga, shared)
-    data_b = _restrict(vb, ib, gb, shared)
+    data_a, data_b, only_a, only_b = shared_groups((va, ia, ga), (vb, ib, gb))
     n_groups = len(data_a)
     map_a = float(np.mean([group.mean for group in data_a]))
     map_b = float(np.mean([group.mean for group in data_b]))
     difference = map_a - map_b
 
     boot_seq, perm_seq = np.random.SeedSequence(seed).spawn(2)
-    rng = np.random.default_rng(boot_seq)
-    replicates = np.zeros(n_boot, dtype=np.float64)
-    for group_a, group_b in zip(data_a, data_b):
-        for block in _replicate_blocks(n_boot, group_a, group_b):
-            counts = _draw_identity_counts(rng, block.stop - block.start, len(group_a.identities))
-            replicates[block] += _resampled_group_means(rng, counts, group_a)
-            replicates[block] -= _resampled_group_means(rng, counts, group_b)
-    replicates /= n_groups
-    low, high = _percentile_interval(replicates, confidence)
-    ci = ConfidenceInterval(difference, low, high, confidence, n_boot, seed)
+    notes = few_identity_warnings(data_a)
+    if interval == "t":
+        variance, df = macro_variance(data_a, data_b)
+        low, high = t_interval(difference, variance, df, confidence)
+        ci = ConfidenceInterval(
+            difference, low, high, confidence, 0, seed, "t", df, math.sqrt(variance), notes
+        )
+    else:
+        low, high = _paired_bootstrap(data_a, data_b, n_boot, confidence, boot_seq)
+        ci = ConfidenceInterval(difference, low, high, confidence, n_boot, seed, warnings=notes)
 
     diffs, weights = [], []
     for group_a, group_b in zip(data_a, data_b):
@@ -313,18 +353,29 @@ def paired_comparison(
         seed=int(perm_seq.generate_state(1)[0]),
     )
 
-    n_shared = len(shared)
+    n_shared = sum(len(group.identities) for group in data_a)
+    floor = 2.0 / 2**n_shared
+    if exact and floor > 1.0 - confidence:
+        notes += (
+            f"with {n_shared} shared identities the exact permutation p-value cannot go below "
+            f"{floor:.3g}, so the test cannot reject at {1.0 - confidence:g}; read the interval",
+        )
     test = (
         f"exact enumeration of all 2^{n_shared} sign vectors"
         if exact
         else f"{n_permutations} random sign vectors, p = (1 + extreme) / (1 + {n_permutations})"
     )
+    interval_text = (
+        f"Student-t CI from the paired per-identity differences (identity-clustered standard "
+        f"error, Satterthwaite df={ci.df if ci.df is None else round(ci.df, 1)})"
+        if interval == "t"
+        else f"percentile CI from a paired hierarchical bootstrap (identities drawn jointly "
+        f"within groups, queries drawn per method; n_boot={n_boot}, seed={seed})"
+    )
     method = (
         f"difference of macro means on {n_shared} shared identities in {n_groups} group(s); "
-        f"{confidence * 100:g}% percentile CI from a paired hierarchical bootstrap "
-        f"(identities drawn jointly within groups, queries drawn per method; n_boot={n_boot}, "
-        f"seed={seed}); two-sided sign-flip permutation test over identities with macro "
-        f"weights ({test})"
+        f"{confidence * 100:g}% {interval_text}; two-sided sign-flip permutation test over "
+        f"identities with macro weights ({test})"
     )
     shared_sorted = [identity for group in data_a for identity in group.identities]
     return PairedComparison(
@@ -341,4 +392,24 @@ def paired_comparison(
         groups=tuple(group.name for group in data_a),
         exact=exact,
         n_permutations=n_evaluated,
+        warnings=notes,
     )
+
+
+def _paired_bootstrap(
+    data_a: list[_GroupData],
+    data_b: list[_GroupData],
+    n_boot: int,
+    confidence: float,
+    seed_sequence: np.random.SeedSequence,
+) -> tuple[float, float]:
+    """Percentile interval of A - B: identity draws shared by A and B, query draws per method."""
+    rng = np.random.default_rng(seed_sequence)
+    replicates = np.zeros(n_boot, dtype=np.float64)
+    for group_a, group_b in zip(data_a, data_b):
+        for block in _replicate_blocks(n_boot, group_a, group_b):
+            counts = _draw_identity_counts(rng, block.stop - block.start, len(group_a.identities))
+            replicates[block] += _resampled_group_means(rng, counts, group_a)
+            replicates[block] -= _resampled_group_means(rng, counts, group_b)
+    replicates /= len(data_a)
+    return _percentile_interval(replicates, confidence)
