@@ -61,10 +61,11 @@ def test_blocks_are_found_and_markers_give_reasons() -> None:
     runnable = [b for b in BLOCKS if b.not_run is None]
     assert len(runnable) >= 8
     assert all(len(b.not_run) > 15 for b in BLOCKS if b.not_run is not None)
-    # the placeholders of the old snippets are gone from runnable code
+    # the undefined names and placeholder galleries of the old snippets are gone from runnable code
     for block in runnable:
         code = "\n".join(line.split("#", 1)[0] for line in block.code.splitlines())  # comments may name them
-        assert "ORG/" not in code and "generated_images" not in code, block.line
+        assert not re.search(r"\b(generated_images|identity_labels|method_labels|images, identities)\b", code), block.line
+        assert 'gallery="ORG/' not in code, block.line  # a placeholder gallery cannot be loaded
 
 
 def test_marker_parser() -> None:
