@@ -368,8 +368,8 @@ class Report:
         )
         return (
             f"\u26a0 copies: {sum(c['flagged'] for c in counts.values())} generated image(s) are exact or near copies of "
-            f"real gallery/reference/holdout images ({listed}); a copy retrieves its own source at rank 1 and "
-            f"scores a perfect AP without showing any personalization: {tail}"
+            f"real gallery/reference/holdout images ({listed}); a copy retrieves its own source at rank 1, so "
+            f"its score measures copying, not personalization: {tail}"
         )
 
     def format_table(self) -> str:
