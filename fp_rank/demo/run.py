@@ -123,3 +123,43 @@ def explain(report: Report) -> str:
         "Every method keeps the overall look of the subject, so pairwise cosine barely separates them; "
         "only retrieval against a gallery of look-alike identities shows which kept the identifying details."
     )
+
+
+#: Columns of the manifest :func:`export_generated` writes (those :func:`fp_rank.runs.read_manifest` reads).
+EXPORT_COLUMNS = ("file", "identity", "method", "prompt", "seed", "conditioning")
+
+
+def export_generated(directory: str | os.PathLike[str], seed: int = DEFAULT_SEED) -> Path:
+    """Write the demo's generated images as files, with a manifest; returns the manifest's path.
+
+    Images go to ``<directory>/<method>/<identity>/NN.png`` (NN: the prompt's number) and the
+    manifest to ``<directory>/manifest.csv`` with columns :data:`EXPORT_COLUMNS` (paths relative
+    to the manifest; ``conditioning`` is empty: the simulated methods are fine-tuned ones).
+    ``fp-rank evaluate --gallery <demo gallery> --generated <directory>/manifest.csv --encoder
+    fp-rank-demo`` then gives the demo's numbers (PNG is lossless).
+
+    Example:
+        >>> import csv, tempfile
+        >>> manifest = export_generated(tempfile.mkdtemp())
+        >>> rows = list(csv.DictReader(manifest.open(encoding="utf-8")))
+        >>> len(rows), rows[0]["file"], (manifest.parent / rows[0]["file"]).is_file()
+        (450, 'faithful/finch_scarlet_crown/00.png', True)
+    """
+    import csv
+
+    from fp_rank.demo.gallery import png_bytes
+
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for record in generated_records(seed):
+        path = root / record["file"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png_bytes(record["image"]))
+        rows.append({**{k: record.get(k) for k in EXPORT_COLUMNS}, "conditioning": ""})
+    manifest = root / "manifest.csv"
+    with manifest.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest

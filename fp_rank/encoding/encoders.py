@@ -511,16 +511,12 @@ def load_encoder(
         return loader(spec.backend)(request(source=target, name=key, spec=spec))
     # "org/name" is a Hub id even though it holds a "/"; absolute, ./relative, deeper or existing
     # paths are folders.
-    looks_like_path = (
-        os.path.isabs(key)
-        or key.startswith((".", "~"))
-        or os.path.exists(key)
-        or key.count("/") > 1
-        or (os.sep != "/" and os.sep in key)
-    )
-    if looks_like_path and not os.path.isdir(key):
-        raise EncoderError(f"encoder folder {key!r} does not exist")
-    if not looks_like_path and key.count("/") != 1:
+    from fp_rank.hub_access import looks_like_path
+
+    is_path = looks_like_path(key)
+    if is_path and not os.path.isdir(key):
+        raise EncoderError(f"no such folder: encoder folder {key!r} does not exist (a path is read as a local model folder)")
+    if not is_path and key.count("/") != 1:
         raise EncoderError(
             f"unknown encoder {key!r}: use one of {known_aliases()}, a Hub id like 'org/model', a local "
             "model folder, or a Python callable"

@@ -40,6 +40,9 @@ class ImageColumn(Sequence[dict[str, Any]]):
         self._ds = dataset
         self._block = block
 
+    def __repr__(self) -> str:
+        return f"ImageColumn({len(self)} images)"
+
     def __len__(self) -> int:
         return len(self._ds)
 
@@ -79,6 +82,9 @@ class GallerySplit:
         for h, i, g in zip(self.hashes, self.identities, self.groups):
             digest.update(f"{h}\t{i}\t{g}\n".encode())
         return digest.hexdigest()
+
+    def __repr__(self) -> str:
+        return f"GallerySplit({self.name!r}, {len(self)} images, {len(set(self.identities.tolist()))} identities)"
 
     def __len__(self) -> int:
         return len(self.identities)
@@ -142,6 +148,14 @@ class Gallery:
         rec = self.card.get("recommended_encoders") or {}
         primary = rec.get("primary") if isinstance(rec, dict) else None
         return str(primary) if primary else None
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {len(split)}" for name, split in self.splits.items())
+        where = self.id + (f" [{self.config}]" if self.config else "") + (f" @{self.revision[:12]}" if self.revision else "")
+        return (
+            f"Gallery({where!r}: {len(self.groups)} group(s), {len(self.identities)} identities; {sizes}; "
+            f"fingerprint {self.fingerprint[:12]})"
+        )
 
     def describe(self) -> dict[str, Any]:
         """What a report records about the gallery."""
@@ -302,6 +316,23 @@ def _check_data_files(folder: Path, meta: dict[str, Any], where: str) -> None:
             )
 
 
+def _check_source(source: str, revision: str | None) -> None:
+    """Fail at once, in one line, for a local path that is not a folder or a Hub id that cannot be fetched."""
+    from fp_rank.hub_access import hub_problem, looks_like_path
+
+    if looks_like_path(source):
+        if not os.path.isdir(source):
+            raise GalleryError(
+                f"cannot load gallery {source!r}: no such folder (a path is read as a local folder; "
+                "build one with `python -m gallery_builders ... --out FOLDER`, or name a Hub dataset as 'org/name')"
+            )
+        return
+    problem = hub_problem(source, "dataset", revision)
+    if problem:
+        offline = " (offline: a Hub gallery must already be in the cache at this revision)" if "offline" in problem else ""
+        raise GalleryError(f"cannot load gallery {source!r}{offline}: {problem}")
+
+
 def _split_from_dataset(name: str, ds: Any, where: str) -> GallerySplit:
     from datasets import Image as ImageFeature
 
@@ -385,9 +416,10 @@ def load_gallery(
         raise InputError(
             f"gallery must be a folder, a Hub dataset id or a loaded Gallery, got {type(path_or_id).__name__}"
         )
+    source = os.fspath(path_or_id)
+    _check_source(source, revision)
     import datasets
 
-    source = os.fspath(path_or_id)
     where = f"gallery {source!r}" + (f" config {config!r}" if config else "")
     card, commit = _read_card(source, revision)  # checked before datasets parses the card itself
     default_cache = os.path.isdir(source) and cache_dir is None

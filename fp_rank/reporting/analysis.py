@@ -278,6 +278,9 @@ def to_markdown(report: Report) -> str:
     notes = stats.get("warnings") or []
     if notes:
         blocks.append("\n".join(f"Note: {note}." for note in notes))
+    note = report.leak_note()
+    if note:
+        blocks.append(note + "\n")
     return "\n\n".join(blocks)
 
 

@@ -13,6 +13,8 @@ from fp_rank.protocol import DEFAULT_KS, METRICS, Metric
 #: Keys a row must have; the others default to None (shown as a dash).
 REQUIRED_KEYS = ("method", "map")
 MISSING = "–"  # en dash
+#: Marks the mAP of a method with generated images flagged as copies of real images (``0.993 ⚠2``).
+COPY_MARK = "⚠"
 
 
 def _key_k(m: Metric, key: str) -> int | None:
@@ -139,7 +141,8 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
         rows: one dict per method with keys ``method`` and ``map`` and, optionally (None when
             absent), the other keys of :func:`row_keys` (``cmc1``, ``recall10``, ``pairwise``,
             ``floor``, ``ceiling``, ``baseline``, ``normalised``, ``<key>_low``/``<key>_high`` for intervals,
-            ``n_queries``), as :meth:`fp_rank.Report.summary_rows` gives them.
+            ``n_queries``, ``copies``), as :meth:`fp_rank.Report.summary_rows` gives them. A row
+            with ``copies`` > 0 (images flagged by the leakage guard) gets ``⚠N`` after its mAP.
         caption: a line placed under the table as ``Table: caption`` (Pandoc's syntax; see
             :func:`markdown_caption`). Nothing when empty.
         ks: the ranks the per-k metrics were computed at (the shown k follows from them).
@@ -181,16 +184,21 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
             raise InputError(
                 f"rows[{index}]['n_queries'] must be an integer or None; got {n_queries!r}"
             )
-        parsed.append((str(row["method"]), numbers_, n_queries))
+        copies = row.get("copies") or 0
+        if isinstance(copies, bool) or not isinstance(copies, numbers.Integral):
+            raise InputError(f"rows[{index}]['copies'] must be an integer or None; got {copies!r}")
+        parsed.append((str(row["method"]), numbers_, n_queries, int(copies)))
 
     parsed.sort(key=lambda item: (item[1]["map"] is None, -(item[1]["map"] or 0.0)))
     # a metric computed only on request (CLIP-T) keeps its column only when some row has a value
-    columns = [(m, key) for m, key in columns if not m.optional or any(n[key] is not None for _, n, _ in parsed)]
+    columns = [(m, key) for m, key in columns if not m.optional or any(n[key] is not None for _, n, _, _ in parsed)]
     lines = _header(columns)
-    for position, (method, n, n_queries) in enumerate(parsed, start=1):
+    for position, (method, n, n_queries, copies) in enumerate(parsed, start=1):
         cells = [str(position), _cell(method)]
         for m, key in columns:
             cells.append(_fmt_ci(n[key], n[f"{key}_low"], n[f"{key}_high"]) if m.interval else _fmt(n[key]))
+        if copies:  # the headline of a method with copies of real images carries the mark
+            cells[2] += f" {COPY_MARK}{copies}"
         cells.append(MISSING if n_queries is None else str(int(n_queries)))
         lines.append("| " + " | ".join(cells) + " |")
     if caption:

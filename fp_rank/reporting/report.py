@@ -101,6 +101,11 @@ class MethodResult:
             return data["per_group"][name]
         raise AttributeError(f"MethodResult has no attribute {name!r}")
 
+    def __repr__(self) -> str:
+        value = self.values.get("map")
+        shown = "-" if value is None else f"{value:.3f}"
+        return f"MethodResult(method={self.method!r}, encoder={self.encoder!r}, map={shown}, n_queries={self.n_queries})"
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the declared metrics as top-level keys beside the other fields."""
         out: dict[str, Any] = {"method": self.method, "encoder": self.encoder}
@@ -306,9 +311,11 @@ class Report:
 
         Keys: ``encoder``, ``method``, each table metric's summary key (``map``, ``cmc1``,
         ``recall10``, ``pairwise``, ``floor``, ``ceiling``, ``normalised``), ``<key>_low`` and
-        ``<key>_high`` for those with intervals, and ``n_queries``.
+        ``<key>_high`` for those with intervals, ``n_queries``, and ``copies`` (generated images
+        flagged as copies of real images, see :meth:`leak_counts`).
         """
         rows = []
+        copies = self.leak_counts()
         for r in self.results:
             row: dict[str, Any] = {"encoder": r.encoder, "method": r.method}
             for m in TABLE_METRICS:
@@ -318,8 +325,52 @@ class Report:
                     ci = r.intervals.get(key) or {}
                     row[f"{key}_low"], row[f"{key}_high"] = ci.get("low"), ci.get("high")
             row["n_queries"] = r.n_queries
+            row["copies"] = copies.get(r.method, {}).get("flagged", 0)
             rows.append(row)
         return rows
+
+    def leak_counts(self) -> dict[str, dict[str, int]]:
+        """Per method, the generated images the leakage guard flagged as copies of real images.
+
+        Returns:
+            ``{method: {"flagged": n, "scored": n, "excluded": n}}`` for every method: ``flagged``
+            copies in all, ``scored`` of them still in the scores, ``excluded`` left out by
+            ``exclude_leaks=True``. Zeros when the guard found nothing or was off.
+
+        Example:
+            >>> Report([MethodResult("m", "e", {"map": 1.0}, n_queries=1)],
+            ...        [{"method": "m", "encoder": "e", "leak": {"split": "gallery", "index": 0}}], {}).leak_counts()
+            {'m': {'flagged': 1, 'scored': 1, 'excluded': 0}}
+        """
+        first = self.encoders[0] if self.encoders else None
+        counts = {m: {"flagged": 0, "scored": 0, "excluded": 0} for m in self.methods}
+        for r in self.results:
+            if r.encoder == first:
+                counts[r.method]["excluded"] = int(r.n_excluded or 0)
+        for row in self.queries:
+            if row.get("leak") and row.get("encoder", first) == first and row.get("method") in counts:
+                counts[row["method"]]["scored"] += 1
+        for c in counts.values():
+            c["flagged"] = c["scored"] + c["excluded"]
+        return counts
+
+    def leak_note(self) -> str | None:
+        """One sentence on the flagged copies for under a table (None when there are none)."""
+        counts = {m: c for m, c in self.leak_counts().items() if c["flagged"]}
+        if not counts:
+            return None
+        listed = ", ".join(f"{m} {c['flagged']}" for m, c in counts.items())
+        excluded = sum(c["excluded"] for c in counts.values())
+        tail = (
+            f"--exclude-leaks removed {excluded} of them from the scores."
+            if excluded
+            else "they are in the scores; --exclude-leaks (exclude_leaks=True) leaves them out."
+        )
+        return (
+            f"\u26a0 copies: {sum(c['flagged'] for c in counts.values())} generated image(s) are exact or near copies of "
+            f"real gallery/reference/holdout images ({listed}); a copy retrieves its own source at rank 1, so "
+            f"its score measures copying, not personalization: {tail}"
+        )
 
     def format_table(self) -> str:
         """A plain-text table for terminals (the metrics declared ``terminal``)."""
@@ -327,14 +378,22 @@ class Report:
         head = f"{'encoder':<16} {'method':<18} " + " ".join(
             f"{m.label_for(m.shown_k(self.ks)):>{w}}" for m, w in shown
         ) + f" {'queries':>8}"
+        copies = self.leak_counts()
+        marked = any(c["flagged"] for c in copies.values())
+        head += f" {'copies':>7}" if marked else ""
         lines = [head, "-" * len(head)]
-        for r in sorted(self.results, key=lambda x: (x.encoder, -x.map)):
+        for r in sorted(self.results, key=lambda x: (x.encoder, -(x.map if x.map is not None else -1.0))):
             cells = []
             for m, w in shown:
                 value = metric_value(r, m, self.ks)
                 cells.append(f"{'-':>{w}}" if value is None else f"{value:{w}.3f}")
-            lines.append(f"{r.encoder[:16]:<16} {r.method[:18]:<18} " + " ".join(cells) + f" {r.n_queries:8d}")
-        return "\n".join(lines)
+            line = f"{r.encoder[:16]:<16} {r.method[:18]:<18} " + " ".join(cells) + f" {r.n_queries:8d}"
+            if marked:
+                flagged = copies.get(r.method, {}).get("flagged", 0)
+                line += f" {('⚠' + str(flagged)) if flagged else '0':>7}"
+            lines.append(line)
+        note = self.leak_note()
+        return "\n".join(lines + ([note] if note else []))
 
     # -- statistics (see fp_rank.reporting.analysis) --------------------------------------
     def add_intervals(
@@ -399,7 +458,14 @@ class Report:
         return plot(self, out_dir)
 
     def __repr__(self) -> str:
-        return f"Report(methods={self.methods}, encoders={self.encoders}, queries={len(self.queries)})"
+        scores = ", ".join(
+            f"{r.method}{'' if len(self.encoders) == 1 else '/' + r.encoder} "
+            + ("-" if r.values.get("map") is None else f"{r.values['map']:.3f}")
+            for r in self.results[:6]
+        ) + (", ..." if len(self.results) > 6 else "")
+        return (
+            f"Report(methods={self.methods}, encoders={self.encoders}, queries={len(self.queries)}; mAP: {scores})"
+        )
 
 
 #: The metrics a summary table can show (terminal, Markdown or the Space's cards).
