@@ -20,7 +20,7 @@ from PIL import Image
 from fp_rank.encoding.images import to_rgb
 from fp_rank.errors import FpRankError
 from fp_rank.protocol import DEFAULT_KS, Metric, card_metrics
-from fp_rank.reporting.report import metric_value
+from fp_rank.reporting.results import metric_value
 from fp_rank.reporting.identity_figure import identity_figure as report_identity_figure
 from fp_rank.reporting.strips import THUMB, Strip, query_strips, rank_text, score_text
 from space.service import Outcome, ScoringSpace
