@@ -16,7 +16,8 @@ import pytest
 
 import fp_rank
 from fp_rank.errors import BuilderError, GalleryError
-from fp_rank.galleries import load as gallery_load
+from fp_rank.galleries import card as gallery_card
+from fp_rank.galleries import datasets_cache
 from fp_rank.galleries.build.sources import following_symlinks
 from tests.builders_fixtures import make_cub, private_datasets_cache  # noqa: F401 (autouse fixture)
 from tests.gallery_fixtures import png_bytes, write_gallery
@@ -47,13 +48,13 @@ def test_rebuilt_folder_with_restored_names_sizes_and_mtimes_loads_fresh(tmp_pat
 
 def test_file_digests_are_remembered_only_while_the_file_is_unchanged(tmp_path: Path) -> None:
     (tmp_path / "a.bin").write_bytes(b"aaaa")
-    key_a = gallery_load._local_cache_dir(tmp_path)
-    assert gallery_load._local_cache_dir(tmp_path) == key_a
+    key_a = datasets_cache._local_cache_dir(tmp_path)
+    assert datasets_cache._local_cache_dir(tmp_path) == key_a
     stamp = (tmp_path / "a.bin").stat().st_mtime_ns
     with open(tmp_path / "a.bin", "r+b") as fh:  # same inode, same size, mtime restored
         fh.write(b"bbbb")
     os.utime(tmp_path / "a.bin", ns=(stamp, stamp))
-    assert gallery_load._local_cache_dir(tmp_path) != key_a
+    assert datasets_cache._local_cache_dir(tmp_path) != key_a
 
 
 @pytest.mark.parametrize("path", ["../outside/*.parquet", "/etc/passwd", "data/../../x.parquet", "~/x.parquet"])
@@ -89,10 +90,10 @@ def test_card_yaml_aliases_are_refused_quickly(tmp_path: Path) -> None:
 
 
 def test_card_node_count_is_bounded(monkeypatch) -> None:
-    monkeypatch.setattr(gallery_load, "MAX_CARD_NODES", 50)
+    monkeypatch.setattr(gallery_card, "MAX_CARD_NODES", 50)
     with pytest.raises(GalleryError, match="more than 50 nodes"):
-        gallery_load.parse_card_yaml("[" + ", ".join(["1"] * 100) + "]", "card")
-    assert gallery_load.parse_card_yaml("a: [1, 2]", "card") == {"a": [1, 2]}
+        gallery_card.parse_card_yaml("[" + ", ".join(["1"] * 100) + "]", "card")
+    assert gallery_card.parse_card_yaml("a: [1, 2]", "card") == {"a": [1, 2]}
 
 
 def test_written_cards_never_use_aliases() -> None:
@@ -103,7 +104,7 @@ def test_written_cards_never_use_aliases() -> None:
     shared = ["x", "y"]
     text = yaml.dump({"a": shared, "b": shared}, Dumper=_CardDumper)
     assert "&" not in text and "*" not in text
-    assert gallery_load.parse_card_yaml(text, "card") == {"a": shared, "b": shared}
+    assert gallery_card.parse_card_yaml(text, "card") == {"a": shared, "b": shared}
 
 
 def test_builders_refuse_links_out_of_the_source_unless_asked(tmp_path: Path) -> None:

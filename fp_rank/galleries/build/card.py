@@ -58,7 +58,7 @@ SPLIT_DESCRIPTIONS: dict[str, str] = {
 
 class _CardDumper(yaml.SafeDumper):
     """Safe YAML dumper that writes multi-line strings as literal blocks, and never aliases
-    (:func:`fp_rank.galleries.load.parse_card_yaml` refuses cards that use them)."""
+    (:func:`fp_rank.galleries.card.parse_card_yaml` refuses cards that use them)."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True

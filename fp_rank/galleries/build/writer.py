@@ -42,7 +42,12 @@ from tqdm.auto import tqdm
 from fp_rank.errors import BuilderError
 from fp_rank.galleries.build.card import EVAL_FILE, render_card, render_eval_yaml
 from fp_rank.galleries.build.sources import image_problem
-from fp_rank.galleries.build.spec import Candidate, GallerySpec, SelectionNotes, check_config_name
+from fp_rank.galleries.build.spec import (
+    Candidate,
+    GallerySpec,
+    SelectionNotes,
+    check_config_name,
+)
 from fp_rank.galleries.schema import (
     ALL_CONFIG,
     ALL_SPLITS,
