@@ -28,7 +28,7 @@ SIZES = [(512, 512), (768, 512), (1024, 1024), (375, 500)]
 
 def bare_and_pipeline(folder: Path, paths: list[str], batch: int, dtype: str, repeats: int,
                       extras: bool, extra_repeats: int) -> dict[str, Any]:
-    enc = load_encoder(str(folder), device="cpu", dtype=dtype)
+    enc = load_encoder(str(folder), device="cpu", dtype=dtype, preprocessing="fast")
     tensors = [enc.preprocess([to_rgb(p) for p in paths[i : i + batch]]) for i in range(0, len(paths), batch)]
     enc.embed_tensor(tensors[0])  # warm-up (lazy initialisation, allocator)
     fns = {
@@ -57,7 +57,7 @@ def bare_and_pipeline(folder: Path, paths: list[str], batch: int, dtype: str, re
 
 def preprocess_only(folder: Path, paths: list[str], batch: int) -> dict[str, Any]:
     """Decode + preprocess throughput (no model), torch path vs transformers' processor, one thread."""
-    fast = load_encoder(str(folder), device="cpu")
+    fast = load_encoder(str(folder), device="cpu", preprocessing="fast")
     slow = load_encoder(str(folder), device="cpu", fast_preprocess=False)
 
     def run(enc: Any) -> None:

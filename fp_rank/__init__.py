@@ -6,7 +6,7 @@ Main entry points:
 * :func:`rank_metrics` / :func:`average_precision` are the pure ranking maths;
 * :func:`load_encoder` and :func:`load_gallery` load backbones and galleries.
 
-Nothing is loaded at import time: the names above are imported on first use.
+Nothing is loaded at import time.
 """
 
 from __future__ import annotations
@@ -24,35 +24,30 @@ from fp_rank.errors import (
 )
 from fp_rank.version import PROTOCOL_VERSION, __version__
 
-#: Public names whose modules import torch, transformers, PIL or datasets: resolved on first use
-#: (module ``__getattr__``), so ``import fp_rank`` and ``fp-rank --help`` stay fast.
+# The rest is imported on first use (PEP 562), so that ``fp-rank --help`` and the error classes
+# do not import torch.
 _LAZY = {
-    "EmbeddingCache": "fp_rank.caching.store",
-    "cache_key": "fp_rank.caching.store",
-    "Encoder": "fp_rank.encoding.encoders",
-    "load_encoder": "fp_rank.encoding.encoders",
-    "evaluate": "fp_rank.evaluation.pipeline",
-    "Gallery": "fp_rank.galleries.load",
-    "load_gallery": "fp_rank.galleries.load",
-    "RankingResult": "fp_rank.ranking.metrics",
-    "average_precision": "fp_rank.ranking.metrics",
-    "chance_average_precision": "fp_rank.ranking.metrics",
-    "rank_metrics": "fp_rank.ranking.metrics",
+    "EmbeddingCache": "fp_rank.caching",
+    "cache_key": "fp_rank.caching",
+    "Encoder": "fp_rank.encoding",
+    "load_encoder": "fp_rank.encoding",
+    "evaluate": "fp_rank.evaluation",
+    "Gallery": "fp_rank.galleries",
+    "load_gallery": "fp_rank.galleries",
+    "RankingResult": "fp_rank.ranking",
+    "average_precision": "fp_rank.ranking",
+    "chance_average_precision": "fp_rank.ranking",
+    "rank_metrics": "fp_rank.ranking",
     "MethodResult": "fp_rank.reporting.report",
     "Report": "fp_rank.reporting.report",
 }
 
-if TYPE_CHECKING:
-    from fp_rank.caching.store import EmbeddingCache, cache_key
-    from fp_rank.encoding.encoders import Encoder, load_encoder
-    from fp_rank.evaluation.pipeline import evaluate
-    from fp_rank.galleries.load import Gallery, load_gallery
-    from fp_rank.ranking.metrics import (
-        RankingResult,
-        average_precision,
-        chance_average_precision,
-        rank_metrics,
-    )
+if TYPE_CHECKING:  # pragma: no cover
+    from fp_rank.caching import EmbeddingCache, cache_key
+    from fp_rank.encoding import Encoder, load_encoder
+    from fp_rank.evaluation import evaluate
+    from fp_rank.galleries import Gallery, load_gallery
+    from fp_rank.ranking import RankingResult, average_precision, chance_average_precision, rank_metrics
     from fp_rank.reporting.report import MethodResult, Report
 
 
@@ -61,7 +56,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'fp_rank' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
+    globals()[name] = value
     return value
 
 

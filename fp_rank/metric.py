@@ -54,7 +54,7 @@ Args:
     encoder: encoder alias, Hub id or folder (default: the gallery card's primary encoder).
     methods, prompts, seeds: per-image labels recorded in the report.
     batch_size, device, dtype, cache, on_missing, on_invalid, cmc_ks, top_k, ceilings, check_leaks,
-    exclude_leaks, trust_remote_code: as in fp_rank.evaluate.
+    exclude_leaks, trust_remote_code, background, matting, preprocessing: as in fp_rank.evaluate.
 Returns:
     map: headline mAP (macro over groups); map_micro; map_per_group; cmc@1, cmc@5, cmc@10;
     recall@1, recall@5, recall@10; minp; chance_map; pairwise_similarity; pairwise_per_group;

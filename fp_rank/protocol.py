@@ -64,6 +64,7 @@ class Metric:
         lower, upper: the range of valid values (the JSON schema's bounds).
         hint: the card's subtitle when there is no interval (``{ceiling_split}`` is filled in).
         css: the card's CSS class suffix (``fp-<css>``; default: the key).
+        optional: computed only on request (CLIP-T): tables drop its column when no row has it.
     """
 
     key: str
@@ -86,6 +87,7 @@ class Metric:
     upper: float | None = 1.0
     hint: str = ""
     css: str | None = None
+    optional: bool = False
 
     def column_for(self, k: int | None = None) -> str:
         """The per-query column (for per-k metrics, at rank ``k``)."""
@@ -141,7 +143,7 @@ METRICS: tuple[Metric, ...] = (
         key="clip_t", label="CLIP-T", description="Text alignment: cosine between a generated image's CLIP image "
         "features and its prompt's text features; per group, mean over prompts of a subject, then over subjects.",
         result_field="clip_t", column="clip_t", aggregation="identity_prompt_mean", markdown=True, card=True,
-        lower=-1.000001, upper=1.000001, hint="prompt following",
+        lower=-1.000001, upper=1.000001, hint="prompt following", optional=True,
     ),
     Metric(
         key="floor", label="chance", title="Chance floor", description="Exact expected mAP of a uniformly random "

@@ -70,9 +70,45 @@ class GeneratedRun:
     prompts: list[str | None] = field(default_factory=list)
     seeds: list[int | None] = field(default_factory=list)
     conditioning: list[str | int | None] = field(default_factory=list)
+    #: Files found in the run's folders that are not images (by suffix): left out, listed here.
+    not_images: list[str] = field(default_factory=list)
+    #: How the run was read: ``"manifest"``, ``"<identity>/"`` or ``"<method>/<identity>/"``.
+    layout: str = ""
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def describe(self) -> list[str]:
+        """What discovery found, as lines for a person: images per method and identity, files left out.
+
+        Example:
+            >>> run = GeneratedRun(layout="<identity>/")
+            >>> run.add("a/1.png", "a", "m"); run.add("a/2.png", "a", "m"); run.add("b/1.png", "b", "m")
+            >>> run.not_images.append("a/notes.txt")
+            >>> print("\\n".join(run.describe()))
+            found 3 image(s) (layout <identity>/): 1 method(s), 2 identities
+              m: 3 image(s): a 2, b 1
+            skipped 1 file(s) that are not images (.png, .jpg, .jpeg, .webp, .bmp, .gif, .tif, .tiff): a/notes.txt
+        """
+        per: dict[str, dict[str, int]] = {}
+        for method, identity in zip(self.methods, self.identities):
+            per.setdefault(method, {}).setdefault(identity, 0)
+            per[method][identity] += 1
+        lines = [
+            f"found {len(self)} image(s) (layout {self.layout or '?'}): {len(per)} method(s), "
+            f"{len(set(self.identities))} identities"
+        ]
+        for method, counts in per.items():
+            if len(counts) > 1 and len(set(counts.values())) == 1:
+                lines.append(f"  {method}: {sum(counts.values())} image(s), {len(counts)} identities x {next(iter(counts.values()))}")
+                continue
+            shown = ", ".join(f"{ident} {n}" for ident, n in list(counts.items())[:12])
+            more = f", ... ({len(counts) - 12} more identities)" if len(counts) > 12 else ""
+            lines.append(f"  {method}: {sum(counts.values())} image(s): {shown}{more}")
+        if self.not_images:
+            listed = ", ".join(self.not_images[:10]) + (f", ... ({len(self.not_images) - 10} more)" if len(self.not_images) > 10 else "")
+            lines.append(f"skipped {len(self.not_images)} file(s) that are not images ({', '.join(IMAGE_SUFFIXES)}): {listed}")
+        return lines
 
     def add(
         self, file: str, identity: str, method: str, prompt: str | None = None, seed: int | None = None,
@@ -109,6 +145,18 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def _visible_dirs(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _other_files(folder: Path, top: Path) -> list[str]:
+    """Files of ``folder`` that are not images (hidden files aside), as paths relative to ``top``."""
+    return [
+        p.relative_to(top).as_posix() for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_SUFFIXES
+    ]
+
+
 def read_generated(path: str | os.PathLike[str], *, known_identities: set[str] | None = None, method: str | None = None) -> GeneratedRun:
     """Read a folder or manifest of generated images.
 
@@ -118,31 +166,50 @@ def read_generated(path: str | os.PathLike[str], *, known_identities: set[str] |
             (a first-level folder named like an identity means the one-method layout).
         method: method name for the one-method folder layout (default: the folder's name).
 
+    Discovery rule for folders: images (by suffix, :data:`IMAGE_SUFFIXES`) are read only directly
+    inside ``<identity>/`` folders; a folder whose every visible sub-folder holds sub-folders and
+    no images is read as ``<method>/<identity>/``. A sub-folder below ``<identity>/`` is an error
+    that names it (nothing is silently left out); other files are listed in ``not_images``.
+
     Returns:
-        A :class:`GeneratedRun`.
+        A :class:`GeneratedRun` (:meth:`GeneratedRun.describe` says what was found).
 
     Raises:
-        InputError: missing path, empty run, malformed manifest (the message names the line).
+        InputError: missing path, empty run, malformed manifest (the message names the line),
+            folders nested deeper than ``<method>/<identity>/``.
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"--generated {os.fspath(path)!r} does not exist")
     if p.is_file():
-        run = GeneratedRun()
+        run = GeneratedRun(layout="manifest")
         for row in read_manifest(p):
             run.add(_beside(p, row.file), row.identity, row.method or DEFAULT_METHOD, row.prompt, row.seed,
                     _beside(p, row.conditioning) if isinstance(row.conditioning, str) else row.conditioning)
         return run
     run = GeneratedRun()
-    subdirs = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
+    subdirs = _visible_dirs(p)
     if not subdirs:
         raise InputError(f"folder {p} has no sub-folders; expected {p}/<identity>/*.png or {p}/<method>/<identity>/*.png")
-    nested = all(any(c.is_dir() for c in d.iterdir()) and not _images_in(d) for d in subdirs)
+    nested = all(_visible_dirs(d) and not _images_in(d) for d in subdirs)
     if known_identities is not None and any(d.name in known_identities for d in subdirs):
         nested = False
     layout = [(d.name, d) for d in subdirs] if nested else [(method or p.name, p)]
+    run.layout = "<method>/<identity>/" if nested else "<identity>/"
+    run.not_images += _other_files(p, p)
     for method_name, root in layout:
-        for ident_dir in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        if root is not p:
+            run.not_images += _other_files(root, p)
+        for ident_dir in _visible_dirs(root):
+            deeper = _visible_dirs(ident_dir)
+            if deeper:
+                where = ident_dir.relative_to(p).as_posix()
+                raise InputError(
+                    f"folder {where}/ holds sub-folders ({', '.join(d.name for d in deeper[:5])}); images are read "
+                    f"only at <identity>/*.png or <method>/<identity>/*.png (this run reads as {run.layout}). Move "
+                    "the images up, or list them in a CSV manifest (file,identity,method)"
+                )
+            run.not_images += _other_files(ident_dir, p)
             for img in _images_in(ident_dir):
                 run.add(str(img), ident_dir.name, method_name)
     if not run.files:
@@ -204,6 +271,13 @@ def read_manifest(
 
 def _csv_records(text: str, shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        yield from _csv_rows(reader, shown)
+    except csv.Error as exc:  # a cell over the csv module's field limit, a stray NUL, ...
+        raise InputError(f"{shown} line {reader.line_num + 1} cannot be read as CSV ({exc})") from None
+
+
+def _csv_rows(reader: csv.DictReader, shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
     if reader.fieldnames is None:
         raise InputError(f"{shown} is empty; expected a header line 'file,identity[,method,prompt,seed]'")
     columns = {c.strip().lower(): c for c in reader.fieldnames if c}

@@ -57,8 +57,11 @@ def run(args: argparse.Namespace) -> str:
 
         result = push(args.folder, args.repo_id, args.tag, token=args.token, private=args.private or None)
         return f"pushed {args.folder} to {result.repo_id} at {result.commit}, tagged {result.tag}"
+    from fp_rank.galleries.build.sources import following_symlinks
+
     builder = builder_commands()[args.command]
-    return f"wrote {builder.build(**builder.build_arguments(args))}"
+    with following_symlinks(getattr(args, "follow_symlinks", False)):
+        return f"wrote {builder.build(**builder.build_arguments(args))}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

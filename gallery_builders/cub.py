@@ -212,7 +212,7 @@ def read_candidates(root: Path) -> tuple[list[Candidate], dict[int, str]]:
                 identity=safe_label(name, what="CUB class name"),
                 identity_name=name.replace("_", " "),
                 group=wanted[class_id],
-                read=file_reader(root / relative),
+                read=file_reader(root / relative, root),
                 file_name=relative.rsplit("/", 1)[-1],
                 extra={"cub_class_id": class_id, "_sort_name": name},
             )

@@ -34,12 +34,14 @@ class Option:
         help: Its help text.
         nargs: argparse ``nargs`` (``"+"`` for a list), or ``None`` for one value.
         metavar: Name of the value in ``--help``.
+        switch: A flag without a value (``store_true``); ``build`` receives a bool.
     """
 
     flag: str
     help: str
     nargs: str | None = None
     metavar: str | None = None
+    switch: bool = False
 
     @property
     def dest(self) -> str:
@@ -96,10 +98,18 @@ class BuilderCommand:
                 action="store_true",
                 help="leave unreadable images out and list them in the card instead of failing",
             )
+            parser.add_argument(
+                "--follow-symlinks",
+                action="store_true",
+                help="read source images through symbolic links that lead out of --source (refused by default)",
+            )
         parser.add_argument("--overwrite", action="store_true", help="replace --out once the new gallery is complete")
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
         for option in self.options:
-            parser.add_argument(option.flag, nargs=option.nargs, metavar=option.metavar, help=option.help)
+            if option.switch:
+                parser.add_argument(option.flag, action="store_true", help=option.help)
+            else:
+                parser.add_argument(option.flag, nargs=option.nargs, metavar=option.metavar, help=option.help)
 
     def build_arguments(self, args: argparse.Namespace) -> dict[str, Any]:
         """The keywords ``build`` is called with for the parsed ``args``."""

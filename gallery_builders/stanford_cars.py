@@ -304,7 +304,7 @@ def read_devkit(root: Path) -> tuple[list[Candidate], list[str]]:
                 label,
                 class_names,
                 source_path=relative,
-                read=file_reader(root / relative),
+                read=file_reader(root / relative, root),
                 file_name=relative.rsplit("/", 1)[-1],
             )
         )
@@ -352,6 +352,7 @@ def gallery_spec(layout: Layout, class_names: Sequence[str] | None) -> GallerySp
             license=_LICENSE,
             citation=_CITATION,
             layout=_LAYOUTS[layout],
+            source_datasets=("extended|Donghyun99/Stanford-Cars",),
         ),
         groups=(GroupInfo(name=GROUP, noun="car", details=details),),
         prompts=CAR_PROMPTS,

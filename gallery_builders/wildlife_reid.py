@@ -20,6 +20,7 @@ from fp_rank.galleries.build.spec import (
     Candidate,
     GallerySpec,
     GroupInfo,
+    SelectionNotes,
     SourceInfo,
     check_config_name,
     group_slug,
@@ -65,9 +66,15 @@ SELECTION = "\n".join(
             "left."
         ),
         (
+            "With --individuals FILE the kept individuals are the ones the file names instead of the "
+            "ranking; every draw stays the same, so pinning the reference run's choice reproduces its "
+            "galleries whatever order its pandas gave the individuals tied at the cut-off."
+        ),
+        (
             "Unreadable files (with --skip-corrupt) and byte-identical copies of an earlier file in "
             "metadata order are removed before selecting (repeated until no selected image is "
-            "removed); both are listed below. Group names are the species in lower case with '_' for "
+            "removed); both are listed below. With --keep-duplicates the copies stay where the draws "
+            "put them, as in the reference code (listed, not removed). Group names are the species in lower case with '_' for "
             "other characters; source_path is the metadata path."
         ),
     ]
@@ -109,6 +116,8 @@ def build(
     skip_corrupt: bool = False,
     progress: bool = True,
     overwrite: bool = False,
+    individuals: str | os.PathLike[str] | Sequence[str] | None = None,
+    keep_duplicates: bool = False,
 ) -> Path:
     """Build a WildlifeReID-10k gallery folder, one group per species.
 
@@ -122,6 +131,12 @@ def build(
         skip_corrupt: Leave unreadable images out (listed in the card) instead of failing.
         progress: Show a progress bar.
         overwrite: Replace an existing ``out`` once the new gallery is complete.
+        individuals: Pin the kept individuals instead of ranking them: a file with one identity
+            per line, or a CSV with ``species,identity`` columns, or a list of identities. Their
+            species become the groups (``species`` may narrow them).
+        keep_duplicates: Keep byte-identical copies where the draws put them, as the reference
+            code does (its draws then match bit for bit), instead of dropping the later copy and
+            drawing again. Either way every copy is listed in the card with its twin.
 
     Returns:
         The output folder.
@@ -129,7 +144,8 @@ def build(
     Raises:
         BuilderError: On a missing or malformed ``metadata.csv``, an unknown species or dataset,
             a species without eligible individuals, a missing or unreadable image (without
-            ``skip_corrupt``), or an existing ``out``.
+            ``skip_corrupt``), an existing ``out``, or an ``individuals`` list naming an unknown
+            or ineligible identity.
 
     Example:
         >>> from gallery_builders import wildlife_reid
@@ -140,18 +156,26 @@ def build(
     root = Path(source)
     entries = read_metadata(root)
     entries = filter_entries(entries, species=species, datasets=datasets, metadata=root / METADATA_FILE)
+    pinned = None
+    if individuals is not None:
+        pinned = read_individuals(individuals, entries, metadata=root / METADATA_FILE)
+        wanted = {e.species for e in entries if e.identity in pinned}
+        species = [s for s in (species or sorted(wanted)) if s in wanted]
+        entries = [e for e in entries if e.species in wanted]
     candidates = [_candidate(root, entry) for entry in entries]
     chosen_species = _species_with_eligible(entries, species, metadata=root / METADATA_FILE)
-    spec = gallery_spec(seed, chosen_species, entries, datasets)
+    spec = gallery_spec(seed, chosen_species, entries, datasets, pinned=pinned)
     return build_gallery(
         spec,
         candidates,
-        lambda active: select(active, seed=seed),
+        lambda active: select(active, seed=seed, individuals=pinned),
         out,
         source_label=str(root),
         skip_corrupt=skip_corrupt,
         progress=progress,
         overwrite=overwrite,
+        keep_duplicates=keep_duplicates,
+        annotate=lambda active: cutoff_notes(active, seed=seed, individuals=pinned),
     )
 
 
@@ -164,6 +188,16 @@ COMMAND = BuilderCommand(
     options=(
         Option("--species", nargs="+", metavar="SPECIES", help="species to include (default: all eligible)"),
         Option("--datasets", nargs="+", metavar="DATASET", help="source datasets to include (default: all)"),
+        Option(
+            "--individuals", metavar="FILE",
+            help="pin the kept individuals: one identity per line, or a CSV with species,identity columns "
+            "(default: the 10 with most images per species, ties alphabetical)",
+        ),
+        Option(
+            "--keep-duplicates", switch=True,
+            help="keep byte-identical copies where the draws put them, as the reference code does "
+            "(default: drop the later copy and draw again); listed in the card either way",
+        ),
     ),
 )
 
@@ -267,7 +301,7 @@ def _candidate(root: Path, entry: _Entry) -> Candidate:
         identity=safe_label(entry.identity, what="identity"),
         identity_name=entry.identity,
         group=group_slug(entry.species),
-        read=file_reader(root / entry.path),
+        read=file_reader(root / entry.path, root),
         file_name=entry.path.rsplit("/", 1)[-1],
         extra={
             "species": entry.species,
@@ -278,16 +312,10 @@ def _candidate(root: Path, entry: _Entry) -> Candidate:
     )
 
 
-def select(active: Sequence[Candidate], *, seed: int = DEFAULT_SEED) -> dict[str, str]:
-    """The reference selection (see :data:`SELECTION`) over ``active`` rows in metadata order.
-
-    Args:
-        active: Usable candidates, in metadata.csv order.
-        seed: Seed of every draw.
-
-    Returns:
-        ``{source_path: split}`` for every image of the kept individuals.
-    """
+def _reference_draws(
+    active: Sequence[Candidate], seed: int
+) -> tuple[dict[str, list[str]], dict[str, str], dict[str, list[str]]]:
+    """Images per identity (metadata order), its group, and the reference draw of each eligible one."""
     images: dict[str, list[str]] = {}
     species_of: dict[str, str] = {}
     for candidate in active:
@@ -303,12 +331,41 @@ def select(active: Sequence[Candidate], *, seed: int = DEFAULT_SEED) -> dict[str
         reference[identity] = sample_like_pandas(
             legacy_state(seed), paths, k, what=f"individual {identity} (reference)"
         )
+    return images, species_of, reference
+
+
+def _ranked(reference: dict[str, list[str]], species_of: dict[str, str], group: str) -> list[str]:
+    """Eligible identities of ``group``, most reference images first, ties alphabetical."""
+    return sorted((i for i in reference if species_of[i] == group), key=lambda i: (-len(reference[i]), i))
+
+
+def _kept(
+    reference: dict[str, list[str]], species_of: dict[str, str], group: str, individuals: frozenset[str] | None
+) -> list[str]:
+    ranked = _ranked(reference, species_of, group)
+    if individuals is None:
+        return ranked[:INDIVIDUALS_PER_SPECIES]
+    return [i for i in ranked if i in individuals]
+
+
+def select(
+    active: Sequence[Candidate], *, seed: int = DEFAULT_SEED, individuals: frozenset[str] | None = None
+) -> dict[str, str]:
+    """The reference selection (see :data:`SELECTION`) over ``active`` rows in metadata order.
+
+    Args:
+        active: Usable candidates, in metadata.csv order.
+        seed: Seed of every draw.
+        individuals: Keep exactly these identities (those still eligible) instead of the top
+            ranked ones.
+
+    Returns:
+        ``{source_path: split}`` for every image of the kept individuals.
+    """
+    images, species_of, reference = _reference_draws(active, seed)
     assignment: dict[str, str] = {}
     for group in sorted(set(species_of.values())):
-        ranked = sorted(
-            (i for i in reference if species_of[i] == group), key=lambda i: (-len(reference[i]), i)
-        )
-        for identity in ranked[:INDIVIDUALS_PER_SPECIES]:
+        for identity in _kept(reference, species_of, group, individuals):
             taken = set(reference[identity])
             rest = [p for p in images[identity] if p not in taken]
             gallery = sample_like_pandas(
@@ -325,8 +382,114 @@ def select(active: Sequence[Candidate], *, seed: int = DEFAULT_SEED) -> dict[str
     return assignment
 
 
+def cutoff_notes(
+    active: Sequence[Candidate], *, seed: int = DEFAULT_SEED, individuals: frozenset[str] | None = None
+) -> SelectionNotes:
+    """How many individuals tie at each species' cut-off, and which of them were kept.
+
+    The reference code ranks individuals with pandas ``value_counts()``, whose order among equal
+    counts depends on the machine; a tie that straddles the cut-off makes its choice unreproducible.
+
+    Returns:
+        Per group a ``cutoff`` field: the reference count at the last kept place, the individuals
+        with that count, those kept and those not (empty when the species has no more eligible
+        individuals than places), plus a paragraph for the card.
+    """
+    _, species_of, reference = _reference_draws(active, seed)
+    groups: dict[str, dict[str, object]] = {}
+    lines = []
+    for group in sorted(set(species_of.values())):
+        ranked = _ranked(reference, species_of, group)
+        kept = _kept(reference, species_of, group, individuals)
+        if not ranked:
+            continue
+        if len(ranked) <= INDIVIDUALS_PER_SPECIES:
+            entry = {"places": INDIVIDUALS_PER_SPECIES, "eligible": len(ranked), "count": None,
+                     "tied": [], "kept_among_tied": [], "left_out_among_tied": []}
+            lines.append(f"- `{group}`: {len(ranked)} eligible individuals for {INDIVIDUALS_PER_SPECIES} places; "
+                         "no cut-off.")
+        else:
+            count = len(reference[ranked[INDIVIDUALS_PER_SPECIES - 1]])
+            tied = [i for i in ranked if len(reference[i]) == count]
+            above = sum(1 for i in ranked if len(reference[i]) > count)
+            chosen = [i for i in tied if i in kept]
+            entry = {"places": INDIVIDUALS_PER_SPECIES, "eligible": len(ranked), "count": count, "tied": tied,
+                     "kept_among_tied": chosen, "left_out_among_tied": [i for i in tied if i not in kept]}
+            straddles = len(tied) > INDIVIDUALS_PER_SPECIES - above
+            lines.append(
+                f"- `{group}`: {len(ranked)} eligible; {above} individuals rank above the cut-off and "
+                f"{len(tied)} tie at it with {count} reference images, for {INDIVIDUALS_PER_SPECIES - above} places"
+                + (f"; kept: {', '.join(chosen)}" if straddles else "; all kept")
+                + (" (pinned by --individuals)." if individuals is not None else
+                   " (alphabetical; the reference's pandas order among them is machine-dependent)." if straddles
+                   else ".")
+            )
+        if individuals is not None:
+            entry["pinned"] = kept
+        groups[group] = {"cutoff": entry}
+    text = "Cut-off of this build (individuals tied at the last kept place):\n\n" + "\n".join(lines) if lines else ""
+    return SelectionNotes(groups=groups, text=text)
+
+
+def read_individuals(
+    source: str | os.PathLike[str] | Sequence[str], entries: Sequence[_Entry], *, metadata: Path
+) -> frozenset[str]:
+    """The identities an ``--individuals`` file (or list) pins, checked against the metadata.
+
+    A file holds one identity per line (blank lines and ``#`` comments ignored), or is a CSV
+    whose header has ``species`` and ``identity`` columns.
+
+    Raises:
+        BuilderError: The file is missing or empty, names an identity the (filtered) metadata
+            lacks, gives it another species, or names one with fewer than 9 images.
+    """
+    pairs: list[tuple[str | None, str]] = []
+    where = "individuals"
+    if isinstance(source, (str, os.PathLike)):
+        path = require_file(Path(source), hint="pass a file with one identity per line, or a species,identity CSV")
+        where = str(path)
+        text = path.read_text(encoding="utf-8-sig")
+        lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        rows = list(csv.reader(lines))
+        header = [c.strip().lower() for c in rows[0]] if rows else []
+        if "identity" in header and "species" in header:
+            s_col, i_col = header.index("species"), header.index("identity")
+            for line, row in enumerate(rows[1:], start=2):
+                if len(row) <= max(s_col, i_col) or not row[i_col].strip():
+                    raise BuilderError(f"{where} row {line}: expected species,identity values, got {row}")
+                pairs.append((row[s_col].strip(), row[i_col].strip()))
+        else:
+            pairs = [(None, line.strip()) for line in lines]
+    else:
+        pairs = [(None, str(name)) for name in source]
+    if not pairs:
+        raise BuilderError(f"{where} names no individual")
+    counts: dict[str, int] = {}
+    species_of: dict[str, str] = {}
+    for entry in entries:
+        counts[entry.identity] = counts.get(entry.identity, 0) + 1
+        species_of[entry.identity] = entry.species
+    unknown = sorted({name for _, name in pairs if name not in counts})
+    if unknown:
+        raise BuilderError(
+            f"{where} names {len(unknown)} individual(s) that {metadata} lacks (for the chosen species and "
+            f"datasets): {unknown[:10]}; identities are matched exactly against its identity column"
+        )
+    wrong = sorted({f"{name} ({given} vs {species_of[name]})" for given, name in pairs if given and given != species_of[name]})
+    if wrong:
+        raise BuilderError(f"{where} gives individuals another species than {metadata} does: {wrong[:10]}")
+    small = sorted({name for _, name in pairs if counts[name] < MIN_REFERENCE + MIN_GALLERY})
+    if small:
+        raise BuilderError(
+            f"{where} names individual(s) with fewer than {MIN_REFERENCE + MIN_GALLERY} images, which cannot "
+            f"be split into reference and gallery: {[f'{n} ({counts[n]})' for n in small[:10]]}"
+        )
+    return frozenset(name for _, name in pairs)
+
+
 def gallery_spec(
-    seed: int, species: Sequence[str], entries: Sequence[_Entry], datasets: Sequence[str] | None
+    seed: int, species: Sequence[str], entries: Sequence[_Entry], datasets: Sequence[str] | None,
+    *, pinned: frozenset[str] | None = None,
 ) -> GallerySpec:
     """The card content of a WildlifeReID-10k gallery for ``species``."""
     groups = []
@@ -336,6 +499,7 @@ def gallery_spec(
     filters = (
         f"species {list(species)}"
         + (f", datasets {sorted(datasets)}" if datasets is not None else ", all datasets")
+        + (f", {len(pinned)} individuals pinned by --individuals" if pinned is not None else "")
     )
     return GallerySpec(
         builder="wildlife-reid",

@@ -19,7 +19,8 @@ Every request keeps its state in local variables and its own temporary folder (r
 request ends); only read-only resources (loaded galleries, encoders, thumbnails) are shared.
 
 Modules: :mod:`space.settings` (owner settings and limits), :mod:`space.uploads` (upload
-planning, zip extraction, header checks, the mapping CSV), :mod:`space.service` (the scoring
-service), :mod:`space.render` (HTML, Markdown and tables as plain data) and :mod:`space.page`
+planning, zip extraction, header checks, the mapping CSV), :mod:`space.resources` (galleries, encoders,
+thumbnails and request folders shared read-only; scrubbing of server paths), :mod:`space.service`
+(the scoring service), :mod:`space.render` (HTML, Markdown and tables as plain data) and :mod:`space.page`
 (the Gradio page, the only module that imports Gradio). Importing this package loads nothing.
 """

@@ -44,6 +44,9 @@ say who they show, and press **Score**.
 
 CSS = """
 #fp-score { min-height: 48px; font-size: 1.1em; }
+/* Gradio lists each upload with a download link labelled in KiB-based "KB"; the page states every size
+   in MB of 10^6 bytes, and downloading one's own upload back is of no use: the link is hidden. */
+#fp-files td.download, #fp-mapping td.download { display: none; }
 """
 
 
@@ -57,6 +60,11 @@ def _file_paths(value: Any) -> list[str]:
         if path:
             out.append(os.fspath(path))
     return out
+
+
+def _show_downloads(json_path: Any, csv_path: Any) -> tuple[Any, Any]:
+    """Show each download button that has a file, hide those without (runs after scoring)."""
+    return gr.DownloadButton(visible=bool(json_path)), gr.DownloadButton(visible=bool(csv_path))
 
 
 def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
@@ -125,6 +133,7 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
             )
         finally:
             shutil.rmtree(request_dir / "inputs", ignore_errors=True)
+            space.end_request(request_dir)
 
     # Loaded after the handlers are defined: gr.Progress(track_tqdm=True) patches tqdm, and bars
     # opened before the patch (the gallery load's) would otherwise fail when they are collected.
@@ -148,8 +157,9 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
                     height=180,
                 )
                 with gr.Row():
-                    gallery = gr.Dropdown(gallery_labels, value=first, label="Gallery", elem_id="fp-gallery")
-                    config = gr.Dropdown(configs, value=configs[0], label="Config", allow_custom_value=True, elem_id="fp-config")
+                    # min widths make the pair stack on a phone instead of cutting the gallery's label
+                    gallery = gr.Dropdown(gallery_labels, value=first, label="Gallery", elem_id="fp-gallery", min_width=220)
+                    config = gr.Dropdown(configs, value=configs[0], label="Config", allow_custom_value=True, elem_id="fp-config", min_width=120)
                 identity = gr.Dropdown(
                     identity_choices,
                     value=None,
@@ -160,7 +170,7 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
                 )
                 method = gr.Textbox(value=DEFAULT_METHOD, label="Method name", max_lines=1, elem_id="fp-method")
                 mapping = gr.File(
-                    label="Or a mapping CSV: file, identity[, method]", file_types=[".csv"], elem_id="fp-mapping", height=110
+                    label="Or a mapping CSV: file, identity[, method]", file_types=[".csv"], elem_id="fp-mapping", height=150
                 )
                 encoder = gr.Dropdown(encoder_labels, value=encoder_labels[0], label="Encoder", elem_id="fp-encoder")
                 with gr.Row():
@@ -172,17 +182,18 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
             with gr.Column(scale=3, min_width=420):
                 headline = gr.HTML(HEADLINE_PLACEHOLDER, label="Scores", elem_id="fp-headline")
                 status = gr.Markdown(label="Status", elem_id="fp-status")
-                with gr.Row():
-                    json_file = gr.DownloadButton("Download report (JSON)", elem_id="fp-json", size="md")
-                    csv_file = gr.DownloadButton("Download per-image CSV", elem_id="fp-csv", size="md")
-                chart = gr.Plot(label="mAP per identity", elem_id="fp-chart")
+                with gr.Row():  # hidden until a result exists: nothing to download before
+                    json_file = gr.DownloadButton("Download report (JSON)", elem_id="fp-json", size="md", visible=False)
+                    csv_file = gr.DownloadButton("Download per-image CSV", elem_id="fp-csv", size="md", visible=False)
+                chart = gr.Plot(label="mAP per identity", show_label=False, elem_id="fp-chart")  # the figure has its title
         gr.Markdown(
             f"### Top-{space.top_k} gallery matches of each generated image\n"
             "Each strip shows the generated image (QUERY), then the real gallery photos it ranked highest, best first. "
             "**✓ HIT** (green frame): same identity as the query. **✗ MISS** (red frame): a look-alike identity."
         )
         strip_view = gr.HTML(strips_html([], 0), label="Ranked strips", elem_id="fp-strips")
-        table = gr.Dataframe(headers=TABLE_COLUMNS, label="Per image", interactive=False, elem_id="fp-table", wrap=True)
+        # one line per cell; on a narrow screen the table scrolls sideways inside its box
+        table = gr.Dataframe(headers=TABLE_COLUMNS, label="Per image", interactive=False, elem_id="fp-table", wrap=False)
 
         gallery.change(on_gallery, gallery, [config, identity], api_visibility="private")
         config.change(on_config, [gallery, config], identity, api_visibility="private")
@@ -194,7 +205,7 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
             api_name="score",
             concurrency_limit=env_int("FP_RANK_SPACE_CONCURRENCY", 2),
             scroll_to_output=True,
-        )
+        ).then(_show_downloads, [json_file, csv_file], [json_file, csv_file], api_visibility="private")  # /score still returns paths
     demo.space = space  # type: ignore[attr-defined]  # for tests and launch()
     return demo
 

@@ -12,6 +12,7 @@ import html
 import io
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
@@ -19,7 +20,7 @@ from PIL import Image
 from fp_rank.encoding.images import to_rgb
 from fp_rank.errors import FpRankError
 from fp_rank.protocol import DEFAULT_KS, Metric, card_metrics
-from fp_rank.reporting.report import metric_value
+from fp_rank.reporting.results import metric_value
 from fp_rank.reporting.identity_figure import identity_figure as report_identity_figure
 from fp_rank.reporting.strips import THUMB, Strip, query_strips, rank_text, score_text
 from space.service import Outcome, ScoringSpace
@@ -35,7 +36,7 @@ def _ci_text(intervals: Mapping[str, Any], key: str) -> str:
 
 
 _CARD = (
-    "flex:1 1 130px;min-width:120px;padding:12px 14px;border-radius:10px;"
+    "flex:1 1 96px;min-width:92px;padding:10px 12px;border-radius:10px;box-sizing:border-box;"
     "background:{bg};border:1px solid {border};color:#111827"
 )
 
@@ -58,6 +59,35 @@ HEADLINE_PLACEHOLDER = (
 )
 
 
+#: What a flagged query means, said once wherever flags are shown.
+LEAK_SENTENCE = (
+    "Flagged images are exact or near copies of a real gallery, reference or holdout photo: they retrieve "
+    "their own source, so they raise the score without showing that the method kept the identity."
+)
+
+
+def leak_counts(report: Any) -> dict[tuple[str, str], int]:
+    """(method, encoder) -> how many of its scored queries are flagged as copies of real images."""
+    counts: dict[tuple[str, str], int] = {}
+    for q in report.queries:
+        key = (str(q.get("method")), str(q.get("encoder")))
+        counts[key] = counts.get(key, 0) + (q.get("leak") is not None)
+    return counts
+
+
+def _leak_where(leak: Mapping[str, Any]) -> str:
+    split = leak.get("split")
+    return f"copy of a real {split} image" if split else "copy of a real image"
+
+
+def _leak_banner(n: int, total: int) -> str:
+    return (
+        '<div class="fp-leak" style="font-size:0.85em;color:#7c2d12;background:#fff7ed;border:1px solid #f97316;'
+        f'border-radius:8px;padding:6px 10px;margin:0 0 6px 0"><b>⚠ {n} of {total} image(s) flagged as copies of '
+        f"real images.</b> {html.escape(LEAK_SENTENCE)}</div>"
+    )
+
+
 def headline_html(outcome: Outcome) -> str:
     """The score cards: one row per (method, encoder) with mAP, CMC@1, pairwise, chance, ceiling."""
     report = outcome.report
@@ -68,6 +98,7 @@ def headline_html(outcome: Outcome) -> str:
         )
     blocks = []
     shown: dict[str, Metric] = {}
+    leaks = leak_counts(report)
     for res in sorted(report.results, key=lambda r: (-r.map if math.isfinite(r.map) else 0.0, r.method)):
         ci = res.intervals or {}
         cards = []
@@ -80,10 +111,15 @@ def headline_html(outcome: Outcome) -> str:
             cards.append(_card(m.title_for(m.shown_k(report.ks)), score_text(value), sub, main=position == 0,
                                klass=f"fp-{m.css or m.key}", tip=m.description))
             shown[m.key] = m
-        title = f"{res.method} · {res.encoder} · {res.n_queries} image(s) scored"
+        # the owner's label for the encoder, never the folder or Hub id it was loaded from
+        encoder = outcome.encoder_label or res.encoder
+        title = f"{res.method} · {encoder} · {res.n_queries} image(s) scored"
+        n_leaks = leaks.get((res.method, res.encoder), 0)
+        banner = _leak_banner(n_leaks, res.n_queries) if n_leaks else ""
         blocks.append(
-            f'<div class="fp-method" style="margin-bottom:12px"><div style="font-weight:700;margin:2px 0 6px 2px">'
-            f'{html.escape(title)}</div><div style="display:flex;gap:10px;flex-wrap:wrap">{"".join(cards)}</div></div>'
+            f'<div class="fp-method" style="margin-bottom:12px"><div style="font-weight:700;margin:2px 0 6px 2px;'
+            f'overflow-wrap:anywhere">{html.escape(title)}</div>{banner}'
+            f'<div class="fp-cards" style="display:flex;gap:10px;flex-wrap:wrap">{"".join(cards)}</div></div>'
         )
     explained = " ".join(
         f"<b>{html.escape(m.title_for(m.shown_k(report.ks)))}</b>: {html.escape(m.description)}" for m in shown.values()
@@ -137,33 +173,36 @@ def _row_metrics(ks: Sequence[int]) -> list[tuple[str, str]]:
 
 #: The per-image table's columns at the default ranks (metrics from the declaration).
 TABLE_COLUMNS = ["file", "method", "identity", *[h for h, _ in _row_metrics(DEFAULT_KS)], "first hit at rank",
-                 "top-1 identity", "top-1 correct"]
+                 "top-1 identity"]
 
 
 def query_table(outcome: Outcome) -> dict[str, list[Any]]:
     """The per-image table as columns: header -> one cell per scored image.
 
     Columns: file, method, identity, the per-query value of each card metric (AP, CMC@1,
-    Recall@k, pairwise, CLIP-T), first-hit rank, top-1 identity and whether it is correct.
+    Recall@k, pairwise, CLIP-T; a metric no image has is left out), first-hit rank, top-1
+    identity (✓ when it is the query's own, ✗ otherwise). A file flagged as a copy of a real image starts with ⚠.
     """
     ks = outcome.report.ks if outcome.report is not None else list(DEFAULT_KS)
     metrics = _row_metrics(ks)
-    columns = ["file", "method", "identity", *[h for h, _ in metrics], "first hit at rank", "top-1 identity",
-               "top-1 correct"]
+    if outcome.report is not None:  # like the cards: leave out a metric no image has (CLIP-T without prompts)
+        metrics = [(h, c) for h, c in metrics if any(q.get(c) is not None for q in outcome.report.queries)]
+    columns = ["file", "method", "identity", *[h for h, _ in metrics], "first hit at rank", "top-1 identity"]
     table: dict[str, list[Any]] = {column: [] for column in columns}
     if outcome.report is None:
         return table
     names = outcome.gallery.identity_names if outcome.gallery is not None else {}
     for q in outcome.report.queries:
         top1 = str(q.get("top1_identity"))
+        leak = q.get("leak")
         cells = [
-            q.get("file"),
+            q.get("file") if leak is None else f"⚠ {q.get('file')} ({_leak_where(leak)})",
             q.get("method"),
             q.get("identity_name") or q.get("identity"),
             *[score_text(q.get(column)) for _, column in metrics],
             rank_text(q.get("first_hit_rank")),
-            names.get(top1, top1),
-            "✓ yes" if q.get("top1_identity") == q.get("identity") else "✗ no",
+            # whether it is the query's own identity, in a mark that does not rely on colour
+            ("✓ " if q.get("top1_identity") == q.get("identity") else "✗ ") + names.get(top1, top1),
         ]
         for column, cell in zip(columns, cells):
             table[column].append(cell)
@@ -178,26 +217,48 @@ def identity_figure(outcome: Outcome) -> Any:
     return report_identity_figure(outcome.report, names=names)
 
 
+@dataclass(frozen=True)
+class MarkedStrip(Strip):
+    """A ranked strip with the page's leak mark: why its query is flagged, or None."""
+
+    leak: str | None = None
+
+
 def strips(outcome: Outcome, space: ScoringSpace) -> list[Strip]:
-    """One ranked strip per query (at most ``space.max_strips``), in upload order."""
+    """One ranked strip per query (at most ``space.max_strips``), in upload order.
+
+    A query flagged as a copy of a real image gives a :class:`MarkedStrip` saying so.
+    """
     report, gal = outcome.report, outcome.gallery
     if report is None or gal is None:
         return []
+    drawn: list[Mapping[str, Any]] = []  # the rows that got a strip, in order
 
     def query_image(row: Mapping[str, Any]) -> Image.Image | None:
         upload = outcome.uploads[int(row["index"])]
         try:
-            return to_rgb(upload.path, name=upload.name)  # its header passed the pixel limit
+            image = to_rgb(upload.path, name=upload.name)  # its header passed the pixel limit
         except FpRankError:
             return None
+        drawn.append(row)
+        return image
 
-    return query_strips(
+    items = query_strips(
         report,
         query_image=query_image,
         gallery_image=lambda index: space.thumbnail(outcome.gallery_label, outcome.config, gal, index, THUMB),
         names=gal.identity_names,
         limit=space.max_strips,
     )
+    out: list[Strip] = []
+    for strip, row in zip(items, drawn):
+        leak = row.get("leak")
+        if leak is None:
+            out.append(strip)
+            continue
+        note = f"⚠ Flagged: {_leak_where(leak)}; its score says nothing about identity preservation."
+        out.append(MarkedStrip(strip.image, strip.title, strip.caption, strip.hits, leak=note))
+    return out
 
 
 def strips_html(items: Sequence[Strip], total: int) -> str:
@@ -214,12 +275,19 @@ def strips_html(items: Sequence[Strip], total: int) -> str:
         buf = io.BytesIO()
         strip.image.save(buf, format="WEBP", quality=90, method=4)
         data = base64.b64encode(buf.getvalue()).decode("ascii")
-        alt = html.escape(f"{strip.title}. {strip.caption}")
+        leak = getattr(strip, "leak", None)
+        alt = html.escape(f"{strip.title}. {strip.caption}" + (f" {leak}" if leak else ""))
+        frame, klass, mark = "1px solid #e2e8f0", "fp-strip", ""
+        if leak:
+            frame, klass = "2px solid #f97316", "fp-strip fp-strip-leak"
+            mark = f'<div style="font-size:0.8em;font-weight:700;color:#7c2d12;margin-top:2px">{html.escape(leak)}</div>'
         figures.append(
-            '<figure class="fp-strip" style="margin:0;padding:6px;border:1px solid #e2e8f0;border-radius:8px;'
-            f'background:#ffffff"><img src="data:image/webp;base64,{data}" alt="{alt}" '
-            f'width="{strip.image.width}" height="{strip.image.height}" style="width:100%;height:auto;display:block">'
-            f'<figcaption style="font-size:0.8em;color:#475569;margin-top:2px">{html.escape(strip.caption)}</figcaption>'
+            f'<figure class="{klass}" style="margin:0;padding:6px;border:{frame};border-radius:8px;min-width:0;'
+            f'background:#ffffff"><div style="overflow-x:auto"><img src="data:image/webp;base64,{data}" alt="{alt}" '
+            f'width="{strip.image.width}" height="{strip.image.height}" '
+            # never below 520 px, where names and cosines stay legible: a phone scrolls the strip sideways
+            f'style="width:100%;min-width:min(520px,{strip.image.width}px);height:auto;display:block"></div>'
+            f'{mark}<figcaption style="font-size:0.8em;color:#475569;margin-top:2px">{html.escape(strip.caption)}</figcaption>'
             "</figure>"
         )
     more = ""
@@ -228,7 +296,14 @@ def strips_html(items: Sequence[Strip], total: int) -> str:
             f'<div style="color:#475569;margin-top:6px">Showing the first {len(items)} of {total} images; every '
             "image's top matches are in the JSON report.</div>"
         )
+    n_leaks = sum(1 for strip in items if getattr(strip, "leak", None))
+    if n_leaks:
+        more += (
+            f'<div class="fp-leak" style="color:#7c2d12;margin-top:6px">⚠ {n_leaks} strip(s) above (orange frame) '
+            f"show images flagged as copies of real images. {html.escape(LEAK_SENTENCE)}</div>"
+        )
+    # min(560px, 100%): two strips side by side on a wide screen, one full-width strip on a phone
     return (
-        '<div class="fp-strip-grid" style="display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));'
+        '<div class="fp-strip-grid" style="display:grid;grid-template-columns:repeat(auto-fill,minmax(min(560px,100%),1fr));'
         f'gap:12px">{"".join(figures)}</div>{more}'
     )

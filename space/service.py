@@ -1,47 +1,42 @@
-"""The scoring service of the Space: shared read-only resources and the scoring of one request.
+"""The scoring service of the Space: the scoring of one request.
 
-:class:`ScoringSpace` holds the allow-lists, the limits and what is loaded once per process
-(galleries, encoders, thumbnails); :meth:`ScoringSpace.score` turns one batch of uploads into an
+:class:`ScoringSpace` adds :meth:`ScoringSpace.score` to :class:`~space.resources.SpaceResources`
+(the allow-lists, the limits and what is loaded once per process); it turns one batch of uploads into an
 :class:`Outcome` with :func:`fp_rank.evaluate`. Every request keeps its state in local variables
 and its own temporary folder (removed when the request ends).
 """
 
 from __future__ import annotations
 
-import atexit
 import difflib
 import os
-import shutil
-import tempfile
-import threading
 import time
-import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 import fp_rank
 from fp_rank.demo.run import DEMO_ENCODER
-from fp_rank.encoding.images import to_rgb
 from fp_rank.errors import FpRankError, InputError
 from fp_rank.evaluation import DEFAULT_METHOD
 from fp_rank.reporting.outputs import write_outputs
-from fp_rank.reporting.strips import square
+from space.resources import SpaceResources
 from space.settings import (
+    MAX_IDENTITY_CHARS,
     MAX_METHOD_CHARS,
-    GallerySource,
-    Limits,
-    encoders_from_env,
     env_int,
-    galleries_from_env,
-    needs_remote_code,
     progress_enabled,
 )
-from space.uploads import Problem, Upload, collect_uploads, inside, match_mapping, read_mapping
+from space.uploads import (
+    Problem,
+    Upload,
+    collect_uploads,
+    inside,
+    match_mapping,
+    read_mapping,
+    shorten,
+)
 
 ProgressFn = Callable[[float, str], None]
 
@@ -77,59 +72,11 @@ class Outcome:
     seconds: float = 0.0
 
 
-class ScoringSpace:
-    """The allow-lists, limits and shared read-only resources of one Space process.
+class ScoringSpace(SpaceResources):
+    """The Space's scoring service: :class:`~space.resources.SpaceResources` plus :meth:`score`.
 
-    Galleries and encoders are loaded once per process (under a lock) and only read afterwards;
-    everything a request computes lives in that request's local variables.
-
-    Args:
-        galleries: label -> gallery folder / Hub id, or a function returning one (built lazily).
-        encoders: label -> registry alias, Hub id or model folder.
-        limits: upload limits (default: :meth:`Limits.from_env`).
-        top_k: gallery matches shown per query.
-        n_boot: bootstrap replicates for confidence intervals (0: none).
-        max_strips: most ranked strips rendered per request.
-        batch_size: images per encoder forward pass.
-        work_root: folder for per-request files (default: a fresh temporary folder).
-        report_ttl_s: how long report downloads stay available.
+    Args: as :class:`~space.resources.SpaceResources`.
     """
-
-    def __init__(
-        self,
-        galleries: Mapping[str, GallerySource] | None = None,
-        encoders: Mapping[str, str] | None = None,
-        *,
-        limits: Limits | None = None,
-        top_k: int = 5,
-        n_boot: int = 1000,
-        max_strips: int = 100,
-        batch_size: int = 16,
-        work_root: str | os.PathLike[str] | None = None,
-        report_ttl_s: float = 3600.0,
-    ) -> None:
-        self.galleries: dict[str, GallerySource] = dict(galleries) if galleries is not None else galleries_from_env()
-        self.encoders: dict[str, str] = dict(encoders) if encoders is not None else encoders_from_env()
-        if not self.galleries:
-            raise InputError("the gallery allow-list is empty; the Space needs at least one gallery")
-        if not self.encoders:
-            raise InputError("the encoder allow-list is empty; the Space needs at least one encoder")
-        for label, spec in self.encoders.items():
-            if needs_remote_code(spec):
-                raise InputError(f"encoder {label!r} ({spec}) needs trust_remote_code, which the Space never enables")
-        self.limits = limits or Limits.from_env()
-        self.top_k = top_k
-        self.n_boot = n_boot
-        self.max_strips = max_strips
-        self.batch_size = batch_size
-        self.report_ttl_s = report_ttl_s
-        self._work_root = Path(work_root) if work_root is not None else None
-        self._lock = threading.Lock()
-        self._key_locks: dict[tuple[Any, ...], threading.Lock] = {}
-        self._sources: dict[str, str] = {}
-        self._loaded: dict[tuple[str, str | None], fp_rank.Gallery] = {}
-        self._encoders: dict[str, fp_rank.Encoder] = {}
-        self._thumbs: OrderedDict[tuple[str, str | None, int], Image.Image] = OrderedDict()
 
     @classmethod
     def from_env(cls) -> ScoringSpace:
@@ -139,111 +86,6 @@ class ScoringSpace:
             n_boot=env_int("FP_RANK_SPACE_BOOTSTRAP", 1000, minimum=0),
             max_strips=env_int("FP_RANK_SPACE_MAX_STRIPS", 100),
         )
-
-    # -- shared resources ----------------------------------------------------------------
-    def _key_lock(self, key: tuple[Any, ...]) -> threading.Lock:
-        with self._lock:
-            return self._key_locks.setdefault(key, threading.Lock())
-
-    @property
-    def work_root(self) -> Path:
-        """Folder holding one sub-folder per request (created on first use, removed at exit)."""
-        with self._lock:
-            if self._work_root is None:
-                self._work_root = Path(tempfile.mkdtemp(prefix="fp-rank-space-"))
-                atexit.register(shutil.rmtree, self._work_root, True)
-            self._work_root.mkdir(parents=True, exist_ok=True)
-            return self._work_root
-
-    def _check_gallery_label(self, label: str) -> None:
-        if label not in self.galleries:
-            raise InputError(f"unknown gallery {label!r}; choose one of {list(self.galleries)}")
-
-    def gallery_source(self, label: str) -> str:
-        """The folder or Hub id behind an allowed gallery label (building the demo on first use)."""
-        self._check_gallery_label(label)
-        with self._key_lock(("source", label)):
-            if label not in self._sources:
-                source = self.galleries[label]
-                self._sources[label] = source() if callable(source) else source
-            return self._sources[label]
-
-    def gallery(self, label: str, config: str | None = None) -> fp_rank.Gallery:
-        """An allowed gallery, loaded once per (label, config) and shared read-only."""
-        source = self.gallery_source(label)
-        key = (label, config)
-        with self._key_lock(("gallery", *key)):
-            if key not in self._loaded:
-                self._loaded[key] = fp_rank.load_gallery(source, config)
-            return self._loaded[key]
-
-    def configs(self, label: str) -> list[str]:
-        """Configs offered for a gallery: ``all`` and one per group (or its only config)."""
-        gal = self.gallery(label)
-        if gal.config == "all":
-            return ["all", *[g for g in gal.groups if g != "all"]]
-        return [gal.config or "default"]
-
-    def _config_arg(self, label: str, config: str | None) -> str | None:
-        configs = self.configs(label)
-        if config in (None, ""):
-            config = configs[0]
-        if config not in configs:
-            raise InputError(f"gallery {label!r} has no config {config!r}; choose one of {configs}")
-        return None if config == "default" else config
-
-    def identities(self, label: str, config: str | None = None) -> list[tuple[str, str]]:
-        """``(shown name, identity)`` pairs of a gallery config, for the identity dropdown."""
-        gal = self.gallery(label)
-        names = gal.identity_names
-        group_of = gal.identity_to_group
-        wanted = self._config_arg(label, config)
-        out = []
-        for ident in gal.identities:
-            if wanted not in (None, "all") and group_of.get(ident) != wanted:
-                continue
-            shown = names.get(ident)
-            out.append((f"{shown} ({ident})" if shown and shown != ident else ident, ident))
-        return sorted(out, key=lambda p: (group_of.get(p[1], ""), p[0]))
-
-    def encoder(self, label: str) -> fp_rank.Encoder:
-        """An allowed encoder, loaded once per process; remote code is never trusted."""
-        if label not in self.encoders:
-            raise InputError(f"unknown encoder {label!r}; choose one of {list(self.encoders)}")
-        with self._key_lock(("encoder", label)):
-            if label not in self._encoders:
-                self._encoders[label] = fp_rank.load_encoder(self.encoders[label], trust_remote_code=False)
-            return self._encoders[label]
-
-    def thumbnail(self, label: str, config: str | None, gallery: fp_rank.Gallery, index: int, size: int) -> Image.Image:
-        """A square thumbnail of one gallery image (cached; callers get their own copy)."""
-        key = (label, config, index)
-        with self._lock:
-            hit = self._thumbs.get(key)
-            if hit is not None:
-                self._thumbs.move_to_end(key)
-                return hit.copy()
-        thumb = square(to_rgb(gallery.gallery.images[index], name=f"{gallery.id}:gallery[{index}]"), size)
-        with self._lock:
-            self._thumbs[key] = thumb
-            while len(self._thumbs) > 4096:
-                self._thumbs.popitem(last=False)
-        return thumb.copy()
-
-    # -- one request ---------------------------------------------------------------------
-    def new_request_dir(self) -> Path:
-        """A fresh folder for one request; report folders older than the TTL are removed."""
-        root = self.work_root
-        now = time.time()
-        for old in root.glob("req-*"):
-            try:
-                if now - old.stat().st_mtime > self.report_ttl_s:
-                    shutil.rmtree(old, ignore_errors=True)
-            except OSError:
-                pass
-        folder = root / f"req-{uuid.uuid4().hex}"
-        folder.mkdir()
-        return folder
 
     def score(
         self,
@@ -282,15 +124,39 @@ class ScoringSpace:
         out = Outcome(gallery_label=gallery, encoder_label=encoder)
         step = progress or (lambda fraction, desc: None)
         try:
+            _check_text_arguments(gallery=gallery, config=config, identity=identity, method=method, encoder=encoder)
+            out.gallery_label, out.encoder_label = shorten(gallery), shorten(encoder)
             self._score_into(
                 out, files, gallery, config, identity, method, mapping, encoder, Path(work_dir), upload_root, step,
                 bars=progress is not None and progress_enabled(),
             )
         except FpRankError as exc:
-            out.error = str(exc)
+            out.error = self.scrub(str(exc))
             out.report = None
+        out.problems = _bounded(
+            [Problem(shorten(self.scrub(p.name)), shorten(self.scrub(p.reason), MAX_REASON_CHARS)) for p in out.problems],
+            MAX_PROBLEMS_SHOWN,
+        )
+        out.notes = [shorten(self.scrub(n), MAX_REASON_CHARS) for n in out.notes]
+        if out.report is not None:
+            self._publish(out)
         out.seconds = time.perf_counter() - start
         return out
+
+    def _publish(self, out: Outcome) -> None:
+        """Make the report safe to show and download: no server path, bounded lists."""
+        report = out.report
+        assert report is not None
+        report.metadata = self.scrub_value(report.metadata)
+        cache = report.metadata.get("cache")
+        if isinstance(cache, dict) and cache.get("directory"):
+            cache["directory"] = "<server cache>"
+        report.skipped = self.scrub_value(report.skipped)
+        report.extras = self.scrub_value(report.extras)
+        space = report.extras.get("space")
+        if isinstance(space, dict):
+            space["not_scored"] = [{"file": p.name, "reason": p.reason} for p in out.problems]
+            space["notes"] = list(out.notes)
 
     def _score_into(
         self,
@@ -321,9 +187,8 @@ class ScoringSpace:
         rows = read_mapping(mapping, self.limits) if mapping else {}
         matched, unused = match_mapping(uploads, rows) if rows else ({}, [])
         if unused:
-            shown = ", ".join(unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
+            shown = ", ".join(shorten(u) for u in unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
             out.notes.append(f"{len(unused)} row(s) of the mapping CSV name files that were not uploaded: {shown}")
-        batch_identity = (identity or "").strip() or None
         batch_method = (method or "").strip()[:MAX_METHOD_CHARS] or DEFAULT_METHOD
 
         step(0.05, "Loading the gallery")
@@ -331,6 +196,8 @@ class ScoringSpace:
         gal = self.gallery(gallery, config_arg)
         out.gallery, out.config = gal, config_arg
         known = set(gal.gallery.identities.tolist())
+        lookup = _identity_lookup(known)
+        batch_identity = (lookup(identity) or identity.strip()) if identity and identity.strip() else None
         labels: list[str] = []
         methods: list[str] = []
         prompts: list[str | None] = []
@@ -341,7 +208,7 @@ class ScoringSpace:
         unknown_reason: dict[str, str] = {}
         for i, up in enumerate(uploads):
             row = matched.get(i)
-            label = row.identity if row else batch_identity
+            label = (lookup(row.identity) or row.identity) if row else batch_identity
             if label is None:
                 out.problems.append(Problem(up.name, "no identity: not in the mapping CSV and no identity chosen for the batch"))
                 continue
@@ -389,7 +256,7 @@ class ScoringSpace:
             out.problems.append(Problem(str(skipped.get("file")), str(skipped.get("reason"))))
         add_intervals = getattr(report, "add_intervals", None)
         if callable(add_intervals) and self.n_boot > 0:
-            step(0.85, "Bootstrapping confidence intervals")
+            step(0.85, "Computing confidence intervals")
             add_intervals(n_boot=self.n_boot, seed=0)
         report.extras["space"] = {
             "gallery_label": gallery,
@@ -406,7 +273,49 @@ class ScoringSpace:
         out.report = report
 
 
+#: Most refused files listed in a reply (then one line counts the rest).
+MAX_PROBLEMS_SHOWN = 500
+#: Longest reason or note shown in a reply.
+MAX_REASON_CHARS = 1000
+
+
+def _check_text_arguments(**values: Any) -> None:
+    """Every choice the page sends must be a string (an API caller may send anything)."""
+    for key, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{key} must be a string, got a {type(value).__name__}")
+        if key == "identity" and value is not None and len(value) > MAX_IDENTITY_CHARS:
+            raise InputError(f"the identity is {len(value)} characters long; gallery identities have at most {MAX_IDENTITY_CHARS}")
+        if key != "identity" and value is not None and len(value) > 4 * MAX_IDENTITY_CHARS:
+            raise InputError(f"{key} is {len(value)} characters long; choose one from the page")
+
+
+def _identity_lookup(known: set[str]) -> Callable[[str | None], str | None]:
+    """Match a label to a gallery identity: exactly, else after stripping surrounding whitespace
+    (on both sides: a gallery identity may itself carry spaces) when that is unambiguous."""
+    stripped: dict[str, list[str]] = {}
+    for ident in known:
+        stripped.setdefault(ident.strip(), []).append(ident)
+
+    def lookup(label: str | None) -> str | None:
+        if label is None:
+            return None
+        if label in known:
+            return label
+        matches = stripped.get(label.strip(), [])
+        return matches[0] if len(matches) == 1 else None
+
+    return lookup
+
+
+def _bounded(problems: list[Problem], limit: int) -> list[Problem]:
+    if len(problems) <= limit:
+        return problems
+    return [*problems[:limit], Problem(f"{len(problems) - limit} more file(s)", "not listed (too many problems in one batch)")]
+
+
 def _unknown_identity(gal: fp_rank.Gallery, label: str) -> str:
+    label = shorten(label, MAX_IDENTITY_CHARS)
     try:
         gal.check_identities([label])
     except InputError as exc:

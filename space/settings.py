@@ -8,22 +8,31 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from fp_rank.demo.run import DEMO_ENCODER
+from fp_rank.encoding.images import DEFAULT_FORMATS, check_formats
 from fp_rank.encoding.registry import REGISTRY
 from fp_rank.errors import InputError
 
 logger = logging.getLogger("fp_rank.space")
 
-MB = 1024 * 1024
+#: One megabyte, the only size unit the Space shows: 10^6 bytes (SI), never 2^20.
+MB = 1_000_000
 
 #: Label of the embedded demo gallery in the gallery allow-list.
 DEMO_GALLERY = "demo (synthetic birds)"
 #: Longest method label accepted from the page.
 MAX_METHOD_CHARS = 80
+#: Longest identity label accepted (gallery identities are short; a longer one is refused, not cut).
+MAX_IDENTITY_CHARS = 200
+#: Longest prompt kept from a mapping CSV (longer prompts are cut).
+MAX_PROMPT_CHARS = 2000
+#: Longest file name shown in a reply (archive members may carry 64 kB names).
+MAX_NAME_CHARS = 200
 
 #: A gallery folder or Hub id, or a function returning one (built on first use).
 GallerySource = str | Callable[[], str]
@@ -38,18 +47,28 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
+    text = raw.strip()
     try:
-        value = int(float(raw))
+        value = int(text)
     except ValueError:
-        raise InputError(f"environment variable {name}={raw!r} is not a number; unset it or give e.g. {default}") from None
+        try:
+            number = float(text)
+        except ValueError:
+            number = float("nan")
+        if not math.isfinite(number) or number != int(number):
+            raise InputError(
+                f"environment variable {name}={raw!r} is not a whole number; unset it or give e.g. {default}"
+            ) from None
+        value = int(number)
     if value < minimum:
         raise InputError(f"environment variable {name}={raw!r} must be >= {minimum}")
     return value
 
 
 def mb_text(n: int) -> str:
-    """A byte count in megabytes, for messages (``20 MB``)."""
-    return f"{n / MB:g} MB"
+    """A byte count in megabytes of 10^6 bytes, for messages (``20 MB``, ``2.5 MB``, ``0.004 MB``)."""
+    value = n / MB
+    return f"{value:.3g} MB" if value < 1 else f"{value:,.1f}".removesuffix(".0") + " MB"
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,9 @@ class Limits:
         max_archive_bytes: bytes per uploaded ``.zip``.
         max_total_bytes: bytes of all images of a batch together, archives decompressed.
         max_mapping_bytes: bytes of the mapping CSV.
+        max_archive_members: entries of one ``.zip`` of any kind (folders, junk and non-images
+            included), read from its end record before the directory is parsed.
+        formats: image formats decoded (PIL names), checked from each file's bytes.
     """
 
     max_files: int = 200
@@ -71,6 +93,8 @@ class Limits:
     max_archive_bytes: int = 200 * MB
     max_total_bytes: int = 500 * MB
     max_mapping_bytes: int = 1 * MB
+    max_archive_members: int = 2000
+    formats: tuple[str, ...] = DEFAULT_FORMATS
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -88,6 +112,8 @@ class Limits:
             max_archive_bytes=env_int("FP_RANK_SPACE_MAX_ARCHIVE_MB", base.max_archive_bytes // MB) * MB,
             max_total_bytes=env_int("FP_RANK_SPACE_MAX_TOTAL_MB", base.max_total_bytes // MB) * MB,
             max_mapping_bytes=base.max_mapping_bytes,
+            max_archive_members=env_int("FP_RANK_SPACE_MAX_ARCHIVE_MEMBERS", base.max_archive_members),
+            formats=formats_from_env(),
         )
 
     def describe(self) -> str:
@@ -96,6 +122,22 @@ class Limits:
             f"Up to {self.max_files} images per batch, {mb_text(self.max_file_bytes)} and "
             f"{self.max_pixels / 1e6:g} megapixels per image, {mb_text(self.max_archive_bytes)} per .zip."
         )
+
+
+def formats_from_env() -> tuple[str, ...]:
+    """Decoded formats: ``FP_RANK_SPACE_FORMATS`` (comma-separated, a subset of the library's
+    default list), else :data:`fp_rank.encoding.images.DEFAULT_FORMATS`.
+
+    Raises:
+        InputError: a format outside the library's safe list, naming the variable.
+    """
+    raw = os.environ.get("FP_RANK_SPACE_FORMATS", "").strip()
+    if not raw:
+        return DEFAULT_FORMATS
+    try:
+        return check_formats(raw)
+    except InputError as exc:
+        raise InputError(f"environment variable FP_RANK_SPACE_FORMATS={raw!r}: {exc}") from None
 
 
 def _demo_gallery_source() -> str:
@@ -140,8 +182,8 @@ def needs_remote_code(spec: str) -> bool:
 def encoders_from_env() -> dict[str, str]:
     """The encoder allow-list: the demo encoder plus ``FP_RANK_SPACE_ENCODERS``.
 
-    ``FP_RANK_SPACE_ENCODERS`` is either a comma-separated list of registry aliases
-    (``dinov2-base,clip-vit-b32``) or a JSON object mapping a label to an alias, Hub id or model
+    ``FP_RANK_SPACE_ENCODERS`` is a comma-separated list of registry aliases
+    (``dinov2-base,clip-vit-b32``), a JSON list of them, or a JSON object mapping a label to an alias, Hub id or model
     folder. Encoders that need remote code (``miewid``) are left out: the page never trusts
     remote code.
 
@@ -154,6 +196,14 @@ def encoders_from_env() -> dict[str, str]:
         return out
     if raw.startswith("{"):
         pairs = list(_json_string_map("FP_RANK_SPACE_ENCODERS", raw, '{"DINOv2": "dinov2-base"}').items())
+    elif raw.startswith("["):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"FP_RANK_SPACE_ENCODERS is not valid JSON ({exc}); give e.g. [\"dinov2-base\"]") from None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise InputError('FP_RANK_SPACE_ENCODERS must be a JSON list of encoder names, e.g. ["dinov2-base"]')
+        pairs = [(v.strip(), v.strip()) for v in value]
     else:
         pairs = [(a.strip(), a.strip()) for a in raw.split(",") if a.strip()]
     for label, spec in pairs:

@@ -13,16 +13,16 @@ import dataclasses
 import os
 import re
 import stat
+import struct
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from PIL import Image, UnidentifiedImageError
-
-from fp_rank.errors import InputError
+from fp_rank.encoding.images import read_header
+from fp_rank.errors import ImageDecodeError, InputError
 from fp_rank.runs import IMAGE_SUFFIXES, ManifestRow, read_manifest
-from space.settings import MAX_METHOD_CHARS, Limits, mb_text
+from space.settings import MAX_IDENTITY_CHARS, MAX_METHOD_CHARS, MAX_NAME_CHARS, MAX_PROMPT_CHARS, Limits, mb_text
 
 
 @dataclass(frozen=True)
@@ -69,21 +69,70 @@ def _is_junk(name: str) -> bool:
     return name.startswith("__MACOSX/") or base.startswith(".") or base in ("Thumbs.db", "desktop.ini")
 
 
+def shorten(text: str, limit: int = MAX_NAME_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis and the full length), for replies."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
+def archive_entries(path: str) -> int | None:
+    """The entry count an archive's end record declares, read from its last bytes only (the
+    central directory, which may list 100,000 members, is not parsed). None if there is no end
+    record (then ``zipfile`` cannot open it either)."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        tail_len = min(size, 22 + 65535)
+        fh.seek(size - tail_len)
+        tail = fh.read(tail_len)
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < 22:
+            return None
+        entries = struct.unpack("<H", tail[at + 10 : at + 12])[0]
+        if entries != 0xFFFF or at < 20 or tail[at - 20 : at - 16] != b"PK\x06\x07":
+            return entries
+        (offset,) = struct.unpack("<Q", tail[at - 12 : at - 4])  # the zip64 end record
+        if offset + 40 > size:
+            return None
+        fh.seek(offset)
+        record = fh.read(40)
+        if record[:4] != b"PK\x06\x06":
+            return None
+        return int(struct.unpack("<Q", record[32:40])[0])
+
+
 def _plan_archive(path: str, name: str, limits: Limits, problems: list[Problem]) -> list[_Candidate]:
     size = os.path.getsize(path)
     if size > limits.max_archive_bytes:
         problems.append(Problem(name, f"archive of {mb_text(size)} exceeds the limit of {mb_text(limits.max_archive_bytes)}"))
         return []
+    declared = archive_entries(path)
+    if declared is not None and declared > limits.max_archive_members:
+        raise BatchRefused(
+            f"archive {name} lists {declared} entries; the limit is {limits.max_archive_members} per archive "
+            "(folders and non-image files included). Split it into smaller archives."
+        )
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         problems.append(Problem(name, f"not a readable .zip archive ({exc})"))
         return []
     with archive:
-        members = [m for m in archive.infolist() if not m.is_dir() and not _is_junk(m.filename)]
+        listed = archive.infolist()
+        if len(listed) > limits.max_archive_members:  # an end record that understates the directory
+            raise BatchRefused(
+                f"archive {name} lists {len(listed)} entries; the limit is {limits.max_archive_members} per archive"
+            )
+        declared_bytes = sum(m.file_size for m in listed)
+        if declared_bytes > limits.max_total_bytes:
+            raise BatchRefused(
+                f"archive {name} holds {mb_text(declared_bytes)} once decompressed (all members); the limit is "
+                f"{mb_text(limits.max_total_bytes)}. Split it into smaller batches."
+            )
+        members = [m for m in listed if not m.is_dir() and not _is_junk(m.filename)]
     out: list[_Candidate] = []
+    not_images: list[str] = []
     for member in members:
-        shown = f"{name}/{member.filename}"
+        shown = shorten(f"{name}/{member.filename}")
         unsafe = _unsafe_member(member.filename)
         mode = member.external_attr >> 16
         if unsafe:
@@ -93,13 +142,20 @@ def _plan_archive(path: str, name: str, limits: Limits, problems: list[Problem])
         elif member.flag_bits & 0x1:
             problems.append(Problem(shown, "encrypted archive member; upload it unencrypted"))
         elif PurePosixPath(member.filename).suffix.lower() not in IMAGE_SUFFIXES:
-            problems.append(Problem(shown, f"not an image file (expected one of {', '.join(IMAGE_SUFFIXES)})"))
+            not_images.append(shown)
         elif member.file_size > limits.max_file_bytes:
             problems.append(
                 Problem(shown, f"{mb_text(member.file_size)} once decompressed exceeds the limit of {mb_text(limits.max_file_bytes)}")
             )
         else:
-            out.append(_Candidate(name=member.filename, size=member.file_size, archive=path, member=member))
+            out.append(_Candidate(name=shorten(member.filename), size=member.file_size, archive=path, member=member))
+    if len(not_images) == 1:
+        problems.append(Problem(not_images[0], f"not an image file (expected one of {', '.join(IMAGE_SUFFIXES)})"))
+    elif not_images:  # one line for all of them: the reply stays the size of the limits, not of the archive
+        listed_names = ", ".join(n.split("/", 1)[-1] for n in not_images[:5])
+        more = f" and {len(not_images) - 5} more" if len(not_images) > 5 else ""
+        problems.append(Problem(f"{shorten(name)} ({len(not_images)} members)", f"not image files ({listed_names}{more}); "
+                                f"expected one of {', '.join(IMAGE_SUFFIXES)}"))
     return out
 
 
@@ -121,15 +177,14 @@ def _extract(candidate: _Candidate, dest: Path, limits: Limits) -> str:
 
 
 def _check_header(path: str, limits: Limits) -> str | None:
-    """Read only the image header: refuse unknown formats and images over the pixel limit."""
+    """Read only the image header: refuse formats outside the allow-list and images over the pixel limit."""
     try:
-        with Image.open(path) as img:
-            width, height = img.size
-    except UnidentifiedImageError:
-        return "not a recognised image format"
-    except Image.DecompressionBombError:
-        return f"image dimensions exceed the limit of {limits.max_pixels / 1e6:g} megapixels"
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        _, width, height = read_header(path, os.path.basename(path), max_pixels=2**62, formats=limits.formats)
+    except ImageDecodeError as exc:
+        if "decompression-bomb" in exc.reason:
+            return f"image dimensions exceed the limit of {limits.max_pixels / 1e6:g} megapixels"
+        return exc.reason
+    except OSError as exc:
         return f"unreadable image header ({exc})"
     if width * height > limits.max_pixels:
         return (
@@ -188,8 +243,10 @@ def collect_uploads(
     problems: list[Problem] = []
     candidates: list[_Candidate] = []
     for raw in paths:
+        if not isinstance(raw, (str, os.PathLike)):
+            raise InputError(f"uploaded files must be file paths, got a {type(raw).__name__}")
         path = os.fspath(raw)
-        name = os.path.basename(path) or path
+        name = shorten(os.path.basename(path) or path)
         if upload_root is not None and not inside(path, upload_root):
             problems.append(Problem(name, "not a file uploaded through this page; refused"))
             continue
@@ -267,7 +324,15 @@ def read_mapping(path: str | os.PathLike[str], limits: Limits) -> dict[str, Mani
         raise InputError(f"mapping CSV {name} is {mb_text(size)}; the limit is {mb_text(limits.max_mapping_bytes)}")
     out: dict[str, ManifestRow] = {}
     for row in read_manifest(path, file_format="csv", name=f"mapping CSV {name}"):
-        entry = dataclasses.replace(row, method=(row.method or "")[:MAX_METHOD_CHARS] or None)
+        if len(row.identity) > MAX_IDENTITY_CHARS:
+            raise InputError(
+                f"mapping CSV {name} line {row.line}: the identity is {len(row.identity)} characters long; gallery "
+                f"identities have at most {MAX_IDENTITY_CHARS}"
+            )
+        entry = dataclasses.replace(
+            row, method=(row.method or "")[:MAX_METHOD_CHARS] or None,
+            prompt=row.prompt[:MAX_PROMPT_CHARS] if isinstance(row.prompt, str) else row.prompt,
+        )
         previous = out.get(entry.file)
         if previous is not None and (previous.identity, previous.method) != (entry.identity, entry.method):
             raise InputError(f"mapping CSV {name} line {entry.line}: {entry.file!r} is already mapped on line {previous.line}")

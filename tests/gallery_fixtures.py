@@ -18,6 +18,16 @@ def png_bytes(seed: int, size: int = 24) -> bytes:
     return buf.getvalue()
 
 
+def labelled_rows(spec: dict[str, int], seed0: int, group: str = "g") -> list[dict[str, Any]]:
+    """Rows of distinct random PNGs: ``spec`` maps identity -> how many images, all in ``group``."""
+    rows, seed = [], seed0
+    for ident, count in spec.items():
+        for _ in range(count):
+            rows.append({"image": png_bytes(seed), "identity": ident, "group": group})
+            seed += 1
+    return rows
+
+
 def write_gallery(
     folder: Path,
     splits: dict[str, list[dict[str, Any]]],

@@ -161,3 +161,61 @@ def make_tiny_clip_with_text(folder: Path) -> Path:
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     CLIPProcessor(image_processor=image_processor, tokenizer=CLIPTokenizer.from_pretrained(folder)).save_pretrained(folder)
     return folder
+
+
+# The preprocessor_config.json files of the real checkpoints, value for value (the CLIP one in
+# the old feature-extractor spelling it still has on the Hub).
+DINOV2_BASE_PREPROCESSOR = {
+    "crop_size": {"height": 224, "width": 224},
+    "do_center_crop": True,
+    "do_convert_rgb": True,
+    "do_normalize": True,
+    "do_rescale": True,
+    "do_resize": True,
+    "image_mean": [0.485, 0.456, 0.406],
+    "image_processor_type": "BitImageProcessor",
+    "image_std": [0.229, 0.224, 0.225],
+    "resample": 3,
+    "rescale_factor": 0.00392156862745098,
+    "size": {"shortest_edge": 256},
+}
+
+CLIP_B32_PREPROCESSOR = {
+    "crop_size": 224,
+    "do_center_crop": True,
+    "do_normalize": True,
+    "do_resize": True,
+    "feature_extractor_type": "CLIPFeatureExtractor",
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+    "resample": 3,
+    "size": 224,
+}
+
+
+def make_tiny_dinov2_224(folder: Path) -> Path:
+    """A 2-layer DINOv2 with facebook/dinov2-base's own preprocessor config (256 bicubic, crop 224)."""
+    from transformers import Dinov2Config, Dinov2Model
+
+    _seed()
+    config = Dinov2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=224, patch_size=28
+    )
+    Dinov2Model(config).eval().save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps(DINOV2_BASE_PREPROCESSOR, indent=2))
+    return folder
+
+
+def make_tiny_clip_224(folder: Path) -> Path:
+    """A tiny CLIP at 224 px with openai/clip-vit-base-patch32's own preprocessor config and a
+    tokenizer, so that ``CLIPProcessor.from_pretrained`` loads it as the reference code does."""
+    from transformers import CLIPConfig, CLIPModel
+
+    vocab_size = _write_tiny_clip_tokenizer(folder)
+    _seed()
+    text = {**_text_config(), "vocab_size": vocab_size, "max_position_embeddings": 16,
+            "bos_token_id": vocab_size - 2, "eos_token_id": vocab_size - 1, "pad_token_id": vocab_size - 1}
+    vision = {**_vision_config(), "image_size": 224, "patch_size": 32}
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).eval().save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps(CLIP_B32_PREPROCESSOR, indent=2))
+    return folder

@@ -445,3 +445,56 @@ def test_two_clients_at_once_get_their_own_results(server, tmp_path, demo_genera
         assert {q["identity"] for q in report["queries"]} == {identity}
         assert sorted(q["file"] for q in report["queries"]) == sorted(f.name for f in files)
     assert results["alpha"][2] != results["beta"][2]
+
+
+# -- leak marks, owner labels, units (page polish) ------------------------------------------------------
+def test_copies_of_real_images_are_counted_and_marked(space, tmp_path, demo_generated, demo_gallery_dir) -> None:
+    from tests.test_app_browser import copy_of_a_gallery_image
+
+    files = save_records(pick(demo_generated, SCARLET, "faithful", 3), tmp_path / "batch")
+    files.append(copy_of_a_gallery_image(demo_gallery_dir, SCARLET, tmp_path / "batch" / "copy.png"))
+    outcome = _score(space, files, tmp_path, identity=SCARLET, method="m")
+
+    flagged = [q["file"] for q in outcome.report.queries if q["leak"] is not None]
+    assert flagged == ["copy.png"]
+    assert render.leak_counts(outcome.report) == {("m", DEMO_ENCODER): 1}
+    cards = render.headline_html(outcome)
+    assert cards.count('class="fp-leak"') == 1 and "1 of 4 image(s) flagged as copies of real images" in cards
+    assert render.LEAK_SENTENCE in cards
+    table = render.query_table(outcome)
+    assert [cell.startswith("⚠ ") for cell in table["file"]] == [False, False, False, True]
+    drawn = render.strips(outcome, space)
+    assert [getattr(s, "leak", None) is not None for s in drawn] == [False, False, False, True]
+    page = render.strips_html(drawn, total=len(drawn))
+    assert page.count("fp-strip-leak") == 1 and "1 strip(s) above" in page
+
+    clean = _score(space, files[:3], tmp_path, identity=SCARLET, method="m")
+    assert "fp-leak" not in render.headline_html(clean) and "fp-strip-leak" not in render.strips_html(render.strips(clean, space), 3)
+
+
+def test_cards_name_the_encoder_by_its_owner_label(demo_gallery_dir, tmp_path, demo_generated) -> None:
+    folder = str(tmp_path / "server" / "models" / "secret-encoder")
+    labelled = service.ScoringSpace({DEMO: str(demo_gallery_dir)}, {"Demo descriptor": DEMO_ENCODER}, n_boot=0,
+                                    work_root=tmp_path / "w")
+    files = save_records(pick(demo_generated, SCARLET, "faithful", 2), tmp_path / "batch")
+    outcome = _score(labelled, files, tmp_path, identity=SCARLET, method="m", encoder="Demo descriptor")
+    outcome.report.results[0].encoder = folder  # what a folder-loaded encoder reports as its name
+    cards = render.headline_html(outcome)
+    assert "m · Demo descriptor · 2 image(s) scored" in cards and folder not in cards
+
+
+def test_table_leaves_out_metrics_no_image_has_and_marks_the_top1(space, tmp_path, demo_generated) -> None:
+    files = save_records(pick(demo_generated, GOLD_JAY, "drifting", 3), tmp_path / "batch")
+    outcome = _score(space, files, tmp_path, identity=GOLD_JAY)
+    table = render.query_table(outcome)
+    assert "CLIP-T" not in table  # no prompts were given: like the cards, no empty column
+    assert "CLIP-T" in render.TABLE_COLUMNS
+    for cell, q in zip(table["top-1 identity"], outcome.report.queries):
+        assert cell.startswith("✓ " if q["top1_identity"] == q["identity"] else "✗ ")
+
+
+def test_sizes_are_megabytes_of_a_million_bytes() -> None:
+    assert settings.MB == 1_000_000
+    assert settings.mb_text(20_000_000) == "20 MB" and settings.mb_text(2_500_000) == "2.5 MB"
+    assert settings.mb_text(4_000) == "0.004 MB"
+    assert "20 MB" in settings.Limits().describe() and "MiB" not in settings.Limits().describe()

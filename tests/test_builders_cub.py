@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import fp_rank
 from fp_rank.errors import BuilderError
 from fp_rank.galleries.build.sources import bytes_reader
 from fp_rank.galleries.build.spec import Candidate
@@ -58,7 +59,7 @@ def _cub_frame(root: Path) -> pd.DataFrame:
 def test_counts_groups_and_card(cub_gallery: Path) -> None:
     card = card_of(cub_gallery)
     block = card["fp_rank"]
-    assert block["protocol_version"] == "1.0"
+    assert block["protocol_version"] == fp_rank.PROTOCOL_VERSION
     assert block["builder"] == "cub"
     assert block["seed"] == 101
     assert list(block["groups"]) == ["wren", "tern", "sparrow"]

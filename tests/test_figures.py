@@ -83,11 +83,40 @@ def test_pairwise_vs_map_elements():
     assert offsets.shape == (len(METHODS), 2)
     assert offsets[:, 0].tolist() == pytest.approx(PAIRWISE)
     assert offsets[:, 1].tolist() == pytest.approx(MAPS)
-    assert sorted(t.get_text() for t in axes.texts) == sorted(METHODS)
+    texts = [t.get_text() for t in axes.texts]
+    assert sorted(t for t in texts if t in METHODS) == sorted(METHODS)
     errorbars = [c for c in axes.containers if type(c).__name__ == "ErrorbarContainer"]
     assert len(errorbars) == 1 and len(errorbars[0].lines[2][0].get_segments()) == len(METHODS)
     dashed = [line for line in axes.lines if line.get_linestyle() == "--"]
     assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(0.2)
+
+
+def test_pairwise_vs_map_draws_both_axes_at_the_same_scale():
+    # A pairwise spread of 0.04 beside a mAP spread of 0.20 must look five times shorter.
+    pairwise, maps = [0.72, 0.726, 0.76], [0.277, 0.288, 0.480]
+    fig = figure_pairwise_vs_map(["drifting", "detail-loss", "faithful"], pairwise, maps, floor=0.257)
+    axes = fig.axes[0]
+    (x0, x1), (y0, y1) = axes.get_xlim(), axes.get_ylim()
+    assert x1 - x0 == pytest.approx(y1 - y0)
+    assert x1 - x0 >= 0.20  # wide enough for the mAP spread, so the 0.04 one is not stretched
+    assert x0 <= min(pairwise) and max(pairwise) <= x1 and y0 <= 0.257 and max(maps) <= y1
+    assert axes.get_aspect() == 1.0  # one unit is as long on x as on y
+    texts = [t.get_text() for t in axes.texts]
+    assert "pairwise spread 0.040" in texts and "mAP spread 0.203" in texts
+
+
+def test_pairwise_vs_map_keeps_close_labels_apart():
+    fig = figure_pairwise_vs_map(["a", "b"], [0.70, 0.701], [0.30, 0.301])
+    labels = [t for t in fig.axes[0].texts if t.get_text() in ("a", "b")]
+    heights = sorted(t.get_position()[1] for t in labels)
+    span = np.diff(fig.axes[0].get_ylim())[0]
+    assert heights[1] - heights[0] >= 0.04 * span
+
+
+def test_pairwise_vs_map_keeps_the_map_window_inside_zero_to_one():
+    fig = figure_pairwise_vs_map(["a", "b"], [0.1, 0.9], [0.02, 0.05])
+    (y0, y1), (x0, x1) = fig.axes[0].get_ylim(), fig.axes[0].get_xlim()
+    assert y0 == pytest.approx(0.0) and y1 - y0 == pytest.approx(x1 - x0)
 
 
 def test_pairwise_vs_map_without_intervals():
@@ -95,6 +124,7 @@ def test_pairwise_vs_map_without_intervals():
     axes = fig.axes[0]
     assert len(axes.collections) == 1
     assert len(axes.collections[0].get_offsets()) == 2
+    assert len(fig.axes) == 1
     assert not [c for c in axes.containers if type(c).__name__ == "ErrorbarContainer"]
 
 
@@ -110,6 +140,17 @@ def test_confusion_elements():
     assert [t.get_text() for t in axes.get_yticklabels()] == labels
     assert len(axes.texts) == int(np.count_nonzero(matrix))  # one count per non-empty cell
     assert len(fig.axes) == 2  # heatmap and colour bar
+
+
+def test_confusion_colour_bar_counts_are_whole_numbers():
+    fig = figure_confusion([[1, 0, 0], [0, 1, 0], [0, 0, 0]], ["a", "b", "c"])
+    bar = fig.axes[1]
+    ticks = [t for t in bar.get_yticks() if 0 <= t <= 1]
+    assert ticks == [0.0, 1.0]  # no 0.2, 0.4, ... for a count
+    assert fig.axes[0].images[0].get_clim() == (0.0, 1.0)
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert rows == ["a", "b", "c (no queries)"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b", "c"]
 
 
 def test_confusion_normalized_rows():
@@ -194,3 +235,24 @@ def test_importing_the_module_does_not_import_matplotlib():
         [sys.executable, "-c", code], capture_output=True, text=True, env=env
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_report_plot_gives_every_identity_of_the_group_a_row_and_a_column(tmp_path):
+    from fp_rank.reporting.analysis import _full_confusion, _group_identities
+    from fp_rank.reporting.report import Report
+
+    rows = [
+        # method A queried only a and b, and never retrieved c first; method B queried c
+        {"method": "A", "encoder": "e", "group": "g", "identity": "a", "top1_identity": "a", "ap": 1.0},
+        {"method": "A", "encoder": "e", "group": "g", "identity": "b", "top1_identity": "a", "ap": 0.5},
+        {"method": "B", "encoder": "e", "group": "g", "identity": "c", "top1_identity": "c", "ap": 1.0},
+        {"method": "B", "encoder": "e", "group": "h", "identity": "x", "top1_identity": "x", "ap": 1.0},
+    ]
+    report = Report.__new__(Report)
+    report.queries = rows
+    assert _group_identities(report) == {"g": ["a", "b", "c"], "h": ["x"]}
+    matrix, labels = _full_confusion({"labels": ["a", "b"], "matrix": [[1, 0], [1, 0]]}, ["a", "b", "c"])
+    assert labels == ["a", "b", "c"]
+    assert matrix.tolist() == [[1, 0, 0], [1, 0, 0], [0, 0, 0]]
+    fig = figure_confusion(matrix, labels)
+    assert np.asarray(fig.axes[0].images[0].get_array()).shape == (3, 3)

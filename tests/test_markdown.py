@@ -83,16 +83,17 @@ def test_none_and_nan_show_as_dash():
     (cells,) = _body(markdown_summary([row]))
     assert cells[3] == MISSING == "–"
     assert cells[5] == "0.712"  # an interval end is missing: estimate only
-    assert cells[6] == MISSING  # CLIP-T
+    # CLIP-T is optional and no row has it: its column is dropped
+    assert "CLIP-T" not in markdown_summary([row])
+    assert cells[7] == MISSING
     assert cells[8] == MISSING
     assert cells[9] == MISSING
     assert cells[10] == MISSING
-    assert cells[11] == MISSING
 
 
 def test_minimal_rows_only_need_method_and_map():
     (cells,) = _body(markdown_summary([{"method": "m", "map": 1}]))
-    assert cells == ["1", "m", "1.000"] + [MISSING] * 9
+    assert cells == ["1", "m", "1.000"] + [MISSING] * 8
 
 
 def test_method_names_are_escaped():

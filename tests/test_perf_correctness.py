@@ -75,8 +75,8 @@ def test_fast_preprocessing_gives_the_same_embeddings(
     model: str, photos: list[Image.Image], request: pytest.FixtureRequest
 ) -> None:
     folder = request.getfixturevalue(model)
-    fast = load_encoder(str(folder))
-    slow = load_encoder(str(folder), fast_preprocess=False)
+    fast = load_encoder(str(folder), preprocessing="fast")
+    slow = load_encoder(str(folder))
     a = fast.encode(photos, batch_size=4, progress=False).embeddings
     b = slow.encode(photos, batch_size=4, progress=False).embeddings
     cosine = (a * b).sum(axis=1)
@@ -297,8 +297,9 @@ def test_each_distinct_image_is_encoded_once_and_the_cache_serves_the_next_run(
     assert len(first.queries) == 80
     counter.images = 0
     second = evaluate(images, labels, gallery=str(demo_gallery_dir), encoder=enc, cache_dir=tmp_path, progress=False)
-    assert counter.images == 60  # a second run encodes zero gallery images
+    assert counter.images == 0  # a second run encodes nothing: gallery splits and generated chunks are cached
     assert second.metadata["cache"]["gallery_images_encoded"] == 0
+    assert second.metadata["cache"]["generated_images_from_cache"] == 60
     assert [q["ap"] for q in second.queries] == [q["ap"] for q in first.queries]
     # copies get their original's scores
     assert [q["ap"] for q in first.queries[60:]] == [q["ap"] for q in first.queries[:20]]

@@ -13,7 +13,7 @@ from scipy import special
 from scipy import stats as scipy_stats
 
 from fp_rank.errors import InputError
-from fp_rank.reporting.report import MethodResult, Report
+from fp_rank.reporting.report import Report
 from fp_rank.stats import (
     ConfidenceInterval,
     hierarchical_bootstrap,
@@ -239,16 +239,12 @@ def test_interval_properties(data, interval, confidence):
 
 
 def report_from_rows(rows: list[dict]) -> Report:
-    """A minimal report holding ``rows`` (encoder, method, identity, group, ap, ...)."""
-    results = []
-    for encoder, method in dict.fromkeys((r["encoder"], r["method"]) for r in rows):
-        aps = [r["ap"] for r in rows if (r["encoder"], r["method"]) == (encoder, method)]
-        results.append(MethodResult(
-            method=method, encoder=encoder, map=float(np.mean(aps)), map_micro=float(np.mean(aps)),
-            map_per_group={}, map_per_identity={}, cmc={1: 0.5}, minp=0.5, chance_map=0.1,
-            pairwise_similarity=0.5, pairwise_per_group={}, ceiling_map=None, ceiling_split=None,
-            normalised=None, n_queries=len(aps), n_tied=0, n_missing=0, n_skipped=0,
-        ))
+    """A minimal report holding ``rows`` (encoder, method, identity, group, ap, ...), summarised by the library."""
+    from fp_rank.evaluation import summarise
+
+    encoders = list(dict.fromkeys(r["encoder"] for r in rows))
+    methods = sorted({r["method"] for r in rows})
+    results = summarise(rows, [], encoders=encoders, methods=methods, ks=(1,))
     return Report(results=results, queries=rows, metadata={"gallery": {"id": "toy"}, "protocol_version": "1.0"})
 
 

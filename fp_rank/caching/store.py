@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,12 @@ class EmbeddingCache:
         if not self.enabled:
             return None
         path = self.path_for(key)
-        if not path.exists():
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return None
+        if not stat.S_ISREG(mode):  # a FIFO or device would block or never end: a miss, never opened
+            logger.warning("ignoring cache entry %s: not a regular file", path)
             return None
         try:
             return self._read(path, key, n_rows)
@@ -112,7 +118,7 @@ class EmbeddingCache:
         from safetensors.numpy import load
 
         try:
-            data = path.read_bytes()
+            data = _read_regular(path)
             tensors = load(data)
             meta = _metadata(data)
         except (OSError, SafetensorError, ValueError, json.JSONDecodeError) as exc:
@@ -186,6 +192,20 @@ class EmbeddingCache:
         root = self.directory / "embeddings"
         files = list(root.rglob("*.safetensors")) if root.exists() else []
         return {"directory": str(self.directory), "entries": len(files), "bytes": sum(f.stat().st_size for f in files)}
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path``, opened without blocking and only if it is a regular file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CacheError(f"{path}: not a regular file")
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return fh.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _metadata(data: bytes) -> dict[str, str]:

@@ -19,6 +19,7 @@ from fp_rank.errors import InputError
 ON_MISSING = ("error", "skip", "zero")
 SINGLE_IDENTITY_GROUPS = ("error", "skip")
 ON_INVALID = ("error", "skip")
+BACKGROUND = ("keep", "remove")
 
 
 def _describe(value: Any) -> str:
@@ -96,6 +97,8 @@ def check_evaluate_arguments(
     single_identity_groups: Any = "error",
     conditioning: Any = None,
     flags: dict[str, Any] | None = None,
+    background: Any = "keep",
+    matting: Any = None,
 ) -> int:
     """Validate :func:`fp_rank.evaluate`'s arguments before any work is done.
 
@@ -119,6 +122,9 @@ def check_evaluate_arguments(
         conditioning: None, or one entry per image: None, a non-negative int (a reference-split
             row) or an image source.
         flags: name -> value of arguments that must be booleans.
+        background: ``"keep"`` or ``"remove"``.
+        matting: None, or (with ``background="remove"``) a backend name, checkpoint, callable or
+            :class:`~fp_rank.encoding.background.Matting`.
 
     Returns:
         The number of generated images.
@@ -229,7 +235,25 @@ def check_evaluate_arguments(
     for name, value in (flags or {}).items():
         if not isinstance(value, (bool, np.bool_)):
             raise InputError(f"{name} must be True or False, got {_describe(value)}")
+    _check_background(background, matting)
     return n
+
+
+def _check_background(background: Any, matting: Any) -> None:
+    if not isinstance(background, str) or background not in BACKGROUND:
+        raise InputError(f"background must be one of {list(BACKGROUND)}, got {_describe(background)}")
+    if matting is None:
+        return
+    if background != "remove":
+        raise InputError(
+            f"matting={_describe(matting)} is given but background={background!r}; pass background='remove' to "
+            "use it"
+        )
+    if not (callable(matting) or isinstance(matting, (str, os.PathLike)) or hasattr(matting, "apply")):
+        raise InputError(
+            "matting must be 'carvekit', a segmentation checkpoint (Hub id or folder), a callable PIL.Image -> "
+            f"PIL.Image or a fp_rank.encoding.background.Matting, got {type(matting).__name__}"
+        )
 
 
 def _check_distinct_as_text(values: Any, name: str) -> None:

@@ -13,6 +13,11 @@ Two tests, both cheap (numpy and PIL, no model):
   ``max_thumb_diff`` (mean absolute difference on a 0-255 scale, default
   :data:`DEFAULT_MAX_THUMB_DIFF`). The thumbnail check keeps flat, low-detail pictures (whose
   pHash bits are mostly noise) from matching each other.
+* **near-duplicate, textured pictures**: same thumbnail test, and the Pearson correlation of the
+  two pictures' 255 lowest non-DC DCT coefficients (of the same 32x32 luminance image) is at
+  least ``min_texture_corr`` (default :data:`DEFAULT_MIN_TEXTURE_CORR`). On noise-like textures
+  the low-frequency coefficients are small and the pHash's sign bits flip under a resize even
+  though the coefficients still correlate strongly (distinct textures correlate near 0).
 
 pHash: the picture is decoded with the package's conversion rule (:func:`~fp_rank.encoding.to_rgb`),
 converted to 8-bit luminance, resized to 32x32 (box filter), transformed with a 2-D DCT-II; the
@@ -48,9 +53,16 @@ DEFAULT_MAX_DISTANCE = 10
 #: the closest pair of *distinct* gallery images is at 5.1, the closest generated image at 8.3.
 DEFAULT_MAX_THUMB_DIFF = 4.0
 
+#: Smallest correlation of the 16x16 low-frequency DCT coefficients (DC left out) that marks a
+#: near-duplicate when the pHash bits disagree (the second route, see the module docstring).
+#: Measured: distinct noise textures correlate at most 0.25, their half-size copies (any filter
+#: but nearest-neighbour on white noise) at least 0.87, 5% crops of noise at least 0.62.
+DEFAULT_MIN_TEXTURE_CORR = 0.5
+
 _HASH_SIZE = 8
 _DCT_SIZE = 32
 _THUMB = 16
+_TEXTURE = 16
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -65,26 +77,43 @@ _DCT = _dct_matrix(_DCT_SIZE)
 _WEIGHTS = np.uint64(1) << np.arange(64, dtype=np.uint64)
 
 
-def _phash_of_rgb(rgb: Image.Image) -> int:
+def _dct_of_rgb(rgb: Image.Image) -> np.ndarray:
     gray = rgb.convert("L").resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX)
     pixels = np.asarray(gray, dtype=np.float64)
-    coeffs = (_DCT @ pixels @ _DCT.T)[:_HASH_SIZE, :_HASH_SIZE].ravel()
+    return _DCT @ pixels @ _DCT.T
+
+
+def _phash_of_coeffs(dct: np.ndarray) -> int:
+    coeffs = dct[:_HASH_SIZE, :_HASH_SIZE].ravel()
     median = np.median(coeffs[1:])
     bits = (coeffs > median).astype(np.uint64)
     return int((bits * _WEIGHTS).sum())
+
+
+def _phash_of_rgb(rgb: Image.Image) -> int:
+    return _phash_of_coeffs(_dct_of_rgb(rgb))
+
+
+def _texture_of_coeffs(dct: np.ndarray) -> np.ndarray:
+    """The 16x16 lowest DCT coefficients but DC, centred and scaled to unit length (float32)."""
+    vec = dct[:_TEXTURE, :_TEXTURE].ravel()[1:]
+    vec = vec - vec.mean()
+    norm = float(np.linalg.norm(vec))
+    return (vec / norm if norm > 1e-9 else np.zeros_like(vec)).astype(np.float32)
 
 
 def _thumb_of_rgb(rgb: Image.Image) -> np.ndarray:
     return np.asarray(rgb.resize((_THUMB, _THUMB), Image.Resampling.BOX), dtype=np.uint8)
 
 
-def leak_fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray]:
-    """What :class:`LeakIndex` keeps of a decoded real image: its pHash and its thumbnail.
+def leak_fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
+    """What :class:`LeakIndex` keeps of a decoded real image: its pHash, thumbnail and texture.
 
     Computed by whoever decodes the image (the encoder's decode pass, via ``on_decoded``), so
     that indexing a split needs no second decode.
     """
-    return _phash_of_rgb(rgb), _thumb_of_rgb(rgb)
+    dct = _dct_of_rgb(rgb)
+    return _phash_of_coeffs(dct), _thumb_of_rgb(rgb), _texture_of_coeffs(dct)
 
 
 def perceptual_hash(item: Any) -> int:
@@ -137,22 +166,35 @@ class LeakIndex:
     Args:
         max_distance: near-duplicate threshold on the pHash Hamming distance (0-64).
         max_thumb_diff: near-duplicate threshold on the thumbnail difference (0-255).
+        min_texture_corr: the second route's threshold on the low-frequency DCT correlation
+            (above 1: the route is off).
 
     Raises:
         InputError: a threshold out of range.
     """
 
-    def __init__(self, max_distance: int = DEFAULT_MAX_DISTANCE, max_thumb_diff: float = DEFAULT_MAX_THUMB_DIFF) -> None:
+    def __init__(
+        self,
+        max_distance: int = DEFAULT_MAX_DISTANCE,
+        max_thumb_diff: float = DEFAULT_MAX_THUMB_DIFF,
+        min_texture_corr: float = DEFAULT_MIN_TEXTURE_CORR,
+    ) -> None:
         if isinstance(max_distance, bool) or not isinstance(max_distance, (int, np.integer)) or not 0 <= max_distance <= 64:
             raise InputError(f"max_distance must be an integer in [0, 64], got {max_distance!r}")
         if not (isinstance(max_thumb_diff, (int, float)) and 0 <= float(max_thumb_diff) <= 255):
             raise InputError(f"max_thumb_diff must be a number in [0, 255], got {max_thumb_diff!r}")
+        if not (isinstance(min_texture_corr, (int, float)) and -1 <= float(min_texture_corr) <= 1.0001):
+            raise InputError(f"min_texture_corr must be a number in [-1, 1], got {min_texture_corr!r}")
         self.max_distance = int(max_distance)
         self.max_thumb_diff = float(max_thumb_diff)
+        self.min_texture_corr = float(min_texture_corr)
         self._sha: dict[str, _Entry] = {}
         self._entries: list[_Entry] = []
         self._hashes: list[int] = []
         self._thumbs: list[np.ndarray] = []
+        self._textures: list[np.ndarray] = []
+        self._texture_array = np.zeros((0, _TEXTURE * _TEXTURE - 1), dtype=np.float32)
+        self._mean_array = np.zeros((0, 3), dtype=np.float32)
         self._hash_array = np.zeros(0, dtype=np.uint64)
         self._thumb_array = np.zeros((0, _THUMB, _THUMB, 3), dtype=np.uint8)
         self.unreadable: list[tuple[str, int]] = []
@@ -162,7 +204,7 @@ class LeakIndex:
 
     def add(
         self, split: str, images: Iterable[Any], sha256: Sequence[str] | None = None,
-        fingerprints: dict[int, tuple[int, np.ndarray]] | None = None,
+        fingerprints: dict[int, tuple[int, np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         """Index the images of one split (in order; ``index`` is the position in the split).
 
@@ -179,21 +221,23 @@ class LeakIndex:
             if digest is not None:
                 self._sha.setdefault(digest, entry)
             if fingerprints is not None and index in fingerprints:
-                phash, thumb = fingerprints[index]
+                phash, thumb, texture = fingerprints[index]
             else:
                 try:
                     rgb = to_rgb(item, name=f"{split}[{index}]")
                 except ImageDecodeError:
                     self.unreadable.append((split, index))
                     continue
-                phash, thumb = leak_fingerprint(rgb)
+                phash, thumb, texture = leak_fingerprint(rgb)
             self._entries.append(entry)
             self._hashes.append(phash)
             self._thumbs.append(thumb)
+            self._textures.append(texture)
         self._hash_array = np.asarray(self._hashes, dtype=np.uint64)
-        self._thumb_array = (
-            np.stack(self._thumbs) if self._thumbs else np.zeros((0, _THUMB, _THUMB, 3), dtype=np.uint8)
-        )
+        if self._thumbs:
+            self._thumb_array = np.stack(self._thumbs)
+            self._texture_array = np.stack(self._textures)
+            self._mean_array = self._thumb_array.reshape(len(self._thumbs), -1, 3).mean(axis=1, dtype=np.float32)
 
     def match(self, item: Any, *, digest: str | None | _Unset = _UNSET, rgb: Any = None) -> dict[str, Any] | None:
         """The closest real image that ``item`` copies, or None.
@@ -222,18 +266,27 @@ class LeakIndex:
                 rgb = to_rgb(item)
             except ImageDecodeError:
                 return None
-        query = np.uint64(_phash_of_rgb(rgb))
+        dct = _dct_of_rgb(rgb)
+        query = np.uint64(_phash_of_coeffs(dct))
         dist = _popcount(self._hash_array ^ query)
-        close = np.flatnonzero(dist <= self.max_distance)
-        if close.size == 0:
-            return None
         thumb = _thumb_of_rgb(rgb)
-        diffs = np.abs(self._thumb_array[close].astype(np.float32) - thumb.astype(np.float32)).mean(axis=(1, 2, 3))
-        ok = diffs <= self.max_thumb_diff
+        # the mean colour bounds the thumbnail difference from below: a cheap first cut
+        mean = thumb.reshape(-1, 3).mean(axis=0, dtype=np.float32)
+        near = np.flatnonzero(np.abs(self._mean_array - mean).mean(axis=1) <= self.max_thumb_diff)
+        if near.size == 0:
+            return None
+        diffs = np.abs(self._thumb_array[near].astype(np.float32) - thumb.astype(np.float32)).mean(axis=(1, 2, 3))
+        similar = diffs <= self.max_thumb_diff
+        near, diffs = near[similar], diffs[similar]
+        dist_near = dist[near]
+        if near.size == 0:
+            return None
+        corr = self._texture_array[near] @ _texture_of_coeffs(dct)
+        ok = (dist_near <= self.max_distance) | (corr >= self.min_texture_corr)
         if not ok.any():
             return None
-        candidates = close[ok]
-        best = candidates[np.lexsort((diffs[ok], dist[candidates]))[0]]
+        candidates = near[ok]
+        best = candidates[np.lexsort((diffs[ok], -corr[ok], dist[candidates]))[0]]
         entry = self._entries[int(best)]
         return {"split": entry.split, "index": entry.index, "distance": int(dist[best]), "exact": False}
 
@@ -287,7 +340,7 @@ def cached_gallery_leak_index(
 
 def gallery_leak_index(
     gallery: Any, max_distance: int = DEFAULT_MAX_DISTANCE, max_thumb_diff: float = DEFAULT_MAX_THUMB_DIFF,
-    fingerprints: dict[str, dict[int, tuple[int, np.ndarray]]] | None = None,
+    fingerprints: dict[str, dict[int, tuple[int, np.ndarray, np.ndarray]]] | None = None,
 ) -> LeakIndex:
     """The :class:`LeakIndex` of every split of a gallery (gallery, reference, holdout).
 

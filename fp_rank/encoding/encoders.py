@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -31,6 +31,16 @@ from fp_rank.encoding.images import (
 from fp_rank.encoding.prefetch import Prefetcher
 from fp_rank.encoding.registry import REGISTRY, known_aliases
 from fp_rank.errors import EncoderError, ImageDecodeError, InputError
+
+#: How model inputs are made from the decoded images (``load_encoder(preprocessing=...)``).
+#: ``"processor"``: the checkpoint's own preprocessing exactly as the reference code ran it
+#: (transformers' image processor; OpenCV for MiewID). ``"fast"``: a torch reimplementation where
+#: the backend has one (transformers processors of :mod:`fp_rank.encoding.fast_preprocess`, MiewID's
+#: resize), faster and within a documented tolerance; elsewhere the same as ``"processor"``.
+Preprocessing = Literal["processor", "fast"]
+
+#: The accepted values of ``preprocessing``.
+PREPROCESSING_OPTIONS: tuple[str, ...] = get_args(Preprocessing)
 
 _DTYPES = {
     "float32": torch.float32,
@@ -99,6 +109,8 @@ class Encoder:
         self.is_demo = is_demo
         self.cacheable = cacheable
         self.description = description
+        #: Applied to every decoded image with its label before preprocessing (background removal).
+        self.image_hook: Callable[[Any, str], Any] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -216,7 +228,9 @@ class Encoder:
         n_proc = check_num_workers(num_workers)
         decoded: dict[int, Any] = {}
         side = _SideWork(on_decoded, 2 * batch_size) if on_decoded is not None and n_proc == 0 else None
-        batch_fn = _BatchPreparer(self.preprocess, names, max_pixels, side.submit if side else on_decoded, on_invalid)
+        batch_fn = _BatchPreparer(
+            self.preprocess, names, max_pixels, side.submit if side else on_decoded, on_invalid, self.image_hook
+        )
 
         def prepared() -> Iterator[tuple[list[int], Any, list[dict[str, str]], int, dict[int, Any]]]:
             # decode + preprocess one batch (runs in the prefetch thread)
@@ -325,9 +339,10 @@ class _BatchPreparer:
     def __init__(
         self, preprocess: Callable[[list[Any]], torch.Tensor], names: Sequence[str] | None, max_pixels: int,
         on_decoded: Callable[[int, Any], Any] | None, on_invalid: str,
+        image_hook: Callable[[Any, str], Any] | None = None,
     ) -> None:
         self.preprocess, self.names, self.max_pixels = preprocess, names, max_pixels
-        self.on_decoded, self.on_invalid = on_decoded, on_invalid
+        self.on_decoded, self.on_invalid, self.image_hook = on_decoded, on_invalid, image_hook
 
     def decode(self, pair: tuple[int, Any]) -> tuple[int, str, Any, str | None]:
         i, item = pair
@@ -347,11 +362,11 @@ class _BatchPreparer:
                 if self.on_invalid == "error":
                     break
                 continue
-            if self.on_decoded is not None:
+            if self.on_decoded is not None:  # sees the picture as decoded (before any background removal)
                 info = self.on_decoded(i, image)
                 if info is not None:
                     infos[i] = info
-            images.append(image)
+            images.append(image if self.image_hook is None else self.image_hook(image, label))
             idx.append(i)
         pixels = self.preprocess(images) if images and not (bad and self.on_invalid == "error") else None
         return idx, pixels, bad, len(batch), infos
@@ -462,10 +477,58 @@ def normalise_rows(out: torch.Tensor, name: str) -> torch.Tensor:
 def _resolve_device(device: str | None) -> str:
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
+    return check_device(device)
+
+
+def check_device(device: str | None) -> str | None:
+    """Refuse a device this machine does not have, before anything is loaded.
+
+    Args:
+        device: a torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``), or None
+            (CUDA when available, else CPU).
+
+    Returns:
+        The device string (None stays None).
+
+    Raises:
+        InputError: not a torch device, or a CUDA/MPS device that is not available here; the
+            message says what to pass instead.
+
+    Example:
+        >>> check_device("cpu")
+        'cpu'
+    """
+    if device is None:
+        return None
+    if not isinstance(device, (str, torch.device)):
+        raise InputError(f"device must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
     try:
-        torch.device(device)
-    except (RuntimeError, TypeError) as exc:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
         raise InputError(f"device {device!r} is not a torch device (use 'cpu', 'cuda' or 'cuda:N')") from exc
+    kind = parsed.type
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise InputError(
+                f"device {str(device)!r} was asked for, but CUDA is not available here ({why}); pass --device cpu "
+                "(device='cpu') or leave the device unset"
+            )
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise InputError(
+                f"device {str(device)!r} was asked for, but this machine has {count} CUDA device(s) "
+                f"(cuda:0..cuda:{count - 1})"
+            )
+    elif kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise InputError(f"device {str(device)!r} was asked for, but MPS is not available here; pass --device cpu")
+    elif kind != "cpu":
+        backend = getattr(torch, kind, None)
+        available = getattr(backend, "is_available", None)
+        if not callable(available) or not available():
+            raise InputError(f"device {str(device)!r} is not available on this machine; pass --device cpu")
     return str(device)
 
 
@@ -483,6 +546,40 @@ def _resolve_dtype(dtype: str | torch.dtype | None) -> str:
     return {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(key, key)
 
 
+def resolve_preprocessing(preprocessing: str | None, fast_preprocess: bool | None = None) -> str:
+    """The preprocessing option to apply, from ``preprocessing`` and the older ``fast_preprocess`` flag.
+
+    Args:
+        preprocessing: ``"processor"`` or ``"fast"``; None means the default (``"processor"``).
+        fast_preprocess: the flag of fp-rank 0.1 (True = ``"fast"``, False = ``"processor"``);
+            None when not given.
+
+    Returns:
+        ``"processor"`` or ``"fast"``.
+
+    Raises:
+        InputError: An unknown option, or a ``fast_preprocess`` contradicting ``preprocessing``.
+
+    Example:
+        >>> resolve_preprocessing(None), resolve_preprocessing("fast"), resolve_preprocessing(None, True)
+        ('processor', 'fast', 'fast')
+    """
+    if preprocessing is not None and preprocessing not in PREPROCESSING_OPTIONS:
+        raise InputError(
+            f"preprocessing must be one of {', '.join(repr(o) for o in PREPROCESSING_OPTIONS)}, got {preprocessing!r}"
+        )
+    if fast_preprocess is None:
+        return preprocessing or "processor"
+    if not isinstance(fast_preprocess, bool):
+        raise InputError(f"fast_preprocess must be True or False, got {fast_preprocess!r}")
+    legacy = "fast" if fast_preprocess else "processor"
+    if preprocessing is not None and preprocessing != legacy:
+        raise InputError(
+            f"fast_preprocess={fast_preprocess} contradicts preprocessing={preprocessing!r}; give preprocessing only"
+        )
+    return legacy
+
+
 def load_encoder(
     name_or_path: str | os.PathLike[str] | Callable[..., Any] | Encoder,
     revision: str | None = None,
@@ -494,7 +591,8 @@ def load_encoder(
     pooling: str | None = None,
     use_safetensors: bool = True,
     name: str | None = None,
-    fast_preprocess: bool = True,
+    preprocessing: Preprocessing | None = None,
+    fast_preprocess: bool | None = None,
 ) -> Encoder:
     """Load a backbone with its preprocessing.
 
@@ -515,19 +613,28 @@ def load_encoder(
         use_safetensors: only accept safetensors weights (default). Set False to allow pickled
             ``.bin`` checkpoints, which can run code when loaded.
         name: how to name a callable encoder in reports.
-        fast_preprocess: for transformers processors that
-            :mod:`fp_rank.encoding.fast_preprocess` reproduces (DINOv2's, CLIP's, SigLIP's, ViT's),
-            preprocess with torch instead of the processor's PIL/NumPy path: about 3x faster,
-            tensors within a documented tolerance, recorded in ``Encoder.preprocessing`` (so the
-            cache never mixes the two). False keeps the processor itself.
+        preprocessing: how model inputs are made. ``"processor"`` (default): exactly as the
+            checkpoint's reference preprocessing does it (transformers' image processor for
+            DINOv2, CLIP, SigLIP and other ``AutoImageProcessor`` models; OpenCV ``INTER_LINEAR``
+            for MiewID, which needs ``opencv-python-headless``). ``"fast"``: torch
+            reimplementations where they exist (:mod:`fp_rank.encoding.fast_preprocess` for
+            transformers processors, about 3x faster, normalised values within
+            ``2 / (255 * std)``; a torch bilinear resize for MiewID, within 1 level); other
+            backends keep their own preprocessing. The path taken is recorded in
+            ``Encoder.preprocessing["mode"]``, which is part of the cache key.
+        fast_preprocess: older spelling of ``preprocessing`` (True = ``"fast"``,
+            False = ``"processor"``); still accepted.
 
     Returns:
         An :class:`Encoder`.
 
     Raises:
         EncoderError: unknown alias, unknown backend in the alias's registry entry, missing
-            remote-code opt-in, unloadable model.
+            remote-code opt-in, unloadable model, OpenCV missing for MiewID's ``"processor"``
+            preprocessing.
+        InputError: an unknown ``preprocessing`` option.
     """
+    mode = resolve_preprocessing(preprocessing, fast_preprocess)
     if isinstance(name_or_path, Encoder):
         return name_or_path
     request = functools.partial(
@@ -538,7 +645,7 @@ def load_encoder(
         pooling=pooling,
         trust_remote_code=trust_remote_code,
         use_safetensors=use_safetensors,
-        fast_preprocess=fast_preprocess,
+        preprocessing=mode,
     )
     if callable(name_or_path) and not isinstance(name_or_path, (str, os.PathLike)):
         return loader("callable")(request(source=name_or_path, name=name, spec=None))
@@ -549,16 +656,12 @@ def load_encoder(
         return loader(spec.backend)(request(source=target, name=key, spec=spec))
     # "org/name" is a Hub id even though it holds a "/"; absolute, ./relative, deeper or existing
     # paths are folders.
-    looks_like_path = (
-        os.path.isabs(key)
-        or key.startswith((".", "~"))
-        or os.path.exists(key)
-        or key.count("/") > 1
-        or (os.sep != "/" and os.sep in key)
-    )
-    if looks_like_path and not os.path.isdir(key):
-        raise EncoderError(f"encoder folder {key!r} does not exist")
-    if not looks_like_path and key.count("/") != 1:
+    from fp_rank.hub_access import looks_like_path
+
+    is_path = looks_like_path(key)
+    if is_path and not os.path.isdir(key):
+        raise EncoderError(f"no such folder: encoder folder {key!r} does not exist (a path is read as a local model folder)")
+    if not is_path and key.count("/") != 1:
         raise EncoderError(
             f"unknown encoder {key!r}: use one of {known_aliases()}, a Hub id like 'org/model', a local "
             "model folder, or a Python callable"

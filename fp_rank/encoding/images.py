@@ -23,7 +23,10 @@ Conversion rule, applied identically to generated images and gallery images:
 5. everything else is converted to 8-bit RGB by PIL (CMYK and YCbCr included; CMYK uses PIL's
    plain conversion, no ICC colour management).
 
-Safety: truncated files are refused even when ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is set
+Safety: only the raster formats of :data:`DEFAULT_FORMATS` are decoded (PNG, JPEG, WebP, GIF,
+BMP, TIFF; ``formats=`` narrows the list): a file whose bytes are another format (an EPS page, which
+PIL would hand to Ghostscript, or an ICO, whose header may understate the picture it embeds) is
+refused whatever its name. Truncated files are refused even when ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is set
 elsewhere in the process; images above ``max_pixels``, or more than :data:`MAX_ASPECT_RATIO`
 times longer than wide, are refused from their header size, before any pixel data is decoded; whatever a malformed file makes PIL raise is reported as an
 :class:`~fp_rank.errors.ImageDecodeError` naming the file.
@@ -56,6 +59,16 @@ DEFAULT_MAX_PIXELS = 89_478_485
 #: side to their input size, so a 1 x 200000 strip (a few kB on disk) would expand to a
 #: 64 x 12.8M tensor and exhaust memory; no generated or gallery image is that thin.
 MAX_ASPECT_RATIO = 100
+
+#: Formats decoded by default (PIL format names). Every one of them states its real dimensions in
+#: its header (PNG IHDR, JPEG SOF, WebP VP8 header, GIF first frame, BMP and TIFF headers), so the
+#: pixel and aspect limits hold before any pixel is decoded. "JPEG" includes the multi-picture
+#: JPEGs (MPO) of phone cameras, which PIL opens through its JPEG plugin.
+DEFAULT_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+
+#: Formats that ``formats=`` may name; others (EPS, PDF, ICO, ...) run external programs or have
+#: headers that do not bound the decoded size.
+SUPPORTED_FORMATS = frozenset(DEFAULT_FORMATS)
 
 #: Background colour used when flattening transparent images.
 ALPHA_BACKGROUND = (255, 255, 255)
@@ -123,7 +136,88 @@ def content_fingerprint(hashes: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def _open(item: Any, name: str, max_pixels: int) -> Image.Image:
+def check_formats(formats: Iterable[str] | None) -> tuple[str, ...]:
+    """Normalise a ``formats=`` allow-list (None: :data:`DEFAULT_FORMATS`).
+
+    Raises:
+        InputError: an empty list, or a format outside :data:`SUPPORTED_FORMATS`.
+
+    Example:
+        >>> check_formats(["png", "jpeg"])
+        ('PNG', 'JPEG')
+    """
+    if formats is None:
+        return DEFAULT_FORMATS
+    if isinstance(formats, str):
+        formats = [f for f in formats.replace(",", " ").split() if f]
+    names = [str(f).upper().strip() for f in formats]
+    names = ["JPEG" if n == "JPG" else "TIFF" if n == "TIF" else n for n in names]
+    bad = sorted(set(names) - SUPPORTED_FORMATS)
+    if bad or not names:
+        raise InputError(
+            f"formats {bad or list(formats)!r} cannot be decoded safely; choose among {list(DEFAULT_FORMATS)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def read_header(
+    data: bytes | str | os.PathLike[str], name: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, formats: Iterable[str] | None = None
+) -> tuple[str, int, int]:
+    """Identify encoded bytes (or a file) and check their size from the header alone (no pixel is decoded).
+
+    Returns:
+        ``(format, width, height)``.
+
+    Raises:
+        ImageDecodeError: a format outside ``formats``, a header over ``max_pixels`` or the aspect
+            limit, or an unreadable header.
+    """
+    allowed = check_formats(formats)
+    if isinstance(data, (str, os.PathLike)):
+        with open(data, "rb") as fh:
+            head = fh.read(16)
+        stream: Any = os.fspath(data)
+    else:
+        head, stream = bytes(data[:16]), io.BytesIO(data)
+    try:
+        with Image.open(stream, formats=list(allowed)) as img:
+            fmt, (w, h) = str(img.format), img.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(name, f"image too large (decompression-bomb guard: {exc})") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(name, _format_refusal(head, allowed)) from None
+    except Exception as exc:  # malformed header: PIL raises many types
+        raise ImageDecodeError(name, f"unreadable image header ({type(exc).__name__}: {exc})") from None
+    _check_size(w, h, name, max_pixels)
+    return fmt, w, h
+
+
+def _format_refusal(data: bytes, allowed: Sequence[str]) -> str:
+    """Why bytes were not opened: not an image at all, or an image format outside the allow-list.
+
+    Only the plugins' magic-number tests are asked (opening with another plugin could decode, as
+    ICO does, or run a program, as EPS does).
+    """
+    Image.init()
+    prefix = data[:16]
+    for fmt, (_, accept) in Image.OPEN.items():
+        try:
+            if accept is not None and accept(prefix):
+                return f"{fmt} files are not decoded (allowed formats: {', '.join(allowed)}); convert it to PNG"
+        except Exception:  # noqa: BLE001 - a plugin's test failing on odd bytes only means "not this one"
+            continue
+    return "not a recognised image format"
+
+
+def _check_size(w: int, h: int, name: str, max_pixels: int) -> None:
+    if w * h > max_pixels:
+        raise ImageDecodeError(
+            name, f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels (decompression-bomb guard)"
+        )
+    _check_aspect(w, h, name)
+
+
+def _open(item: Any, name: str, max_pixels: int, formats: tuple[str, ...] = DEFAULT_FORMATS) -> Image.Image:
     if isinstance(item, Image.Image):
         return item
     if isinstance(item, np.ndarray):
@@ -156,23 +250,23 @@ def _open(item: Any, name: str, max_pixels: int) -> Image.Image:
             saved = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
             Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = max(max_pixels, pil_limit or 0), False
             try:
-                return _decode(data, name, max_pixels)
+                return _decode(data, name, max_pixels, formats)
             finally:
                 Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
-    return _decode(data, name, max_pixels)
+    return _decode(data, name, max_pixels, formats)
 
 
-def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
+def _decode(data: bytes, name: str, max_pixels: int, formats: tuple[str, ...] = DEFAULT_FORMATS) -> Image.Image:
     """Open encoded bytes, refuse oversized images from the header, then decode the pixels."""
     try:
-        img = Image.open(io.BytesIO(data))
-        w, h = img.size
-        if w * h > max_pixels:
-            raise ImageDecodeError(
-                name, f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels (decompression-bomb guard)"
-            )
-        _check_aspect(w, h, name)
+        try:
+            img = Image.open(io.BytesIO(data), formats=list(formats))
+        except UnidentifiedImageError:
+            raise ImageDecodeError(name, _format_refusal(data, formats)) from None
+        _check_size(*img.size, name, max_pixels)
         img.load()
+        if img.size[0] * img.size[1] > max_pixels:  # a decoder that grew the picture past its header
+            raise ImageDecodeError(name, f"decoded size {img.size} exceeds its header; refused")
     except ImageDecodeError:
         raise
     except MemoryError:
@@ -220,13 +314,17 @@ def _from_array(arr: np.ndarray, name: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(arr))
 
 
-def to_rgb(item: Any, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def to_rgb(
+    item: Any, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, formats: Iterable[str] | None = None
+) -> Image.Image:
     """Decode one image source to 8-bit RGB following the module's conversion rule.
 
     Args:
         item: an image source (see the module docstring).
         name: how to name the item in errors (default: its path or type).
         max_pixels: refuse images with more pixels than this, before decoding them.
+        formats: encoded formats to decode (default :data:`DEFAULT_FORMATS`); other formats are
+            refused from their bytes, whatever the file is named.
 
     Returns:
         A loaded ``PIL.Image.Image`` in mode ``"RGB"``.
@@ -235,7 +333,7 @@ def to_rgb(item: Any, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_
         ImageDecodeError: if the source cannot be read; the message names it.
     """
     name = name or describe_source(item)
-    img = _open(item, name, max_pixels)
+    img = _open(item, name, max_pixels, check_formats(formats))
     try:
         if getattr(img, "is_animated", False):
             img.seek(0)

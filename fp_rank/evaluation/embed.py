@@ -23,6 +23,7 @@ from fp_rank.checks.leakage import (
     gallery_leak_index,
     leak_fingerprint,
 )
+from fp_rank.encoding.background import Matting, with_background_removal
 from fp_rank.encoding.encoders import Encoder, EncodeResult, load_encoder
 from fp_rank.encoding.images import content_fingerprint, content_hash, source_bytes
 from fp_rank.errors import EncoderError, FpRankError, InputError
@@ -82,11 +83,19 @@ def encoder_specs(encoder: Any, revision: Any, gallery: Gallery) -> list[tuple[A
     return list(zip(specs, revisions))
 
 
-def load_encoders(specs: list[tuple[Any, str | None]], **kwargs: Any) -> Iterator[Encoder]:
-    """Load each encoder in turn (one in memory at a time); refuse two with the same name."""
+def load_encoders(
+    specs: list[tuple[Any, str | None]], *, matting: Matting | None = None, **kwargs: Any
+) -> Iterator[Encoder]:
+    """Load each encoder in turn (one in memory at a time); refuse two with the same name.
+
+    With ``matting``, every image each encoder sees has its background removed first (and the
+    matting backend is part of the encoder's identity, hence of its cache key).
+    """
     seen: set[str] = set()
     for spec, revision in specs:
         enc = load_encoder(spec, revision=revision, **kwargs)
+        if matting is not None:
+            enc = with_background_removal(enc, matting)
         if enc.name in seen:
             raise InputError(
                 f"two encoders are both named {enc.name!r}; their results and cache entries would mix. Give each a "

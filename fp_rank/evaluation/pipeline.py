@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -16,7 +16,14 @@ from fp_rank.checks.leakage import (
     DEFAULT_MAX_DISTANCE,
     DEFAULT_MAX_THUMB_DIFF,
 )
-from fp_rank.encoding.encoders import Encoder, check_num_workers
+from fp_rank.encoding.background import Background, Matting, load_matting
+from fp_rank.encoding.encoders import (
+    Encoder,
+    Preprocessing,
+    check_device,
+    check_num_workers,
+    resolve_preprocessing,
+)
 from fp_rank.errors import InputError
 from fp_rank.evaluation.embed import (
     Embedder,
@@ -45,6 +52,7 @@ from fp_rank.reporting.report import Report
 from fp_rank.version import PROTOCOL_VERSION, __version__
 
 logger = logging.getLogger(__name__)
+
 
 def evaluate(
     generated: Sequence[Any],
@@ -78,6 +86,9 @@ def evaluate(
     clip_t: str | None = None,
     clip_t_revision: str | None = None,
     num_workers: int = 0,
+    background: Background = "keep",
+    matting: str | os.PathLike[str] | Callable[[Any], Any] | Matting | None = None,
+    preprocessing: Preprocessing = "processor",
 ) -> Report:
     """Score generated images by how well each retrieves its own identity from the gallery.
 
@@ -135,10 +146,24 @@ def evaluate(
             id or folder) to score text alignment (CLIP-T) of every image that has a prompt; a
             ``{X}`` in a prompt is filled with the group noun. Default: not computed.
         clip_t_revision: Hub revision of the CLIP-T checkpoint.
+        preprocessing: how model inputs are made: ``"processor"`` (default), exactly as the
+            reference code (the checkpoint's transformers image processor; OpenCV for MiewID), or
+            ``"fast"``, torch reimplementations within a documented tolerance (see
+            :func:`fp_rank.load_encoder`). Recorded per encoder (``preprocessing["mode"]``) and
+            in the cache key. Encoders passed as :class:`~fp_rank.Encoder` keep their own.
         single_identity_groups: a gallery group with one identity scores AP 1 for every query
             (nothing to confuse it with): ``"error"`` (default, a GalleryError naming the group)
             or ``"skip"`` (its queries are left out; ``metadata["single_identity_groups"]`` counts
             them).
+        background: ``"keep"`` (default) or ``"remove"``: replace the background of every image
+            that is encoded (gallery, reference, holdout, generated and conditioning images) by a
+            flat grey (130, 130, 130) before the encoder's preprocessing, as the reference code's
+            ``--remove_background`` does. CLIP-T and the leak check see the original images.
+        matting: the matting backend for ``background="remove"`` (see
+            :func:`fp_rank.encoding.background.load_matting`): ``"carvekit"`` (default; the
+            reference's settings, ``pip install 'fp-rank[background]'``), a transformers
+            segmentation checkpoint, a callable ``PIL.Image -> PIL.Image`` (RGBA or an L mask), or a
+            ``Matting``. Recorded in the encoder identity (and cache key) and ``metadata["options"]``.
 
     Returns:
         A :class:`~fp_rank.Report`.
@@ -156,16 +181,20 @@ def evaluate(
         cmc_ks=cmc_ks, top_k=top_k, single_identity_groups=single_identity_groups, conditioning=conditioning,
         flags={"cache": cache, "ceilings": ceilings, "progress": progress, "trust_remote_code": trust_remote_code,
                "check_leaks": check_leaks, "exclude_leaks": exclude_leaks},
+        background=background, matting=matting,
     )
     check_num_workers(num_workers)
+    preprocessing = resolve_preprocessing(preprocessing)  # type: ignore[assignment]
     run = QuerySet.from_arguments(generated, identities, methods, prompts, seeds, files, conditioning)
     ks = sorted({int(k) for k in cmc_ks} | {1})
     # load
+    check_device(device)  # an absent GPU is refused before the gallery is loaded
     dist_ctx, device = distributed.setup(device)
     gal = load_gallery(gallery, gallery_config, gallery_revision, progress=progress)
     absent, missing = resolve_identities(run, gal, on_missing)
     check_conditioning_indices(run, gal)
     lonely = single_identity_queries(run, gal, absent, single_identity_groups)
+    matte = load_matting(matting, device=device, trust_remote_code=trust_remote_code) if background == "remove" else None
     embedder = Embedder(
         gal, run.generated, run.files, cache=EmbeddingCache(cache_dir, enabled=cache), batch_size=batch_size,
         progress=progress, on_invalid=on_invalid, check_leaks=check_leaks,
@@ -176,7 +205,8 @@ def evaluate(
     encoders: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] | None = None
     for enc in load_encoders(
-        encoder_specs(encoder, encoder_revision, gal), device=device, dtype=dtype, trust_remote_code=trust_remote_code
+        encoder_specs(encoder, encoder_revision, gal), device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+        matting=matte, preprocessing=preprocessing,
     ):
         encoders.append({**enc.identity(), "device": enc.device, "description": enc.description})
         # embed
@@ -198,9 +228,10 @@ def evaluate(
     unread = np.ones(len(run), dtype=bool)
     unread[vec.kept] = False
     excluded = leaked & ~unread & ~absent & ~lonely if exclude_leaks else np.zeros(len(run), dtype=bool)
+    counts = {key: run.count(mask) for key, mask in (("n_missing", missing), ("n_skipped", unread),
+                                                      ("n_excluded", excluded))}
     dropped = {
-        (e["name"], method): {"n_missing": run.count(missing)[method], "n_skipped": run.count(unread)[method],
-                              "n_excluded": run.count(excluded)[method]}
+        (e["name"], method): {key: count[method] for key, count in counts.items()}
         for e in encoders for method in set(run.methods)
     }
     results = summarise(rows, ceiling_table, encoders=[e["name"] for e in encoders], methods=run.methods, ks=ks,
@@ -208,7 +239,8 @@ def evaluate(
     # report
     metadata = _metadata(
         run, gal, encoders, embedder, dist_ctx, missing, lonely, leaks, excluded,
-        options={"on_missing": on_missing, "on_invalid": on_invalid, "cmc_ks": ks, "batch_size": batch_size},
+        options={"on_missing": on_missing, "on_invalid": on_invalid, "cmc_ks": ks, "batch_size": batch_size,
+                 "background": background, "matting": matte.identity() if matte is not None else None},
         check_leaks=check_leaks, exclude_leaks=exclude_leaks,
     )
     return Report(results=results, queries=rows, metadata=metadata, ceilings=ceiling_table, skipped=skipped or [])

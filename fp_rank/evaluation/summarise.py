@@ -17,7 +17,7 @@ import numpy as np
 
 from fp_rank.evaluation.score import indices_by_label
 from fp_rank.protocol import metric, query_metrics
-from fp_rank.reporting.report import MethodResult
+from fp_rank.reporting.results import MethodResult
 
 #: Which real split gives a group's ceiling: the first of these that the group has.
 CEILING_SPLITS = ("holdout", "reference")

@@ -6,7 +6,7 @@ import difflib
 import hashlib
 import logging
 import os
-import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +16,16 @@ import numpy as np
 
 from fp_rank.encoding.images import content_fingerprint
 from fp_rank.errors import GalleryError, InputError
+from fp_rank.galleries.card import _check_source, _read_card
+from fp_rank.galleries.datasets_cache import (
+    _UNWRITABLE,
+    _local_cache_dir,
+    _temporary_cache,
+    _writable_cache,
+)
 from fp_rank.galleries.schema import (
     ALL_CONFIG,
     ALL_SPLITS,
-    CARD_KEY,
     GALLERY_SPLIT,
     HOLDOUT_SPLIT,
     REFERENCE_SPLIT,
@@ -37,6 +43,9 @@ class ImageColumn(Sequence[dict[str, Any]]):
     def __init__(self, dataset: Any, block: int = 64) -> None:
         self._ds = dataset
         self._block = block
+
+    def __repr__(self) -> str:
+        return f"ImageColumn({len(self)} images)"
 
     def __len__(self) -> int:
         return len(self._ds)
@@ -77,6 +86,9 @@ class GallerySplit:
         for h, i, g in zip(self.hashes, self.identities, self.groups):
             digest.update(f"{h}\t{i}\t{g}\n".encode())
         return digest.hexdigest()
+
+    def __repr__(self) -> str:
+        return f"GallerySplit({self.name!r}, {len(self)} images, {len(set(self.identities.tolist()))} identities)"
 
     def __len__(self) -> int:
         return len(self.identities)
@@ -141,6 +153,14 @@ class Gallery:
         primary = rec.get("primary") if isinstance(rec, dict) else None
         return str(primary) if primary else None
 
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {len(split)}" for name, split in self.splits.items())
+        where = self.id + (f" [{self.config}]" if self.config else "") + (f" @{self.revision[:12]}" if self.revision else "")
+        return (
+            f"Gallery({where!r}: {len(self.groups)} group(s), {len(self.identities)} identities; {sizes}; "
+            f"fingerprint {self.fingerprint[:12]})"
+        )
+
     def describe(self) -> dict[str, Any]:
         """What a report records about the gallery."""
         return {
@@ -173,40 +193,6 @@ class Gallery:
             f"{' config ' + repr(self.config) if self.config else ''}: {'; '.join(parts)}{more}. "
             f"Labels must match exactly; the gallery has {len(known)} identities, e.g. {sorted(known)[:5]}"
         )
-
-
-def _read_card(path_or_id: str, revision: str | None) -> tuple[dict[str, Any], str | None]:
-    """The ``fp_rank`` block of the dataset card's YAML, and the resolved Hub commit (if any)."""
-    import yaml
-
-    commit = None
-    if os.path.isdir(path_or_id):
-        readme = Path(path_or_id) / "README.md"
-        if not readme.exists():
-            return {}, None
-        text = readme.read_text(encoding="utf-8")
-    else:
-        from huggingface_hub import hf_hub_download
-
-        try:
-            local = hf_hub_download(path_or_id, "README.md", repo_type="dataset", revision=revision)
-        except Exception as exc:  # no card, offline without cache, ...: the card is optional
-            logger.info("no dataset card for %s: %s", path_or_id, exc)
-            return {}, None
-        match = re.search(r"snapshots[/\\]([0-9a-f]{40})[/\\]", local)
-        commit = match.group(1) if match else None
-        text = Path(local).read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        return {}, commit
-    parts = text.split("---", 2)
-    if len(parts) < 3:
-        return {}, commit
-    try:
-        meta = yaml.safe_load(parts[1]) or {}
-    except yaml.YAMLError as exc:
-        raise GalleryError(f"the dataset card of {path_or_id!r} has invalid YAML front matter: {exc}") from None
-    block = meta.get(CARD_KEY) if isinstance(meta, dict) else None
-    return (block if isinstance(block, dict) else {}), commit
 
 
 def _split_from_dataset(name: str, ds: Any, where: str) -> GallerySplit:
@@ -292,19 +278,28 @@ def load_gallery(
         raise InputError(
             f"gallery must be a folder, a Hub dataset id or a loaded Gallery, got {type(path_or_id).__name__}"
         )
+    source = os.fspath(path_or_id)
+    _check_source(source, revision)
     import datasets
 
-    source = os.fspath(path_or_id)
     where = f"gallery {source!r}" + (f" config {config!r}" if config else "")
-    if os.path.isdir(source) and cache_dir is None:
-        cache_dir = _local_cache_dir(Path(source))
+    card, commit = _read_card(source, revision)  # checked before datasets parses the card itself
+    default_cache = os.path.isdir(source) and cache_dir is None
+    if default_cache:
+        cache_dir = _writable_cache(_local_cache_dir(Path(source)))
     from datasets import utils as ds_tqdm
 
     bars_were_disabled = ds_tqdm.are_progress_bars_disabled()
     if not progress:
         ds_tqdm.disable_progress_bars()
     try:
-        dd = datasets.load_dataset(source, config, revision=revision, cache_dir=cache_dir)
+        try:
+            dd = datasets.load_dataset(source, config, revision=revision, cache_dir=cache_dir)
+        except OSError as exc:
+            if not default_cache or exc.errno not in _UNWRITABLE or str(cache_dir).startswith(tempfile.gettempdir()):
+                raise
+            cache_dir = _temporary_cache(str(cache_dir), exc)
+            dd = datasets.load_dataset(source, config, revision=revision, cache_dir=cache_dir)
     except ValueError as exc:
         msg = str(exc)
         if "config" in msg.lower():
@@ -326,7 +321,6 @@ def load_gallery(
             f" (and optionally {HOLDOUT_SPLIT!r})"
         )
     splits = {name: _split_from_dataset(name, dd[name], where) for name in dd if name in ALL_SPLITS}
-    card, commit = _read_card(source, revision)
     gallery = Gallery(
         id=source,
         config=config or (ALL_CONFIG if card else None),
@@ -386,22 +380,6 @@ def _check_duplicates(gallery: Gallery, where: str, on_duplicate: str) -> None:
         "lets a method that copies it score a perfect AP. Remove the copies, or pass on_duplicate='allow' to "
         "load_gallery for a source with known duplicates"
     )
-
-
-def _local_cache_dir(folder: Path) -> str:
-    """A ``datasets`` cache folder specific to the current bytes of a local gallery folder.
-
-    ``datasets`` keys its Arrow cache of a local folder by path, not by content, so a gallery
-    rebuilt in place would be served stale. Keying the cache folder by every file's name, size
-    and modification time makes a rebuilt folder load fresh.
-    """
-    import datasets
-
-    digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stat = file.stat()
-        digest.update(f"{file.relative_to(folder).as_posix()}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
-    return str(Path(datasets.config.HF_DATASETS_CACHE) / "fp_rank_local" / digest.hexdigest()[:24])
 
 
 def _validate(gallery: Gallery, where: str) -> None:

@@ -50,7 +50,7 @@ def _column(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarra
 def add_intervals(
     report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
 ) -> Report:
-    """Attach CIs (mAP, CMC@1, pairwise; overall and per group) to every result.
+    """Attach CIs of the declared interval metrics (mAP, CMC@1, Recall@k, pairwise; overall and per group).
 
     ``interval`` is one of :data:`fp_rank.stats.INTERVAL_METHODS` (default ``"logit_t"``, which
     keeps its coverage with few identities per group; ``"bootstrap"`` uses ``n_boot`` and
@@ -241,9 +241,11 @@ def encoder_agreement(report: Report) -> dict[str, Any] | None:
     return kendall_tau_matrix(scores)
 
 
-def add_statistics(report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
+def add_statistics(
+    report: Report, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
+) -> Report:
     """Intervals, drift diagnostics and encoder agreement, all attached to the report."""
-    add_intervals(report, n_boot=n_boot, confidence=confidence, seed=seed)
+    add_intervals(report, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
     report.extras["drift"] = drift(report)
     agreement = encoder_agreement(report)
     if agreement is not None:
@@ -276,6 +278,9 @@ def to_markdown(report: Report) -> str:
     notes = stats.get("warnings") or []
     if notes:
         blocks.append("\n".join(f"Note: {note}." for note in notes))
+    note = report.leak_note()
+    if note:
+        blocks.append(note + "\n")
     return "\n\n".join(blocks)
 
 
@@ -283,14 +288,46 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
+def _group_identities(report: Report) -> dict[str, list[str]]:
+    """Every identity seen in each group: queried by any method or encoder, or retrieved first."""
+    seen: dict[str, set[str]] = {}
+    for row in report.queries:
+        group = row.get("group")
+        if group is None:
+            continue
+        names = seen.setdefault(str(group), set())
+        for key in ("identity", "top1_identity"):
+            if row.get(key) is not None:
+                names.add(str(row[key]))
+    return {group: sorted(names) for group, names in seen.items()}
+
+
+def _full_confusion(conf: dict[str, Any], labels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The stored matrix embedded in rows and columns for all of ``labels`` (absent ones: zeros)."""
+    stored = [str(label) for label in conf["labels"]]
+    full = sorted(set(labels) | set(stored))
+    where = {name: i for i, name in enumerate(full)}
+    matrix = np.zeros((len(full), len(full)), dtype=np.int64)
+    if stored:
+        index = np.asarray([where[name] for name in stored])
+        matrix[np.ix_(index, index)] = np.asarray(conf["matrix"], dtype=np.int64)
+    return matrix, full
+
+
 def plot(report: Report, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """PNG figures: mAP with CIs per method, pairwise vs mAP, and drift confusion matrices."""
+    """PNG figures: mAP with CIs per method, pairwise vs mAP, and drift confusion matrices.
+
+    A drift matrix has a row and a column for every identity of its group that the report
+    knows of (queried or retrieved first by any method), also those this method never queried
+    or never retrieved first, so matrices of different methods line up.
+    """
     from fp_rank.reporting.figures import plot_confusion, plot_map_ci, plot_pairwise_vs_map
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     drift_data = report.extras.get("drift") or drift(report)
+    group_identities = _group_identities(report)
     for encoder in report.encoders:
         results = sorted((r for r in report.results if r.encoder == encoder), key=lambda r: -r.map)
         methods = [r.method for r in results]
@@ -313,9 +350,10 @@ def plot(report: Report, out_dir: str | os.PathLike[str]) -> list[Path]:
         )
         for method, data in drift_data.get(encoder, {}).items():
             for group, conf in data["confusion"].items():
+                matrix, labels = _full_confusion(conf, group_identities.get(group, []))
                 written.append(
                     plot_confusion(
-                        np.asarray(conf["matrix"]), conf["labels"], out / f"drift_{tag}_{_slug(method)}_{_slug(group)}.png",
+                        matrix, labels, out / f"drift_{tag}_{_slug(method)}_{_slug(group)}.png",
                         title=f"{method}, {group}: query identity -> top-1 identity",
                     )
                 )

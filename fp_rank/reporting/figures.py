@@ -184,6 +184,33 @@ def figure_map_ci(
     return figure
 
 
+def _common_window(x_extent: tuple[float, float], y_extent: tuple[float, float]) -> tuple[float, float, float]:
+    """One span for both axes (room for labels included) and the two lower limits.
+
+    The span covers the wider of the two extents, so a spread of 0.04 and one of 0.20 are drawn
+    at their true relative lengths. The mAP window starts at 0 or above and, where it fits, ends at 1 or below.
+    """
+    span = max(x_extent[1] - x_extent[0], y_extent[1] - y_extent[0], 0.05) * 1.3
+    x_low = (x_extent[0] + x_extent[1] - span) / 2
+    y_low = (y_extent[0] + y_extent[1] - span) / 2
+    if span <= 1.0 and y_extent[1] <= 1.0:
+        y_low = min(y_low, 1.0 - span)
+    if y_extent[0] >= 0.0:
+        y_low = max(y_low, 0.0)  # no room is spent below a mAP of 0
+    return span, x_low, y_low
+
+
+def _label_heights(y: np.ndarray, gap: float) -> np.ndarray:
+    """Label heights at least ``gap`` apart, each as close to its point as that allows."""
+    order = np.argsort(y, kind="stable")
+    placed = y.astype(np.float64).copy()
+    for previous, current in zip(order[:-1], order[1:]):
+        placed[current] = max(placed[current], placed[previous] + gap)
+    # centre the stack again on the points it came from
+    shift = float(np.mean(placed - y))
+    return placed - shift / 2
+
+
 def figure_pairwise_vs_map(
     methods: Sequence[str],
     pairwise: Sequence[float],
@@ -197,7 +224,10 @@ def figure_pairwise_vs_map(
     """Scatter of pairwise similarity (x) against mAP (y), one labelled point per method.
 
     The "semantic versus identity" picture: methods far to the right but low have images that
-    look like the subject overall yet lose the details that identify it.
+    look like the subject overall yet lose the details that identify it. Both axes are drawn at
+    the same scale (one unit is as long on x as on y, over the same span), so how far apart the
+    methods lie on each axis can be compared by eye; the spread across methods on each axis is
+    drawn as a bracket and written out.
 
     Args:
         methods: method names, one point each.
@@ -210,7 +240,8 @@ def figure_pairwise_vs_map(
         title: figure title.
 
     Returns:
-        The figure (one axes; ``axes.collections[0]`` holds one offset per method).
+        The figure (one axes; ``axes.collections[-1]`` holds one offset per method; the axes
+        limits have equal spans).
 
     Raises:
         ImportError: when matplotlib is not installed.
@@ -219,8 +250,11 @@ def figure_pairwise_vs_map(
 
     Example:
         >>> fig = figure_pairwise_vs_map(["A", "B", "C"], [0.7, 0.8, 0.6], [0.5, 0.3, 0.4])
-        >>> len(fig.axes[0].collections[0].get_offsets())
+        >>> len(fig.axes[0].collections[-1].get_offsets())
         3
+        >>> x0, x1 = fig.axes[0].get_xlim(); y0, y1 = fig.axes[0].get_ylim()
+        >>> bool(abs((x1 - x0) - (y1 - y0)) < 1e-9)
+        True
     """
     names = _labels("methods", methods)
     x = _numbers("pairwise", pairwise, len(names), "methods")
@@ -230,23 +264,55 @@ def figure_pairwise_vs_map(
     errors = None if map_lows is None else _interval(y, map_lows, map_highs, "map_")
     floor = _optional_number("floor", floor)
 
-    figure = _figure_class()(figsize=(5.0, 4.0))
+    y_values = [y] if errors is None else [y - errors[0], y + errors[1]]
+    y_lo = min(float(np.min(v)) for v in y_values)
+    y_hi = max(float(np.max(v)) for v in y_values)
+    if floor is not None:
+        y_lo, y_hi = min(y_lo, floor), max(y_hi, floor)
+    span, x_low, y_low = _common_window((float(x.min()), float(x.max())), (y_lo, y_hi))
+
+    figure = _figure_class()(figsize=(5.6, 5.6))
     axes = figure.add_subplot()
     if errors is not None:
         axes.errorbar(x, y, yerr=errors, fmt="none", ecolor="grey", capsize=3, zorder=1)
-    axes.scatter(x, y, s=40, color="#c44e52", zorder=2)
-    for name, x_value, y_value in zip(names, x, y):
+    # Spread brackets along the bottom (pairwise) and the left (mAP) edges.
+    x_spread, y_spread = float(x.max() - x.min()), float(y.max() - y.min())
+    bracket = {"color": "#4c72b0", "linewidth": 2.5, "solid_capstyle": "butt", "zorder": 1}
+    edge_x, edge_y = x_low + 0.04 * span, y_low + 0.05 * span
+    axes.plot([x.min(), x.max()], [edge_y, edge_y], **bracket)
+    axes.plot([edge_x, edge_x], [y.min(), y.max()], **bracket)
+    axes.annotate(
+        f"pairwise spread {x_spread:.3f}", (float(x.max()), edge_y), xytext=(6, 0),
+        textcoords="offset points", va="center", fontsize="small", color="#4c72b0",
+    )
+    axes.annotate(
+        f"mAP spread {y_spread:.3f}", (edge_x, float(y.max())), xytext=(0, 6),
+        textcoords="offset points", ha="left", fontsize="small", color="#4c72b0",
+    )
+    points = axes.scatter(x, y, s=40, color="#c44e52", zorder=3)
+    heights = _label_heights(y, 0.045 * span)
+    for name, x_value, y_value, label_y in zip(names, x, y, heights):
         axes.annotate(
-            name, (x_value, y_value), xytext=(4, 4), textcoords="offset points", fontsize="small"
+            name, (x_value, y_value), xytext=(x_value + 0.03 * span, label_y), textcoords="data",
+            va="center", fontsize="small",
+            arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 3},
         )
     if floor is not None:
         axes.axhline(floor, color="grey", linestyle="--", linewidth=1, label="chance floor")
-        axes.legend(loc="best", fontsize="small", frameon=False)
+        axes.legend(loc="upper left", fontsize="small", frameon=False)
+    axes.set_xlim(x_low, x_low + span)
+    axes.set_ylim(y_low, y_low + span)
+    axes.set_aspect("equal", adjustable="box")
     axes.set_xlabel("pairwise cosine similarity (generated vs reference)")
     axes.set_ylabel("mAP (identity retrieval)")
+    axes.text(
+        1.0, -0.16, "both axes at the same scale", transform=axes.transAxes, ha="right",
+        fontsize="x-small", color="grey",
+    )
     axes.grid(alpha=0.3)
     if title:
         axes.set_title(title)
+    del points  # the last collection: one offset per method
     return figure
 
 
@@ -258,6 +324,10 @@ def figure_confusion(
     normalize: bool = False,
 ) -> Figure:
     """Heatmap of a drift confusion matrix (rows: query identity, columns: top-1 identity).
+
+    Every label gets its row and column, also an identity that was never queried (its row is
+    empty and its tick says "(no queries)") or never retrieved first (an empty column). Counts
+    are shown as whole numbers, on the cells and on the colour bar.
 
     Args:
         matrix: square counts, as returned by :func:`fp_rank.stats.confusion_matrix`.
@@ -300,16 +370,26 @@ def figure_confusion(
     side = min(12.0, max(4.0, 0.45 * n + 2.0))
     figure = _figure_class()(figsize=(side + 1.0, side))
     axes = figure.add_subplot()
-    image = axes.imshow(shown, cmap="Blues", vmin=0.0, interpolation="nearest")
-    label = "share of queries" if normalize else "queries"
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label=label)
+    peak = float(shown.max()) if shown.size else 0.0
+    top = max(peak, 1.0) if not normalize else 1.0
+    image = axes.imshow(shown, cmap="Blues", vmin=0.0, vmax=top, interpolation="nearest")
+    label = "share of the row's queries" if normalize else "queries (count)"
+    bar = figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label=label)
+    if not normalize:
+        from matplotlib.ticker import MaxNLocator
+
+        bar.locator = MaxNLocator(integer=True)  # counts are whole numbers: no 0.5 ticks
+        bar.update_ticks()
     positions = np.arange(n)
     axes.set_xticks(positions, names, rotation=90, fontsize="small")
-    axes.set_yticks(positions, names, fontsize="small")
+    queried = counts.sum(axis=1) > 0
+    axes.set_yticks(
+        positions, [name if queried[i] else f"{name} (no queries)" for i, name in enumerate(names)],
+        fontsize="small",
+    )
     axes.set_xlabel("identity of the top-1 gallery image")
     axes.set_ylabel("query identity")
     if n <= 25:
-        peak = float(shown.max()) if shown.size else 0.0
         for row in range(n):
             for col in range(n):
                 value = shown[row, col]

@@ -13,6 +13,13 @@ from fp_rank.protocol import DEFAULT_KS, METRICS, Metric
 #: Keys a row must have; the others default to None (shown as a dash).
 REQUIRED_KEYS = ("method", "map")
 MISSING = "–"  # en dash
+#: Marks the mAP of a method with generated images flagged as copies of real images (``0.993 ⚠2``).
+COPY_MARK = "⚠"
+
+
+def _key_k(m: Metric, key: str) -> int | None:
+    """The k of a per-k metric's row key (``recall10`` -> 10)."""
+    return int(key[len(m.key):]) if m.per_k else None
 
 
 def _columns(ks: Sequence[int]) -> list[tuple[Metric, str]]:
@@ -37,8 +44,8 @@ def row_keys(ks: Sequence[int] = DEFAULT_KS) -> tuple[str, ...]:
 ROW_KEYS = row_keys()
 
 
-def _header(ks: Sequence[int]) -> list[str]:
-    titles = [m.title_for(m.shown_k(ks)) + (" [CI]" if m.interval else "") for m, _ in _columns(ks)]
+def _header(columns: list[tuple[Metric, str]]) -> list[str]:
+    titles = [m.title_for(_key_k(m, key)) + (" [CI]" if m.interval else "") for m, key in columns]
     return ["| # | Method | " + " | ".join(titles) + " | Queries |", "|--:|:--|" + "--:|" * (len(titles) + 1)]
 
 
@@ -125,7 +132,8 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
 
     The columns are the metrics declared ``markdown`` in :data:`fp_rank.protocol.METRICS`.
     Numbers are fractions shown with three decimals; an interval reads ``0.812 [0.774, 0.845]``.
-    A missing (None or NaN) number shows as ``–``; an estimate without both interval ends shows
+    A missing (None or NaN) number shows as ``–`` (an optional metric such as CLIP-T that no row
+    has drops its column); an estimate without both interval ends shows
     without brackets. Rows are sorted by ``map`` descending (stable; rows without a ``map`` go
     last). The ``#`` column is the position after sorting.
 
@@ -133,7 +141,8 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
         rows: one dict per method with keys ``method`` and ``map`` and, optionally (None when
             absent), the other keys of :func:`row_keys` (``cmc1``, ``recall10``, ``pairwise``,
             ``floor``, ``ceiling``, ``baseline``, ``normalised``, ``<key>_low``/``<key>_high`` for intervals,
-            ``n_queries``), as :meth:`fp_rank.Report.summary_rows` gives them.
+            ``n_queries``, ``copies``), as :meth:`fp_rank.Report.summary_rows` gives them. A row
+            with ``copies`` > 0 (images flagged by the leakage guard) gets ``⚠N`` after its mAP.
         caption: a line placed under the table as ``Table: caption`` (Pandoc's syntax; see
             :func:`markdown_caption`). Nothing when empty.
         ks: the ranks the per-k metrics were computed at (the shown k follows from them).
@@ -150,11 +159,11 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
         ...     {"method": "B", "map": 0.5, "map_low": 0.4, "map_high": 0.6, "n_queries": 10},
         ...     {"method": "A", "map": 0.81234, "floor": 0.2},
         ... ]), end="")  # doctest: +NORMALIZE_WHITESPACE
-        | # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | CLIP-T | Chance floor
-        | Ceiling | Real-image baseline | Normalised | Queries |
-        |--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|
-        | 1 | A | 0.812 | – | – | – | – | 0.200 | – | – | – | – |
-        | 2 | B | 0.500 [0.400, 0.600] | – | – | – | – | – | – | – | – | 10 |
+        | # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | Chance floor | Ceiling
+        | Real-image baseline | Normalised | Queries |
+        |--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|
+        | 1 | A | 0.812 | – | – | – | 0.200 | – | – | – | – |
+        | 2 | B | 0.500 [0.400, 0.600] | – | – | – | – | – | – | – | 10 |
     """
     if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
         raise InputError(f"rows must be a list of dicts; got {type(rows).__name__}")
@@ -175,14 +184,21 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
             raise InputError(
                 f"rows[{index}]['n_queries'] must be an integer or None; got {n_queries!r}"
             )
-        parsed.append((str(row["method"]), numbers_, n_queries))
+        copies = row.get("copies") or 0
+        if isinstance(copies, bool) or not isinstance(copies, numbers.Integral):
+            raise InputError(f"rows[{index}]['copies'] must be an integer or None; got {copies!r}")
+        parsed.append((str(row["method"]), numbers_, n_queries, int(copies)))
 
     parsed.sort(key=lambda item: (item[1]["map"] is None, -(item[1]["map"] or 0.0)))
-    lines = _header(ks)
-    for position, (method, n, n_queries) in enumerate(parsed, start=1):
+    # a metric computed only on request (CLIP-T) keeps its column only when some row has a value
+    columns = [(m, key) for m, key in columns if not m.optional or any(n[key] is not None for _, n, _, _ in parsed)]
+    lines = _header(columns)
+    for position, (method, n, n_queries, copies) in enumerate(parsed, start=1):
         cells = [str(position), _cell(method)]
         for m, key in columns:
             cells.append(_fmt_ci(n[key], n[f"{key}_low"], n[f"{key}_high"]) if m.interval else _fmt(n[key]))
+        if copies:  # the headline of a method with copies of real images carries the mark
+            cells[2] += f" {COPY_MARK}{copies}"
         cells.append(MISSING if n_queries is None else str(int(n_queries)))
         lines.append("| " + " | ".join(cells) + " |")
     if caption:

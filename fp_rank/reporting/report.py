@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from fp_rank.errors import InputError
-from fp_rank.protocol import DEFAULT_KS, METRICS, Metric, query_columns
+from fp_rank.protocol import DEFAULT_KS, METRICS, query_columns
+from fp_rank.reporting.results import TABLE_METRICS, MethodResult, _clean, metric_value
+
+__all__ = ["MethodResult", "Report", "metric_value", "query_csv_columns", "report_schema", "validate_report"]
 
 #: Version of the JSON report layout (``schemas/report.schema.json`` describes it). 1.1 added the
 #: per-k columns (``cmc5``, ``recall10`` ...), ``recall`` and the ``method`` of dropped inputs.
@@ -37,122 +40,6 @@ def query_csv_columns(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
 
 #: Columns of the per-query CSV at the default ranks.
 QUERY_COLUMNS = tuple(query_csv_columns())
-
-#: The MethodResult fields that are not declared metrics, in JSON order.
-_RESULT_FIELDS = (
-    "method", "encoder", "map_micro", "map_per_identity", "ceiling_split", "ceiling_split_per_group",
-    "pairwise_rule", "n_queries", "n_tied", "n_missing", "n_skipped", "n_excluded", "intervals",
-)
-
-
-@dataclass
-class MethodResult:
-    """Scores of one method under one encoder.
-
-    Every declared metric of :data:`fp_rank.protocol.METRICS` reads as an attribute named by its
-    ``result_field`` (``result.map``, ``result.cmc[1]``, ``result.recall[10]``,
-    ``result.pairwise_similarity``, ``result.chance_map``, ``result.ceiling_map``,
-    ``result.normalised``), and so do the per-group values the protocol keeps
-    (``result.map_per_group``, ``result.pairwise_per_group``).
-
-    Attributes:
-        method: the method's label.
-        encoder: the encoder's name.
-        values: result field -> value (a ``{k: value}`` dict for per-k metrics).
-        per_group: per-group field -> group -> value.
-        map_micro: mean AP over all queries.
-        map_per_identity: identity -> mean AP of its queries.
-        ceiling_split: which split gave the ceiling (``"mixed"`` when groups differ; see
-            ``ceiling_split_per_group``).
-        ceiling_split_per_group: group -> split whose images gave that group's ceiling.
-        pairwise_rule: how the pairwise baseline was computed: ``"conditioning image"`` (cosine to
-            the real image each generated image was conditioned on, as for zero-shot methods),
-            ``"reference mean"`` (mean cosine to the identity's reference images, as for
-            DreamBooth), or ``"mixed"``.
-        n_queries, n_tied, n_missing, n_skipped, n_excluded: counts (tied: queries whose AP is
-            an expectation over tied orderings; missing: identities without gallery images under
-            ``on_missing="skip"``; skipped: unreadable images under ``on_invalid="skip"``;
-            excluded: copies of real images left out under ``exclude_leaks=True``).
-        intervals: name -> confidence interval dict (filled by the statistics layer).
-    """
-
-    method: str
-    encoder: str
-    values: dict[str, Any]
-    per_group: dict[str, dict[str, float]] = field(default_factory=dict)
-    map_micro: float = float("nan")
-    map_per_identity: dict[str, float] = field(default_factory=dict)
-    ceiling_split: str | None = None
-    ceiling_split_per_group: dict[str, str] = field(default_factory=dict)
-    pairwise_rule: str | None = None
-    n_queries: int = 0
-    n_tied: int = 0
-    n_missing: int = 0
-    n_skipped: int = 0
-    n_excluded: int = 0
-    intervals: dict[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        # only reached for names that are not dataclass fields: the declared metrics
-        data = self.__dict__
-        if "values" in data and name in data["values"]:
-            return data["values"][name]
-        if "per_group" in data and name in data["per_group"]:
-            return data["per_group"][name]
-        raise AttributeError(f"MethodResult has no attribute {name!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form: the declared metrics as top-level keys beside the other fields."""
-        out: dict[str, Any] = {"method": self.method, "encoder": self.encoder}
-        for m in METRICS:
-            value = self.values.get(m.result_field)
-            out[m.result_field] = {str(k): v for k, v in value.items()} if m.per_k and value is not None else value
-            if m.per_group_field:
-                out[m.per_group_field] = self.per_group.get(m.per_group_field, {})
-        for name in _RESULT_FIELDS[2:]:
-            out[name] = getattr(self, name)
-        return _clean(out)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MethodResult:
-        values: dict[str, Any] = {}
-        per_group: dict[str, dict[str, float]] = {}
-        for m in METRICS:
-            value = data.get(m.result_field)
-            if m.per_k:
-                value = {int(k): _nan_if_none(v) for k, v in (value or {}).items()}
-            elif m.kind == "query":
-                value = _nan_if_none(value)
-            values[m.result_field] = value
-            if m.per_group_field:
-                per_group[m.per_group_field] = {g: _nan_if_none(v) for g, v in (data.get(m.per_group_field) or {}).items()}
-        known = {k: data[k] for k in _RESULT_FIELDS if k in data}
-        if "map_micro" in known:
-            known["map_micro"] = _nan_if_none(known["map_micro"])
-        if "map_per_identity" in known:
-            known["map_per_identity"] = {i: _nan_if_none(v) for i, v in known["map_per_identity"].items()}
-        return cls(values=values, per_group=per_group, **known)
-
-
-def _nan_if_none(value: Any) -> Any:
-    return float("nan") if value is None else value
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf become None, numpy scalars become Python numbers."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        try:
-            obj = obj.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
 
 @dataclass
 class Report:
@@ -306,9 +193,11 @@ class Report:
 
         Keys: ``encoder``, ``method``, each table metric's summary key (``map``, ``cmc1``,
         ``recall10``, ``pairwise``, ``floor``, ``ceiling``, ``normalised``), ``<key>_low`` and
-        ``<key>_high`` for those with intervals, and ``n_queries``.
+        ``<key>_high`` for those with intervals, ``n_queries``, and ``copies`` (generated images
+        flagged as copies of real images, see :meth:`leak_counts`).
         """
         rows = []
+        copies = self.leak_counts()
         for r in self.results:
             row: dict[str, Any] = {"encoder": r.encoder, "method": r.method}
             for m in TABLE_METRICS:
@@ -318,8 +207,52 @@ class Report:
                     ci = r.intervals.get(key) or {}
                     row[f"{key}_low"], row[f"{key}_high"] = ci.get("low"), ci.get("high")
             row["n_queries"] = r.n_queries
+            row["copies"] = copies.get(r.method, {}).get("flagged", 0)
             rows.append(row)
         return rows
+
+    def leak_counts(self) -> dict[str, dict[str, int]]:
+        """Per method, the generated images the leakage guard flagged as copies of real images.
+
+        Returns:
+            ``{method: {"flagged": n, "scored": n, "excluded": n}}`` for every method: ``flagged``
+            copies in all, ``scored`` of them still in the scores, ``excluded`` left out by
+            ``exclude_leaks=True``. Zeros when the guard found nothing or was off.
+
+        Example:
+            >>> Report([MethodResult("m", "e", {"map": 1.0}, n_queries=1)],
+            ...        [{"method": "m", "encoder": "e", "leak": {"split": "gallery", "index": 0}}], {}).leak_counts()
+            {'m': {'flagged': 1, 'scored': 1, 'excluded': 0}}
+        """
+        first = self.encoders[0] if self.encoders else None
+        counts = {m: {"flagged": 0, "scored": 0, "excluded": 0} for m in self.methods}
+        for r in self.results:
+            if r.encoder == first:
+                counts[r.method]["excluded"] = int(r.n_excluded or 0)
+        for row in self.queries:
+            if row.get("leak") and row.get("encoder", first) == first and row.get("method") in counts:
+                counts[row["method"]]["scored"] += 1
+        for c in counts.values():
+            c["flagged"] = c["scored"] + c["excluded"]
+        return counts
+
+    def leak_note(self) -> str | None:
+        """One sentence on the flagged copies for under a table (None when there are none)."""
+        counts = {m: c for m, c in self.leak_counts().items() if c["flagged"]}
+        if not counts:
+            return None
+        listed = ", ".join(f"{m} {c['flagged']}" for m, c in counts.items())
+        excluded = sum(c["excluded"] for c in counts.values())
+        tail = (
+            f"--exclude-leaks removed {excluded} of them from the scores."
+            if excluded
+            else "they are in the scores; --exclude-leaks (exclude_leaks=True) leaves them out."
+        )
+        return (
+            f"\u26a0 copies: {sum(c['flagged'] for c in counts.values())} generated image(s) are exact or near copies of "
+            f"real gallery/reference/holdout images ({listed}); a copy retrieves its own source at rank 1, so "
+            f"its score measures copying, not personalization: {tail}"
+        )
 
     def format_table(self) -> str:
         """A plain-text table for terminals (the metrics declared ``terminal``)."""
@@ -327,27 +260,44 @@ class Report:
         head = f"{'encoder':<16} {'method':<18} " + " ".join(
             f"{m.label_for(m.shown_k(self.ks)):>{w}}" for m, w in shown
         ) + f" {'queries':>8}"
+        copies = self.leak_counts()
+        marked = any(c["flagged"] for c in copies.values())
+        head += f" {'copies':>7}" if marked else ""
         lines = [head, "-" * len(head)]
-        for r in sorted(self.results, key=lambda x: (x.encoder, -x.map)):
+        for r in sorted(self.results, key=lambda x: (x.encoder, -(x.map if x.map is not None else -1.0))):
             cells = []
             for m, w in shown:
                 value = metric_value(r, m, self.ks)
                 cells.append(f"{'-':>{w}}" if value is None else f"{value:{w}.3f}")
-            lines.append(f"{r.encoder[:16]:<16} {r.method[:18]:<18} " + " ".join(cells) + f" {r.n_queries:8d}")
-        return "\n".join(lines)
+            line = f"{r.encoder[:16]:<16} {r.method[:18]:<18} " + " ".join(cells) + f" {r.n_queries:8d}"
+            if marked:
+                flagged = copies.get(r.method, {}).get("flagged", 0)
+                line += f" {('⚠' + str(flagged)) if flagged else '0':>7}"
+            lines.append(line)
+        note = self.leak_note()
+        return "\n".join(lines + ([note] if note else []))
 
     # -- statistics (see fp_rank.reporting.analysis) --------------------------------------
-    def add_intervals(self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
-        """Attach hierarchical-bootstrap CIs to every result (seeded); returns self."""
+    def add_intervals(
+        self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
+    ) -> Report:
+        """Attach CIs of every declared interval metric to every result; returns self.
+
+        ``interval``: ``"logit_t"`` (default: analytic, identity-clustered, Satterthwaite df; keeps
+        its coverage with 5 identities per group), ``"t"``, or ``"bootstrap"`` (hierarchical,
+        ``n_boot`` replicates, ``seed``). See :func:`fp_rank.reporting.analysis.add_intervals`.
+        """
         from fp_rank.reporting.analysis import add_intervals
 
-        return add_intervals(self, n_boot=n_boot, confidence=confidence, seed=seed)
+        return add_intervals(self, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
 
-    def add_statistics(self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Report:
-        """CIs, drift diagnostics and (with several encoders) Kendall's tau; returns self."""
+    def add_statistics(
+        self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
+    ) -> Report:
+        """CIs (as :meth:`add_intervals`), drift diagnostics and (with several encoders) Kendall's tau; returns self."""
         from fp_rank.reporting.analysis import add_statistics
 
-        return add_statistics(self, n_boot=n_boot, confidence=confidence, seed=seed)
+        return add_statistics(self, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
 
     def compare(self, method_a: str, method_b: str, **kwargs: Any) -> Any:
         """Paired comparison A - B on shared identities (see :func:`fp_rank.reporting.analysis.compare`)."""
@@ -377,6 +327,12 @@ class Report:
 
         return to_markdown(self)
 
+    def to_eval_results(self, dataset_id: str | None = None, dataset_revision: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """mAP as Hub ``.eval_results`` entries, per method (see :func:`fp_rank.hub.results.to_eval_results`)."""
+        from fp_rank.hub.results import to_eval_results
+
+        return to_eval_results(self, dataset_id=dataset_id, dataset_revision=dataset_revision, **kwargs)
+
     def plot(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write the PNG figures to ``out_dir``; returns their paths."""
         from fp_rank.reporting.analysis import plot
@@ -384,24 +340,21 @@ class Report:
         return plot(self, out_dir)
 
     def __repr__(self) -> str:
-        return f"Report(methods={self.methods}, encoders={self.encoders}, queries={len(self.queries)})"
+        scores = ", ".join(
+            f"{r.method}{'' if len(self.encoders) == 1 else '/' + r.encoder} "
+            + ("-" if r.values.get("map") is None else f"{r.values['map']:.3f}")
+            for r in self.results[:6]
+        ) + (", ..." if len(self.results) > 6 else "")
+        return (
+            f"Report(methods={self.methods}, encoders={self.encoders}, queries={len(self.queries)}; mAP: {scores})"
+        )
 
 
-#: The metrics a summary table can show (terminal, Markdown or the Space's cards).
-TABLE_METRICS = tuple(m for m in METRICS if m.terminal or m.markdown or m.card)
 #: Report attributes forwarded to its single result.
 _FORWARDED = frozenset(
     [m.result_field for m in METRICS] + [m.per_group_field for m in METRICS if m.per_group_field]
     + ["map_micro", "map_per_identity"]
 )
-
-
-def metric_value(result: MethodResult, m: Metric, ks: Sequence[int] = DEFAULT_KS) -> float | None:
-    """A result's value of metric ``m`` as tables show it (per-k metrics at the shown k; None if absent)."""
-    value = result.values.get(m.result_field)
-    if m.per_k:
-        value = (value or {}).get(m.shown_k(ks))
-    return None if value is None else float(value)
 
 
 def _package_version() -> str:

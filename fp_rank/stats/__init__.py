@@ -37,14 +37,12 @@ from fp_rank.stats.paired import (
 )
 from fp_rank.stats.planning import (
     Plan,
-    VarianceComponents,
     minimum_detectable_difference,
-    paired_variance_components,
     plan_comparison,
     predicted_power,
     required_queries_per_identity,
-    variance_components,
 )
+from fp_rank.stats.variance import VarianceComponents, paired_variance_components, variance_components
 
 __all__ = [
     "EXACT_PERMUTATION_MAX_IDENTITIES",

@@ -113,3 +113,24 @@ def check_rows(name: str, rows: Any, required: Sequence[str]) -> list[dict[str, 
             )
         checked.append(row)
     return checked
+
+
+def check_probability(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < float(value) < 1.0:
+        raise InputError(f"{name} must be a number strictly between 0 and 1; got {value!r}")
+    return float(value)
+
+
+def check_power(power: Any, alpha: float) -> float:
+    power = check_probability("power", power)
+    if power <= alpha:
+        raise InputError(f"power must exceed alpha ({alpha:g}); got {power!r}")
+    return power
+
+
+def check_queries(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) >= 1.0:
+        raise InputError(f"queries_per_identity must be a number >= 1 or None; got {value!r}")
+    return float(value)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fp_rank.errors import InputError
-from fp_rank.stats.planning import VarianceComponents
+from fp_rank.stats.variance import VarianceComponents
 
 #: (identity concentration k_id, query concentration k_q) of each variance structure.
 #: "identity": identity means spread widely (sd 0.22 at mu 0.5), images of one identity agree

@@ -9,16 +9,8 @@ import pytest
 
 import fp_rank
 from fp_rank.errors import GalleryError, InputError
+from tests.gallery_fixtures import labelled_rows as _rows
 from tests.gallery_fixtures import png_bytes, write_gallery
-
-
-def _rows(spec: dict[str, int], seed0: int, group: str = "g") -> list[dict]:
-    rows, seed = [], seed0
-    for ident, count in spec.items():
-        for _ in range(count):
-            rows.append({"image": png_bytes(seed), "identity": ident, "group": group})
-            seed += 1
-    return rows
 
 
 def test_reference_identity_with_zero_gallery_images(tmp_path: Path) -> None:

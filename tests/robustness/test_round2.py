@@ -5,9 +5,6 @@ One test per class of the hostile-probe findings (see docs/bad_input.md).
 
 from __future__ import annotations
 
-import io
-import subprocess
-import sys
 import time
 import unicodedata
 from pathlib import Path
@@ -16,18 +13,17 @@ import numpy as np
 import pytest
 
 import fp_rank
-from fp_rank import GalleryError, ImageDecodeError, InputError, average_precision, chance_average_precision, rank_metrics
+from fp_rank import (
+    GalleryError,
+    ImageDecodeError,
+    InputError,
+    average_precision,
+    chance_average_precision,
+    rank_metrics,
+)
 from fp_rank.encoding import load_encoder
+from tests.gallery_fixtures import labelled_rows as _rows
 from tests.gallery_fixtures import png_bytes, write_gallery
-
-
-def _rows(spec: dict[str, int], seed0: int, group: str) -> list[dict]:
-    rows, seed = [], seed0
-    for ident, count in spec.items():
-        for _ in range(count):
-            rows.append({"image": png_bytes(seed), "identity": ident, "group": group})
-            seed += 1
-    return rows
 
 
 def _embed(images: list) -> np.ndarray:

@@ -49,7 +49,8 @@ class LoadRequest:
         pooling: The caller's pooling override, ``None`` for the default rule.
         trust_remote_code: The caller allows the repository's own code to run.
         use_safetensors: Only safetensors weights are accepted.
-        fast_preprocess: Use the torch preprocessing where it reproduces the processor.
+        preprocessing: ``"processor"`` (the checkpoint's reference preprocessing) or ``"fast"``
+            (a torch reimplementation, where the backend has one).
     """
 
     source: str | Callable[..., Any]
@@ -61,7 +62,12 @@ class LoadRequest:
     pooling: str | None = None
     trust_remote_code: bool = False
     use_safetensors: bool = True
-    fast_preprocess: bool = True
+    preprocessing: str = "processor"
+
+    @property
+    def fast_preprocess(self) -> bool:
+        """True when the torch reimplementation is asked for (the flag of fp-rank 0.1)."""
+        return self.preprocessing == "fast"
 
     def registry_entry(self) -> EncoderSpec:
         """The alias's registry entry, for the backends that load registry aliases only.

@@ -101,6 +101,12 @@ def load_pretrained(loader: Any, target: str, revision: str | None, what: str, *
         EncoderError: If loading fails; the message names the model, the revision and, in
             offline mode, that the files must already be cached.
     """
+    if not os.path.isdir(target):
+        from fp_rank.hub_access import hub_problem
+
+        problem = hub_problem(target, "model", revision)
+        if problem:
+            raise EncoderError(f"cannot load the {what} of {target!r} at revision {revision or 'main'}{_offline_hint()}: {problem}")
     try:
         return loader.from_pretrained(target, revision=revision, **kwargs)
     except (OSError, ValueError, KeyError, EnvironmentError) as exc:
@@ -109,10 +115,9 @@ def load_pretrained(loader: Any, target: str, revision: str | None, what: str, *
             remote_code_guard(target, revision, False)
         if kwargs.get("use_safetensors") and isinstance(exc, OSError) and ".safetensors" in text:
             raise safetensors_refusal(target) from exc
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-        hint = (
-            " (offline mode: the files must already be in the Hugging Face cache for this revision)"
-            if offline
-            else ""
-        )
-        raise EncoderError(f"cannot load the {what} of {target!r} at revision {revision or 'main'}{hint}: {exc}") from exc
+        raise EncoderError(f"cannot load the {what} of {target!r} at revision {revision or 'main'}{_offline_hint()}: {exc}") from exc
+
+
+def _offline_hint() -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    return " (offline mode: the files must already be in the Hugging Face cache for this revision)" if offline else ""

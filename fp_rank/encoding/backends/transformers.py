@@ -2,9 +2,11 @@
 
 Used by the registry's DINOv2, CLIP and SigLIP aliases and by any unregistered model that
 transformers can load. The pooling rule comes from the alias, the caller's ``pooling``, or the
-model type (:data:`fp_rank.encoding.registry.POOLING_BY_MODEL_TYPE`); the processor's own
-configuration is the preprocessing, reproduced in torch by
-:mod:`fp_rank.encoding.fast_preprocess` where it can be.
+model type (:data:`fp_rank.encoding.registry.POOLING_BY_MODEL_TYPE`). The preprocessing is the
+processor itself, called on the decoded RGB PIL images (``preprocessing="processor"``, the
+default: the model inputs are those of ``AutoImageProcessor.from_pretrained(...)(images)``, byte
+for byte), or its torch reimplementation :mod:`fp_rank.encoding.fast_preprocess`
+(``preprocessing="fast"``) where that module covers the processor's configuration.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def load(request: LoadRequest) -> Encoder:
         raise EncoderError(f"{target!r} ({model_type}) has no get_image_features; choose pooling='cls' or 'pooler'")
 
     prep = processor.to_dict() if hasattr(processor, "to_dict") else {"processor": type(processor).__name__}
-    fast = fast_preprocessor(prep) if request.fast_preprocess else None
+    fast = fast_preprocessor(prep) if request.preprocessing == "fast" else None
 
     def preprocess(images: list[Any]) -> torch.Tensor:
         if fast is not None:
@@ -92,6 +94,7 @@ def load(request: LoadRequest) -> Encoder:
         return hidden[:, 0] if rule == "cls" else hidden.mean(dim=1)
 
     prep = {k: v for k, v in prep.items() if not k.startswith("_") and k != "processor_class"}
+    prep["mode"] = "fast" if fast is not None else "processor"
     if fast is not None:
         prep["fast_preprocess"] = fast.describe()
     return Encoder(

@@ -1,8 +1,11 @@
-"""Render the dataset card (README.md) of a built gallery: Hub YAML front matter plus prose.
+"""Render the dataset card (README.md) and the benchmark declaration (eval.yaml) of a built gallery.
 
-The YAML carries ``configs:`` (one per group plus ``all``) and, under
+The card's YAML carries ``configs:`` (one per group plus ``all``) and, under
 ``fp_rank.galleries.schema.CARD_KEY``, the benchmark definition that ``fp_rank.load_gallery``
-reads. The prose follows the Hub dataset card template. Output is a pure function of its inputs.
+reads. The prose follows the Hub dataset card template. ``eval.yaml`` declares the folder a Hub
+benchmark: one task per config (task id = config name), scored by mAP under the card's primary
+encoder; model repositories point at those tasks from their ``.eval_results/*.yaml``
+(:mod:`fp_rank.hub.results`). Output is a pure function of the inputs.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import yaml
 
 from fp_rank.galleries.build.spec import BUILDER_VERSION, GallerySpec
 from fp_rank.galleries.schema import (
+    ALL_CONFIG,
     ALL_SPLITS,
     CARD_KEY,
     GALLERY_SPLIT,
@@ -32,6 +36,15 @@ FP_RANK_CITATION = """@article{kilrain2025finerpersonalization,
   year    = {2025}
 }"""
 
+#: The benchmark paper; the Hub links arXiv abstract URLs found in a card.
+PAPER_URL = "https://arxiv.org/abs/2512.19026"
+#: Where the reference evaluation code lives.
+REFERENCE_CODE_URL = "https://github.com/OSU-MLB/Finer-Personalization-Rank"
+#: File name of the Hub benchmark declaration at the root of a gallery dataset repository.
+EVAL_FILE = "eval.yaml"
+#: ``evaluation_framework`` of the declaration: results come from the fp-rank library.
+EVALUATION_FRAMEWORK = "fp-rank"
+
 #: What each split is for, in the words every card uses.
 SPLIT_DESCRIPTIONS: dict[str, str] = {
     GALLERY_SPLIT: "real images ranked against each generated query (positives: the query's "
@@ -44,7 +57,11 @@ SPLIT_DESCRIPTIONS: dict[str, str] = {
 
 
 class _CardDumper(yaml.SafeDumper):
-    """Safe YAML dumper that writes multi-line strings as literal blocks."""
+    """Safe YAML dumper that writes multi-line strings as literal blocks, and never aliases
+    (:func:`fp_rank.galleries.card.parse_card_yaml` refuses cards that use them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
@@ -67,6 +84,7 @@ def card_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, An
     for group in spec.groups:
         entry: dict[str, Any] = {"noun": group.noun, "identities": list(summary["group_identities"][group.name])}
         entry.update(group.details)
+        entry.update(summary.get("group_notes", {}).get(group.name, {}))
         groups[group.name] = entry
     benchmark: dict[str, Any] = {
         "protocol_version": PROTOCOL_VERSION,
@@ -90,6 +108,7 @@ def card_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, An
         "splits": {split: SPLIT_DESCRIPTIONS[split] for split in ALL_SPLITS},
         "counts": summary["counts"],
         "duplicates": list(summary["duplicates"]),
+        "keep_duplicates": bool(summary.get("keep_duplicates", False)),
         "skipped": list(summary["skipped"]),
         "manifest": MANIFEST_FILE,
         "citation": FP_RANK_CITATION,
@@ -99,6 +118,7 @@ def card_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, An
         "license": spec.license_id,
         "license_name": f"{spec.builder}-source-terms",
         "license_link": spec.source.homepage,
+        "source_datasets": list(spec.source.source_datasets) or [f"extended|{spec.source.name}"],
         "task_categories": ["image-feature-extraction"],
         "tags": list(spec.tags),
         "size_categories": [_size_category(summary["total"])],
@@ -114,6 +134,59 @@ def render_card(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
         metadata, Dumper=_CardDumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
     )
     return f"---\n{front}---\n\n{_body(spec, summary)}"
+
+
+def _duplicate_line(entry: Mapping[str, Any], kept: bool) -> str:
+    twin = f"`{entry['duplicate_of']}` (in {entry.get('duplicate_of_split') or 'no split'})"
+    if kept:
+        return f"- `{entry['source_path']}` (in {entry.get('split')}) is identical to {twin}; both kept"
+    return f"- `{entry['source_path']}` is identical to {twin}; left out"
+
+
+def eval_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The Hub benchmark declaration (``eval.yaml``) as a plain dict.
+
+    One task per config: ``all`` (the headline, macro mean over groups) first, then each group;
+    a task's id is its config name, and its split the ``gallery`` split its queries are ranked
+    against. The ``fp_rank`` block names the metric, the encoder that makes it comparable and the
+    protocol version.
+    """
+    names = [c["config_name"] for c in summary["configs"]]
+    tasks = []
+    for name in names:
+        scope = "macro mean over the groups' mAP" if name == ALL_CONFIG else f"mAP of the {name} group"
+        tasks.append({"id": name, "config": name, "split": GALLERY_SPLIT, "description": scope})
+    primary = spec.recommended_encoders.get("primary")
+    return {
+        "name": spec.pretty_name,
+        "description": (
+            f"Finer-Personalization Rank benchmark ({PAPER_URL}): each image generated for an identity "
+            "is a query against this gallery; the score is mean average precision of retrieving its "
+            "identity."
+        ),
+        "evaluation_framework": EVALUATION_FRAMEWORK,
+        "tasks": tasks,
+        CARD_KEY: {
+            "metric": "map",
+            "metric_name": "mAP",
+            "higher_is_better": True,
+            "range": [0, 1],
+            "encoder": primary,
+            "protocol_version": PROTOCOL_VERSION,
+            "builder": spec.builder,
+            "builder_version": BUILDER_VERSION,
+            "notes": "Values are comparable only under the same encoder, protocol version and "
+            "dataset revision; .eval_results entries name the encoder in their notes.",
+        },
+    }
+
+
+def render_eval_yaml(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
+    """The ``eval.yaml`` text of a gallery folder (sorted as declared, no timestamps)."""
+    return yaml.dump(
+        eval_metadata(spec, summary), Dumper=_CardDumper, sort_keys=False, allow_unicode=True, width=100,
+        default_flow_style=False,
+    )
 
 
 def _size_category(total: int) -> str:
@@ -168,11 +241,25 @@ def _body(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
         encoder_line += f" {encoders['note']}"
     duplicates = summary["duplicates"]
     skipped = summary["skipped"]
+    keep_duplicates = bool(summary.get("keep_duplicates", False))
     dup_text = (
-        "\n".join(f"- `{d['source_path']}` is identical to `{d['duplicate_of']}` (left out)" for d in duplicates)
+        "\n".join(_duplicate_line(d, keep_duplicates) for d in duplicates)
         if duplicates
         else "No byte-identical images were found among the images read."
     )
+    if keep_duplicates:
+        dup_text = (
+            "Built with `--keep-duplicates` (`keep_duplicates=True`): byte-identical copies stay where the "
+            "selection put them, as in the reference code, so a copy can sit in two splits or twice in one. "
+            "Load such a gallery with `on_duplicate=\"allow\"` (CLI `--on-duplicate allow`).\n\n" + dup_text
+        )
+    disjoint = (
+        "No source file is in two splits; byte-identical copies may be (see Duplicates)."
+        if keep_duplicates
+        else "No source file and no byte-identical image is in two splits."
+    )
+    notes = summary.get("selection_notes") or ""
+    notes = f"\n\n{notes}" if notes else ""
     skip_text = (
         "\n".join(f"- `{s['source_path']}`: {s['reason']}" for s in skipped)
         if skipped
@@ -218,7 +305,11 @@ gallery = fp_rank.load_gallery("path/or/hub-id", "{first_group}")
 - **Homepage:** {spec.source.homepage}
 - **Download:** {spec.source.download}
 - **Layout read:** {spec.source.layout}
-- **Benchmark paper:** Finer-Personalization Rank, arXiv:2512.19026.
+- **Benchmark paper:** [Finer-Personalization Rank]({PAPER_URL}) (arXiv:2512.19026); reference
+  code: {REFERENCE_CODE_URL}
+- **Benchmark declaration:** `{EVAL_FILE}` (one task per config, scored by mAP under the primary
+  encoder); models report results in their `.eval_results/` folder, pointing at this dataset, a
+  task and a revision.
 
 ## Uses
 
@@ -260,9 +351,9 @@ generated image scores well only if the details that tell its identity apart sur
 
 ### Source Data
 
-{spec.selection}
+{spec.selection}{notes}
 
-No source file and no byte-identical image is in two splits. Images are stored byte for byte as
+{disjoint} Images are stored byte for byte as
 read from the source (not re-encoded). The same source and seed give byte-identical files.
 
 ### Duplicates
@@ -273,12 +364,26 @@ read from the source (not re-encoded). The same source and seed give byte-identi
 
 {skip_text}
 
+### Personal and Sensitive Information
+
+The images show the subjects of the groups ({", ".join(g.noun for g in spec.groups)}), not people,
+but photos gathered from the web or by field cameras can show bystanders, licence plates, houses
+or places. The images are stored byte for byte as read from the source, so any EXIF metadata
+the source files carry (camera, time, and for some photos GPS position) is kept. Nothing was
+detected, blurred or removed. Do not use these images to identify people, or the owners of vehicles or animals.
+
 ## Bias, Risks, and Limitations
 
 {spec.limitations}
 
 Small galleries give noisy mAP: compare methods on the same gallery version, with confidence
 intervals, and report the protocol and builder versions above.
+
+## Dataset Card Contact
+
+Questions, corrections and requests to remove an image: open a discussion in the Community tab
+of this dataset repository. The protocol is the one of the benchmark paper ({PAPER_URL}); its
+authors' code is at {REFERENCE_CODE_URL}.
 
 ## Citation
 

@@ -6,9 +6,12 @@ Helpers a source adapter uses to turn the files of a dataset, in its own layout,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import io
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from PIL import Image as PILImage
@@ -36,12 +39,49 @@ def relative_source_path(raw: str, *, listed_in: str) -> str:
     return path.as_posix()
 
 
+#: Whether source files may be symbolic links that lead out of the source folder (off: a link out
+#: would embed, and push, files that are not part of the dataset).
+_FOLLOW_SYMLINKS: contextvars.ContextVar[bool] = contextvars.ContextVar("fp_rank_follow_symlinks", default=False)
+
+
+@contextlib.contextmanager
+def following_symlinks(enabled: bool = True) -> Iterator[None]:
+    """Within this block, builders read source files through links that leave the source folder.
+
+    Example:
+        >>> with following_symlinks():
+        ...     pass  # cub.build("CUB_200_2011", "galleries/cub") would follow links out
+    """
+    token = _FOLLOW_SYMLINKS.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _FOLLOW_SYMLINKS.reset(token)
+
+
 def _read_file(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def file_reader(path: Path) -> Callable[[], bytes]:
-    """A ``read`` callable for :class:`Candidate` that returns the bytes of ``path``."""
+def file_reader(path: Path, root: Path | None = None) -> Callable[[], bytes]:
+    """A ``read`` callable for :class:`Candidate` that returns the bytes of ``path``.
+
+    Args:
+        path: The source file.
+        root: The source folder. ``path``, with its links resolved, must lie inside it unless
+            the build runs within :func:`following_symlinks` (``--follow-symlinks``).
+
+    Raises:
+        BuilderError: ``path`` leads out of ``root`` through a symbolic link.
+    """
+    if root is not None and not _FOLLOW_SYMLINKS.get():
+        real, base = os.path.realpath(path), os.path.realpath(root)
+        if os.path.commonpath([real, base]) != base:
+            raise BuilderError(
+                f"{path} is a link to {real}, outside the source folder {root}; such files are not "
+                "read unless you pass --follow-symlinks (Python: within gallery_builders' "
+                "following_symlinks())"
+            )
     return functools.partial(_read_file, path)
 
 

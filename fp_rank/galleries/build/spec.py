@@ -62,6 +62,9 @@ class SourceInfo:
         license: Licence or terms of use of the images, in words.
         citation: BibTeX entry of the source.
         layout: The on-disk layout the builder read (one line).
+        source_datasets: The card's ``source_datasets:`` (Hub convention: ``original``, or
+            ``extended|<dataset>`` with the Hub id where the source is on the Hub); empty means
+            ``extended|<name>``.
     """
 
     name: str
@@ -70,6 +73,7 @@ class SourceInfo:
     license: str
     citation: str
     layout: str
+    source_datasets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,19 @@ class GallerySpec:
     extra_columns: Mapping[str, ExtraType] = field(default_factory=dict)
     license_id: str = "other"
     tags: tuple[str, ...] = ("fp-rank", "image-retrieval", "personalization", "fine-grained")
+
+
+@dataclass(frozen=True)
+class SelectionNotes:
+    """What a builder reports about its final selection (written in the card).
+
+    Attributes:
+        groups: Per group, extra fields for the card's group entry (``cutoff`` ties...).
+        text: A paragraph for the card's Source Data section ('' for none).
+    """
+
+    groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    text: str = ""
 
 
 def safe_label(text: str, *, what: str = "label") -> str:

@@ -7,9 +7,12 @@ over a *selector*: a pure function from the usable candidates to ``{source_path:
 1. runs the selector, reads and fully decodes every selected image, hashes it;
 2. removes unreadable images (an error unless ``skip_corrupt``) and byte-identical duplicates
    (the first in source order is kept) from the pool, and runs the selector again, until nothing
-   changes - so the selection is the rule applied to the usable, de-duplicated images;
+   changes - so the selection is the rule applied to the usable, de-duplicated images. With
+   ``keep_duplicates`` the copies stay where the rule put them (the reference code's behaviour)
+   and are only listed;
 3. writes ``data/<group>/<split>-00000-of-00001.parquet`` (image bytes embedded),
-   ``manifest.jsonl`` and the ``README.md`` dataset card into a hidden temporary folder next to
+   ``manifest.jsonl``, the ``README.md`` dataset card and the Hub benchmark declaration
+   ``eval.yaml`` into a hidden temporary folder next to
    the output, and renames it into place only when everything is written.
 
 Everything written is sorted and free of timestamps, so the same source and seed give the same
@@ -37,9 +40,14 @@ from datasets import Features, Image, Value
 from tqdm.auto import tqdm
 
 from fp_rank.errors import BuilderError
-from fp_rank.galleries.build.card import render_card
+from fp_rank.galleries.build.card import EVAL_FILE, render_card, render_eval_yaml
 from fp_rank.galleries.build.sources import image_problem
-from fp_rank.galleries.build.spec import Candidate, GallerySpec, check_config_name
+from fp_rank.galleries.build.spec import (
+    Candidate,
+    GallerySpec,
+    SelectionNotes,
+    check_config_name,
+)
 from fp_rank.galleries.schema import (
     ALL_CONFIG,
     ALL_SPLITS,
@@ -67,11 +75,21 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Duplicate:
-    """An image left out because its bytes equal those of an image kept earlier in source order."""
+    """An image whose bytes equal those of an image earlier in source order.
+
+    Attributes:
+        source_path: The later copy.
+        duplicate_of: Its twin, the first copy in source order.
+        sha256: Their digest.
+        duplicate_of_split: The split the twin was placed in.
+        split: The split this copy was placed in; ``None`` when it was left out (the default).
+    """
 
     source_path: str
     duplicate_of: str
     sha256: str
+    duplicate_of_split: str | None = None
+    split: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,7 @@ def resolve_selection(
     skip_corrupt: bool = False,
     progress: bool = True,
     desc: str = "reading images",
+    keep_duplicates: bool = False,
 ) -> Resolution:
     """Apply ``select`` to the readable, de-duplicated candidates (see the module docstring).
 
@@ -116,6 +135,8 @@ def resolve_selection(
         skip_corrupt: Leave unreadable images out and report them instead of raising.
         progress: Show a progress bar while reading images.
         desc: Progress bar label.
+        keep_duplicates: Keep byte-identical copies where the rule put them (listed, with the split
+            of each copy) instead of leaving the later copy out and selecting again.
 
     Returns:
         The selected rows (sorted by group, split, identity, source path) and what was left out.
@@ -135,6 +156,7 @@ def resolve_selection(
     loaded: dict[str, tuple[bytes, str]] = {}
     skipped: dict[str, Skipped] = {}
     duplicates: dict[str, Duplicate] = {}
+    found: dict[str, Duplicate] = {}  # with keep_duplicates: listed, not removed (this round's)
     while True:
         active = [c for c in candidates if c.source_path not in skipped and c.source_path not in duplicates]
         assignment = _checked_assignment(select(active), active)
@@ -155,6 +177,7 @@ def resolve_selection(
                 continue
             loaded[candidate.source_path] = (data, hashlib.sha256(data).hexdigest())
         first_by_hash: dict[str, str] = {}
+        found = {}
         for candidate in active:
             if candidate.source_path not in assignment or candidate.source_path not in loaded:
                 continue
@@ -162,10 +185,22 @@ def resolve_selection(
             kept = first_by_hash.setdefault(digest, candidate.source_path)
             if kept != candidate.source_path:
                 logger.warning("%s is a byte-identical copy of %s", candidate.source_path, kept)
+                if keep_duplicates:
+                    found[candidate.source_path] = Duplicate(
+                        candidate.source_path, kept, digest, assignment[kept], assignment[candidate.source_path]
+                    )
+                    continue
                 duplicates[candidate.source_path] = Duplicate(candidate.source_path, kept, digest)
                 changed = True
         if not changed:
             break
+    if not keep_duplicates:  # where each dropped copy's twin ended up
+        duplicates = {
+            path: Duplicate(d.source_path, d.duplicate_of, d.sha256, assignment.get(d.duplicate_of))
+            for path, d in duplicates.items()
+        }
+    else:
+        duplicates = found
 
     rows = [
         Row(c, assignment[c.source_path], *loaded[c.source_path])
@@ -189,6 +224,8 @@ def build_gallery(
     skip_corrupt: bool = False,
     progress: bool = True,
     overwrite: bool = False,
+    keep_duplicates: bool = False,
+    annotate: Callable[[Sequence[Candidate]], SelectionNotes] | None = None,
 ) -> Path:
     """Select, check and write a complete gallery dataset folder; see the module docstring.
 
@@ -201,6 +238,9 @@ def build_gallery(
         skip_corrupt: Leave unreadable images out and list them in the card.
         progress: Show progress bars.
         overwrite: Replace an existing output folder (only once the new one is complete).
+        keep_duplicates: See :func:`resolve_selection`.
+        annotate: Called with the usable candidates the final selection was drawn from; its
+            :class:`SelectionNotes` (per-group card fields and a paragraph) go into the card.
 
     Returns:
         The output folder.
@@ -220,16 +260,25 @@ def build_gallery(
         skip_corrupt=skip_corrupt,
         progress=progress,
         desc=f"{spec.builder}: reading images",
+        keep_duplicates=keep_duplicates,
     )
     _check_rows(spec, resolution.rows)
     shards = _shards(spec, resolution.rows)
     summary = _summary(spec, resolution, shards)
+    summary["keep_duplicates"] = keep_duplicates
+    if annotate is not None:
+        left_out = {d.source_path for d in resolution.duplicates if d.split is None}
+        left_out |= {s.source_path for s in resolution.skipped}
+        notes = annotate([c for c in candidates if c.source_path not in left_out])
+        summary["group_notes"] = {g: dict(v) for g, v in notes.groups.items()}
+        summary["selection_notes"] = notes.text
 
     with _staged_folder(out_path, overwrite=overwrite) as staging:
         _write_shards(staging, spec, shards)
         _write_manifest(staging, resolution.rows)
         card = render_card(spec, summary)
         (staging / "README.md").write_text(card, encoding="utf-8", newline="\n")
+        (staging / EVAL_FILE).write_text(render_eval_yaml(spec, summary), encoding="utf-8", newline="\n")
     logger.info("wrote %s (%d images)", out_path, len(resolution.rows))
     return out_path
 
@@ -372,7 +421,8 @@ def _summary(
         "identities": dict(sorted(identities.items())),
         "group_identities": group_identities,
         "duplicates": [
-            {"source_path": d.source_path, "duplicate_of": d.duplicate_of, "sha256": d.sha256}
+            {"source_path": d.source_path, "duplicate_of": d.duplicate_of, "sha256": d.sha256,
+             "duplicate_of_split": d.duplicate_of_split, "split": d.split}
             for d in resolution.duplicates
         ],
         "skipped": [{"source_path": s.source_path, "reason": s.reason} for s in resolution.skipped],
