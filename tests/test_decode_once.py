@@ -19,14 +19,17 @@ def _jpeg(data: bytes) -> bytes:
     return buf.getvalue()
 
 
+def _save(recs: list[dict], folder: Path, prefix: str) -> list[str]:
+    paths = [folder / f"{prefix}_{i}.png" for i in range(len(recs))]
+    for rec, path in zip(recs, paths):
+        rec["image"].save(path)
+    return [str(p) for p in paths]
+
+
 def _run(tmp_path: Path, demo_gallery_dir: Path, demo_generated: list[dict]) -> tuple[dict, str]:
     jay = fp_rank.load_gallery(str(demo_gallery_dir), "jay").gallery
     recs = [r for r in demo_generated if r["identity"].startswith("jay_")][:6]
-    files = []
-    for i, rec in enumerate(recs):
-        path = tmp_path / f"gen_{i}.png"
-        rec["image"].save(path)
-        files.append(str(path))
+    files = _save(recs, tmp_path, "gen")
     exact, near = jay.images[0]["bytes"], _jpeg(jay.images[1]["bytes"])
     items = files + [exact, near, files[0]]  # an exact copy, a near copy, a duplicate generated image
     labels = [r["identity"] for r in recs] + [str(jay.identities[0]), str(jay.identities[1]), recs[0]["identity"]]
@@ -66,11 +69,7 @@ def test_evaluate_with_workers_gives_the_same_report(
     tmp_path: Path, demo_gallery_dir: Path, demo_generated: list[dict]
 ) -> None:
     recs = [r for r in demo_generated if r["identity"].startswith("jay_")][:12]
-    files = []
-    for i, rec in enumerate(recs):
-        path = tmp_path / f"w_{i}.png"
-        rec["image"].save(path)
-        files.append(str(path))
+    files = _save(recs, tmp_path, "w")
     labels = [r["identity"] for r in recs]
     one = fp_rank.evaluate(files, labels, gallery=str(demo_gallery_dir), progress=False, cache=False, batch_size=4)
     two = fp_rank.evaluate(files, labels, gallery=str(demo_gallery_dir), progress=False, cache=False, batch_size=4,
