@@ -96,12 +96,14 @@ def test_background_removal_changes_the_cache_key_and_scores(gallery_dir: Path) 
     assert ids_kept != ids_removed
     assert kept.metadata["options"]["background"] == "keep" and kept.metadata["options"]["matting"] is None
     assert [r["pairwise"] for r in kept.queries] != [r["pairwise"] for r in removed.queries]
-    # same backend and version again: the real splits come from the cache, only queries are matted
+    # same backend and version again: the real splits and the generated images' chunk come from the
+    # cache (both keyed with the matting's identity), so nothing is matted again
     matte.calls = 0
     again = fp_rank.evaluate(images, ids, gallery=gallery_dir, encoder="fp-rank-demo", background="remove",
                              matting=matting, progress=False)
     assert again.metadata["cache"]["gallery_images_from_cache"] == 18
-    assert matte.calls == len(images)
+    assert again.metadata["cache"]["generated_images_encoded"] == 0
+    assert matte.calls == 0 and [q["ap"] for q in again.queries] == [q["ap"] for q in removed.queries]
     other = fp_rank.evaluate(images, ids, gallery=gallery_dir, encoder="fp-rank-demo", background="remove",
                              matting=load_matting(matte, name="centre", revision="2"), progress=False)
     assert other.metadata["cache"]["gallery_images_from_cache"] == 0
