@@ -67,7 +67,7 @@ def _maybe_statistics(report: Any, args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from fp_rank.encoding.encoders import check_device
+    from fp_rank.encoding.options import check_device
     from fp_rank.evaluation import evaluate
     from fp_rank.galleries.load import load_gallery
     from fp_rank.distributed import is_main_process

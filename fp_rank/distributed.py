@@ -411,7 +411,8 @@ def encode_chunks(
         ``on_decoded`` values of this rank's freshly decoded items) and how many items came from
         the cache, summed over ranks.
     """
-    from fp_rank.encoding.encoders import EncodeResult, _progress
+    from fp_rank.encoding.batches import _progress
+    from fp_rank.encoding.encoders import EncodeResult
 
     ctx = context()
     size = max(batch_size, (int(chunk_size) // batch_size) * batch_size)

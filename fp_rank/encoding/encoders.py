@@ -1,5 +1,8 @@
 """Encoders: images in, L2-normalised embeddings out, with their identity recorded.
 
+Options (device, dtype, preprocessing) are resolved in :mod:`fp_rank.encoding.options`; batches come
+from :mod:`fp_rank.encoding.batches` (threads or worker processes).
+
 ``load_encoder`` returns an :class:`Encoder` whatever the backbone. One loop (``Encoder.encode``)
 decodes images lazily in batches, preprocesses, runs the model, pools, normalises and checks the
 vectors; the backbones differ only in their ``preprocess`` and ``forward`` functions, which the
@@ -16,40 +19,35 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 import torch
 
 from fp_rank.encoding.backends import LoadRequest, loader
+from fp_rank.encoding.batches import (
+    _BatchPreparer,
+    _default_decode_workers,
+    _progress,
+    _SideWork,
+    _worker_batches,
+    check_num_workers,
+)
 from fp_rank.encoding.images import (
     DEFAULT_MAX_PIXELS,
     describe_source,
     iter_batches,
-    to_rgb,
+)
+from fp_rank.encoding.options import (
+    _DTYPES,
+    Preprocessing,
+    _resolve_device,
+    _resolve_dtype,
+    resolve_preprocessing,
 )
 from fp_rank.encoding.prefetch import Prefetcher
 from fp_rank.encoding.registry import REGISTRY, known_aliases
 from fp_rank.errors import EncoderError, ImageDecodeError, InputError
-
-#: How model inputs are made from the decoded images (``load_encoder(preprocessing=...)``).
-#: ``"processor"``: the checkpoint's own preprocessing exactly as the reference code ran it
-#: (transformers' image processor; OpenCV for MiewID). ``"fast"``: a torch reimplementation where
-#: the backend has one (transformers processors of :mod:`fp_rank.encoding.fast_preprocess`, MiewID's
-#: resize), faster and within a documented tolerance; elsewhere the same as ``"processor"``.
-Preprocessing = Literal["processor", "fast"]
-
-#: The accepted values of ``preprocessing``.
-PREPROCESSING_OPTIONS: tuple[str, ...] = get_args(Preprocessing)
-
-_DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-}
 
 
 @dataclass
@@ -286,144 +284,6 @@ class Encoder:
         return EncodeResult(embeddings=emb, kept=np.asarray(kept, dtype=np.int64), skipped=skipped, decoded=decoded)
 
 
-class _SideWork:
-    """Runs ``on_decoded`` in one extra thread, beside decoding and the model (Pillow releases the GIL).
-
-    At most ``limit`` decoded images wait for it (the decoding thread waits beyond that), so
-    memory stays bounded by the batch size.
-    """
-
-    def __init__(self, fn: Callable[[int, Any], Any], limit: int) -> None:
-        self.fn, self.limit = fn, max(1, limit)
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="fp-rank-side")
-        self.pending: list[tuple[int, Any]] = []
-        self.done: dict[int, Any] = {}
-
-    def submit(self, i: int, rgb: Any) -> None:
-        self.pending.append((i, self.pool.submit(self.fn, i, rgb)))
-        while len(self.pending) > self.limit:
-            self._collect(*self.pending.pop(0))
-
-    def _collect(self, i: int, future: Any) -> None:
-        value = future.result()
-        if value is not None:
-            self.done[i] = value
-
-    def results(self) -> dict[int, Any]:
-        """Every value, once all are computed (the thread then stops)."""
-        try:
-            for i, future in self.pending:
-                self._collect(i, future)
-            self.pending.clear()
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-        return self.done
-
-
-def check_num_workers(num_workers: int) -> int:
-    """``num_workers`` as an int; InputError unless it is a whole number >= 0."""
-    if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
-        raise InputError(f"num_workers must be an integer >= 0 (0: decode in this process), got {num_workers!r}")
-    return int(num_workers)
-
-
-class _BatchPreparer:
-    """Decodes and preprocesses one batch: ``[(i, source), ...]`` -> what the encoding loop consumes.
-
-    Runs in the prefetch thread, or in worker processes (``num_workers > 0``: it is then copied
-    into them by ``fork``, or pickled when the preprocessing allows). Unreadable images come back
-    as ``{"index", "file", "reason"}`` entries (the caller raises or skips); ``on_decoded``'s
-    return values come back by index.
-    """
-
-    def __init__(
-        self, preprocess: Callable[[list[Any]], torch.Tensor], names: Sequence[str] | None, max_pixels: int,
-        on_decoded: Callable[[int, Any], Any] | None, on_invalid: str,
-        image_hook: Callable[[Any, str], Any] | None = None,
-    ) -> None:
-        self.preprocess, self.names, self.max_pixels = preprocess, names, max_pixels
-        self.on_decoded, self.on_invalid, self.image_hook = on_decoded, on_invalid, image_hook
-
-    def decode(self, pair: tuple[int, Any]) -> tuple[int, str, Any, str | None]:
-        i, item = pair
-        label = self.names[i] if self.names is not None else describe_source(item, i)
-        try:
-            return i, label, to_rgb(item, name=label, max_pixels=self.max_pixels), None
-        except ImageDecodeError as exc:
-            return i, label, None, exc.reason
-
-    def __call__(
-        self, batch: list[tuple[int, Any]], pool: ThreadPoolExecutor | None = None
-    ) -> tuple[list[int], Any, list[dict[str, str]], int, dict[int, Any]]:
-        images, idx, bad, infos = [], [], [], {}
-        for i, label, image, reason in pool.map(self.decode, batch) if pool is not None else map(self.decode, batch):
-            if reason is not None:
-                bad.append({"index": str(i), "file": label, "reason": reason})
-                if self.on_invalid == "error":
-                    break
-                continue
-            if self.on_decoded is not None:  # sees the picture as decoded (before any background removal)
-                info = self.on_decoded(i, image)
-                if info is not None:
-                    infos[i] = info
-            images.append(image if self.image_hook is None else self.image_hook(image, label))
-            idx.append(i)
-        pixels = self.preprocess(images) if images and not (bad and self.on_invalid == "error") else None
-        return idx, pixels, bad, len(batch), infos
-
-
-class _BatchDataset:
-    """Map-style dataset of whole batches (what ``torch.utils.data.DataLoader`` workers run)."""
-
-    def __init__(self, items: Sequence[Any], batch_size: int, prepare: _BatchPreparer) -> None:
-        if batch_size < 1:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}")
-        self.items, self.batch_size, self.prepare = items, batch_size, prepare
-
-    def __len__(self) -> int:
-        return -(-len(self.items) // self.batch_size)
-
-    def __getitem__(self, b: int) -> Any:
-        lo = b * self.batch_size
-        return self.prepare([(i, self.items[i]) for i in range(lo, min(len(self.items), lo + self.batch_size))])
-
-
-def _worker_batches(
-    items: Sequence[Any], batch_size: int, prepare: _BatchPreparer, num_workers: int, device: str
-) -> Iterator[Any]:
-    """Batches decoded and preprocessed in ``num_workers`` processes, in input order.
-
-    Each worker runs one batch at a time with one torch thread; on CUDA the batches arrive in
-    pinned memory so the copy to the GPU does not block. Batch composition, and so every
-    embedding, is the same as in one process.
-    """
-    from torch.utils.data import DataLoader
-
-    loader = DataLoader(
-        _BatchDataset(items, batch_size, prepare), batch_size=None, shuffle=False, num_workers=num_workers,
-        pin_memory=str(device).startswith("cuda"), prefetch_factor=2, collate_fn=_identity,
-    )
-    yield from loader
-
-
-def _identity(batch: Any) -> Any:
-    return batch
-
-
-def _default_decode_workers(device: str) -> int:
-    if not str(device).startswith("cuda"):
-        return 1
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
-
-
-def _progress(total: int, desc: str, enabled: bool) -> Any:
-    if not enabled or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="img", leave=False)
-
-
 def output_tensor(out: Any) -> torch.Tensor:
     """A model's (or callable's) output as a tensor of embeddings: a tensor, an array, or the
     ``image_embeds`` / ``pooler_output`` of a transformers output.
@@ -472,112 +332,6 @@ def normalise_rows(out: torch.Tensor, name: str) -> torch.Tensor:
         exc.row = bad  # type: ignore[attr-defined]
         raise exc
     return out / norms
-
-
-def _resolve_device(device: str | None) -> str:
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return check_device(device)
-
-
-def check_device(device: str | None) -> str | None:
-    """Refuse a device this machine does not have, before anything is loaded.
-
-    Args:
-        device: a torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``), or None
-            (CUDA when available, else CPU).
-
-    Returns:
-        The device string (None stays None).
-
-    Raises:
-        InputError: not a torch device, or a CUDA/MPS device that is not available here; the
-            message says what to pass instead.
-
-    Example:
-        >>> check_device("cpu")
-        'cpu'
-    """
-    if device is None:
-        return None
-    if not isinstance(device, (str, torch.device)):
-        raise InputError(f"device must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise InputError(f"device {device!r} is not a torch device (use 'cpu', 'cuda' or 'cuda:N')") from exc
-    kind = parsed.type
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
-            raise InputError(
-                f"device {str(device)!r} was asked for, but CUDA is not available here ({why}); pass --device cpu "
-                "(device='cpu') or leave the device unset"
-            )
-        count = torch.cuda.device_count()
-        if parsed.index is not None and parsed.index >= count:
-            raise InputError(
-                f"device {str(device)!r} was asked for, but this machine has {count} CUDA device(s) "
-                f"(cuda:0..cuda:{count - 1})"
-            )
-    elif kind == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise InputError(f"device {str(device)!r} was asked for, but MPS is not available here; pass --device cpu")
-    elif kind != "cpu":
-        backend = getattr(torch, kind, None)
-        available = getattr(backend, "is_available", None)
-        if not callable(available) or not available():
-            raise InputError(f"device {str(device)!r} is not available on this machine; pass --device cpu")
-    return str(device)
-
-
-def _resolve_dtype(dtype: str | torch.dtype | None) -> str:
-    if dtype is None:
-        return "float32"
-    if isinstance(dtype, torch.dtype):
-        names = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
-        if dtype not in names:
-            raise InputError(f"dtype {dtype} is not supported; use float32, bfloat16 or float16")
-        return names[dtype]
-    key = str(dtype).lower()
-    if key not in _DTYPES:
-        raise InputError(f"dtype {dtype!r} is not supported; use 'float32', 'bfloat16' or 'float16'")
-    return {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(key, key)
-
-
-def resolve_preprocessing(preprocessing: str | None, fast_preprocess: bool | None = None) -> str:
-    """The preprocessing option to apply, from ``preprocessing`` and the older ``fast_preprocess`` flag.
-
-    Args:
-        preprocessing: ``"processor"`` or ``"fast"``; None means the default (``"processor"``).
-        fast_preprocess: the flag of fp-rank 0.1 (True = ``"fast"``, False = ``"processor"``);
-            None when not given.
-
-    Returns:
-        ``"processor"`` or ``"fast"``.
-
-    Raises:
-        InputError: An unknown option, or a ``fast_preprocess`` contradicting ``preprocessing``.
-
-    Example:
-        >>> resolve_preprocessing(None), resolve_preprocessing("fast"), resolve_preprocessing(None, True)
-        ('processor', 'fast', 'fast')
-    """
-    if preprocessing is not None and preprocessing not in PREPROCESSING_OPTIONS:
-        raise InputError(
-            f"preprocessing must be one of {', '.join(repr(o) for o in PREPROCESSING_OPTIONS)}, got {preprocessing!r}"
-        )
-    if fast_preprocess is None:
-        return preprocessing or "processor"
-    if not isinstance(fast_preprocess, bool):
-        raise InputError(f"fast_preprocess must be True or False, got {fast_preprocess!r}")
-    legacy = "fast" if fast_preprocess else "processor"
-    if preprocessing is not None and preprocessing != legacy:
-        raise InputError(
-            f"fast_preprocess={fast_preprocess} contradicts preprocessing={preprocessing!r}; give preprocessing only"
-        )
-    return legacy
 
 
 def load_encoder(

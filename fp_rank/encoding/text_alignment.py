@@ -91,7 +91,7 @@ def load_text_aligner(spec: str = DEFAULT_CLIP_T, revision: str | None = None, d
     from transformers import AutoModel, AutoProcessor
 
     from fp_rank.encoding.backends._pretrained import load_pretrained, model_revision
-    from fp_rank.encoding.encoders import _resolve_device
+    from fp_rank.encoding.options import _resolve_device
     from fp_rank.encoding.registry import REGISTRY
 
     if not isinstance(spec, (str, Path)) or not str(spec):

@@ -17,13 +17,9 @@ from fp_rank.checks.leakage import (
     DEFAULT_MAX_THUMB_DIFF,
 )
 from fp_rank.encoding.background import Background, Matting, load_matting
-from fp_rank.encoding.encoders import (
-    Encoder,
-    Preprocessing,
-    check_device,
-    check_num_workers,
-    resolve_preprocessing,
-)
+from fp_rank.encoding.batches import check_num_workers
+from fp_rank.encoding.encoders import Encoder
+from fp_rank.encoding.options import Preprocessing, check_device, resolve_preprocessing
 from fp_rank.errors import InputError
 from fp_rank.evaluation.embed import (
     Embedder,

@@ -167,7 +167,7 @@ def test_absent_cuda_is_refused_by_every_encoder_and_by_evaluate(demo_gallery_di
 
 
 def test_device_strings_are_checked() -> None:
-    from fp_rank.encoding.encoders import check_device
+    from fp_rank.encoding.options import check_device
 
     assert check_device(None) is None and check_device("cpu") == "cpu"
     for bad in ("gpu", "cuda:x", 3):
