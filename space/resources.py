@@ -49,6 +49,8 @@ class SpaceResources:
         batch_size: images per encoder forward pass.
         work_root: folder for per-request files (default: a fresh temporary folder).
         report_ttl_s: how long report downloads stay available.
+        clip_t: a CLIP checkpoint (alias, Hub id or folder) that scores text alignment (CLIP-T) of
+            uploads whose mapping CSV row has a prompt; None: CLIP-T is not computed.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class SpaceResources:
         batch_size: int = 16,
         work_root: str | os.PathLike[str] | None = None,
         report_ttl_s: float = 3600.0,
+        clip_t: str | None = None,
     ) -> None:
         self.galleries: dict[str, GallerySource] = dict(galleries) if galleries is not None else galleries_from_env()
         self.encoders: dict[str, str] = dict(encoders) if encoders is not None else encoders_from_env()
@@ -79,6 +82,9 @@ class SpaceResources:
         self.max_strips = max_strips
         self.batch_size = batch_size
         self.report_ttl_s = report_ttl_s
+        if clip_t is not None and needs_remote_code(clip_t):
+            raise InputError(f"clip_t {clip_t!r} needs trust_remote_code, which the Space never enables")
+        self.clip_t = clip_t
         self._work_root = Path(work_root) if work_root is not None else None
         self._lock = threading.Lock()
         self._key_locks: dict[tuple[Any, ...], threading.Lock] = {}
@@ -224,6 +230,9 @@ class SpaceResources:
             if os.path.isabs(source) or os.path.exists(source) or source.startswith((".", "~")):
                 out[source] = f"gallery {label!r}"
                 out[os.path.realpath(source)] = f"gallery {label!r}"
+        if self.clip_t and (os.path.isabs(self.clip_t) or os.path.exists(self.clip_t)):
+            out[self.clip_t] = "the CLIP-T model"
+            out[os.path.realpath(self.clip_t)] = "the CLIP-T model"
         for label, spec in self.encoders.items():
             if os.path.isabs(spec) or os.path.exists(spec):
                 out[spec] = f"encoder {label!r}"

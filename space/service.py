@@ -85,6 +85,7 @@ class ScoringSpace(SpaceResources):
             top_k=env_int("FP_RANK_SPACE_TOP_K", 5),
             n_boot=env_int("FP_RANK_SPACE_BOOTSTRAP", 1000, minimum=0),
             max_strips=env_int("FP_RANK_SPACE_MAX_STRIPS", 100),
+            clip_t=os.environ.get("FP_RANK_SPACE_CLIP_T", "").strip() or None,
         )
 
     def score(
@@ -251,6 +252,7 @@ class ScoringSpace(SpaceResources):
             top_k=self.top_k,
             progress=bars,  # tqdm bars, tracked by the page's progress bar
             trust_remote_code=False,
+            clip_t=self.clip_t if any(prompts) else None,
         )
         for skipped in report.skipped:
             out.problems.append(Problem(str(skipped.get("file")), str(skipped.get("reason"))))
@@ -349,7 +351,7 @@ def write_samples(folder: str | os.PathLike[str]) -> tuple[list[str], str]:
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     paths: list[str] = []
-    lines = ["file,identity,method"]
+    lines = ["file,identity,method,prompt"]
     for rec in generated_records(0, methods=SAMPLE_METHODS):
         if rec["identity"] not in SAMPLE_IDENTITIES or int(rec["file"].rsplit("/", 1)[-1][:2]) >= SAMPLE_PROMPTS:
             continue
@@ -357,7 +359,7 @@ def write_samples(folder: str | os.PathLike[str]) -> tuple[list[str], str]:
         path = root / name
         rec["image"].save(path)
         paths.append(str(path))
-        lines.append(f"{name},{rec['identity']},{rec['method']}")
+        lines.append(f"{name},{rec['identity']},{rec['method']},{rec['prompt']}")
     csv_path = root / "sample-mapping.csv"
     csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return paths, str(csv_path)

@@ -346,6 +346,22 @@ def test_sample_images_score_with_their_mapping(space, tmp_path) -> None:
     assert outcome.report.results[0].n_queries == len(paths) // 2
 
 
+def test_clip_t_is_scored_and_shown_when_the_owner_names_a_checkpoint(demo_gallery_dir: Path, tmp_path: Path) -> None:
+    from tests.model_fixtures import make_tiny_clip_with_text
+
+    clip_dir = make_tiny_clip_with_text(tmp_path / "clip")
+    space = make_space(demo_gallery_dir, tmp_path / "work", clip_t=str(clip_dir), n_boot=0)
+    paths, mapping = service.write_samples(tmp_path / "samples")
+    outcome = _score(space, [Path(p) for p in paths], tmp_path, mapping=mapping)
+    assert all(q["prompt"] for q in outcome.report.queries)
+    assert all(q["clip_t"] is not None and -1 <= q["clip_t"] <= 1 for q in outcome.report.queries)
+    assert "fp-clip_t" in render.headline_html(outcome) and "CLIP-T" in render.query_table(outcome)
+    # the owner's folder never reaches the visitor
+    assert str(clip_dir) not in json.dumps(space.scrub_value(outcome.report.to_dict()))
+    plain = make_space(demo_gallery_dir, tmp_path / "work2", n_boot=0)
+    assert "fp-clip_t" not in render.headline_html(_score(plain, [Path(p) for p in paths], tmp_path / "b", mapping=mapping))
+
+
 # -- the launched page through gradio_client ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(demo_gallery_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
