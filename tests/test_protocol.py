@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 import fp_rank
@@ -102,3 +103,35 @@ def test_query_metrics_with_a_ranking_source_exist_on_ranking_results() -> None:
     for m in query_metrics():
         if m.source is not None:
             assert m.source in fields, m.key
+
+
+def test_summarise_keeps_stored_per_k_values_that_rows_lack() -> None:
+    """A schema-1.0 report stored cmc1 per query only: re-aggregating must not wipe CMC@5."""
+    from fp_rank.reporting.results import MethodResult
+
+    rows = [{"encoder": "e", "method": "m", "identity": i, "group": "g", "ap": ap, "cmc1": c, "pairwise": 0.5}
+            for i, ap, c in (("a", 1.0, 1.0), ("b", 0.5, 0.0))]
+    stored = MethodResult(method="m", encoder="e", values={"map": 0.75, "cmc": {1: 0.5, 5: 0.8, 10: 1.0}})
+    report = Report(results=[stored], queries=rows, metadata={"options": {"cmc_ks": [1, 5, 10]}}).summarise()
+    assert report.single.cmc == {1: 0.5, 5: 0.8, 10: 1.0}
+    assert report.single.map == 0.75
+
+
+def test_terminal_table_orders_by_map_and_shows_a_dash_for_nothing_scored() -> None:
+    from fp_rank.evaluation import summarise
+
+    rows = [{"encoder": "e", "method": m, "identity": "a", "group": "g", "ap": ap, "cmc1": 1.0, "pairwise": 0.5}
+            for m, ap in (("low", 0.3), ("high", 0.9))]
+    results = summarise(rows, [], encoders=["e"], methods=["low", "none", "high"], ks=(1,))
+    table = Report(results=results, queries=rows, metadata={}).format_table().splitlines()[2:]
+    assert [line.split()[1] for line in table] == ["high", "low", "none"]
+    assert "nan" not in table[2] and " - " in table[2]
+
+
+def test_an_unreadable_unknown_image_is_counted_once(demo_gallery_dir) -> None:
+    images = [np.zeros((64, 64, 3), dtype=np.uint8), b"not an image"]
+    report = fp_rank.evaluate(images, ["finch_gold_cheek", "no_such_bird"], gallery=str(demo_gallery_dir),
+                              encoder="fp-rank-demo", on_missing="skip", on_invalid="skip", progress=False,
+                              check_leaks=False)
+    r = report.single
+    assert (r.n_queries, r.n_missing, r.n_skipped) == (1, 0, 1)

@@ -224,7 +224,7 @@ def evaluate(
     unread = np.ones(len(run), dtype=bool)
     unread[vec.kept] = False
     excluded = leaked & ~unread & ~absent & ~lonely if exclude_leaks else np.zeros(len(run), dtype=bool)
-    counts = {key: run.count(mask) for key, mask in (("n_missing", missing), ("n_skipped", unread),
+    counts = {key: run.count(mask) for key, mask in (("n_missing", missing & ~unread), ("n_skipped", unread),
                                                       ("n_excluded", excluded))}
     dropped = {
         (e["name"], method): {key: count[method] for key, count in counts.items()}

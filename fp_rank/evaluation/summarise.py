@@ -104,8 +104,11 @@ def summarise_method(
     values: dict[str, Any] = {}
     per_group: dict[str, dict[str, float]] = {}
     for m in query_metrics():
-        if m.per_k:
-            values[m.result_field] = {int(k): _macro(by_group(column(m.column_for(k)))) for k in ks}
+        if m.per_k:  # only the ranks whose column the rows carry (a schema-1.0 report has cmc1 alone)
+            values[m.result_field] = {
+                int(k): _macro(by_group(column(m.column_for(k)))) for k in ks
+                if any(m.column_for(k) in r for r in rows)
+            }
             continue
         group_values = by_group(column(m.column_for()), m.aggregation)
         values[m.result_field] = _macro(group_values)

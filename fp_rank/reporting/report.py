@@ -108,17 +108,25 @@ class Report:
         """Re-aggregate the results from the per-query rows (no re-encoding); returns self.
 
         Counts of inputs dropped before ranking (missing, skipped, excluded) are kept; intervals
-        are cleared (recompute them with :meth:`add_intervals`).
+        are cleared (recompute them with :meth:`add_intervals`). A per-k value whose per-query
+        column the rows lack (CMC@5 of a schema-1.0 report, which stored only ``cmc1``) keeps its
+        stored value.
         """
         from fp_rank.evaluation.summarise import summarise
 
+        before = {(r.encoder, r.method): r for r in self.results}
         dropped = {
-            (r.encoder, r.method): {"n_missing": r.n_missing, "n_skipped": r.n_skipped, "n_excluded": r.n_excluded}
-            for r in self.results
+            key: {"n_missing": r.n_missing, "n_skipped": r.n_skipped, "n_excluded": r.n_excluded}
+            for key, r in before.items()
         }
         self.results = summarise(
             self.queries, self.ceilings, encoders=self.encoders, methods=self.methods, ks=self.ks, dropped=dropped
         )
+        for new in self.results:
+            old = before.get((new.encoder, new.method))
+            for m in (m for m in METRICS if m.per_k and old is not None):
+                stored = old.values.get(m.result_field) or {}
+                new.values[m.result_field] = {**stored, **new.values.get(m.result_field, {})}
         return self
 
     # -- serialisation ------------------------------------------------------------------
@@ -264,7 +272,7 @@ class Report:
         marked = any(c["flagged"] for c in copies.values())
         head += f" {'copies':>7}" if marked else ""
         lines = [head, "-" * len(head)]
-        for r in sorted(self.results, key=lambda x: (x.encoder, -(x.map if x.map is not None else -1.0))):
+        for r in sorted(self.results, key=lambda x: (x.encoder, not _finite(x.map), -(x.map if _finite(x.map) else 0.0))):
             cells = []
             for m, w in shown:
                 value = metric_value(r, m, self.ks)
@@ -374,6 +382,10 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def report_schema() -> dict[str, Any]:

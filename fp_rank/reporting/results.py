@@ -139,8 +139,8 @@ TABLE_METRICS = tuple(m for m in METRICS if m.terminal or m.markdown or m.card)
 
 
 def metric_value(result: MethodResult, m: Metric, ks: Sequence[int] = DEFAULT_KS) -> float | None:
-    """A result's value of metric ``m`` as tables show it (per-k metrics at the shown k; None if absent)."""
+    """A result's value of metric ``m`` as tables show it (per-k metrics at the shown k; None if absent or NaN)."""
     value = result.values.get(m.result_field)
     if m.per_k:
         value = (value or {}).get(m.shown_k(ks))
-    return None if value is None else float(value)
+    return None if value is None or not math.isfinite(float(value)) else float(value)
