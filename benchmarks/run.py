@@ -123,7 +123,7 @@ def summary(res: dict[str, Any]) -> list[str]:
         bf16 = enc.get(f"{arch}_bfloat16")
         if bf16:
             r16 = bf16["pipeline"]["throughput_vs_bare"]
-            rows.append((f"2. Same, bf16 autocast (opt-in)",
+            rows.append(("2. Same, bf16 autocast (opt-in)",
                          f"{100 * r16:.1f}% ({bf16['pipeline']['images_per_s']:.2f} vs {bf16['bare_forward']['images_per_s']:.2f} img/s)",
                          ">= 90%", _met(r16 >= 0.9)))
     fl = res.get("flows", {})

@@ -19,7 +19,7 @@ from PIL import Image, ImageFile
 
 import fp_rank
 from fp_rank.encoding.images import DEFAULT_MAX_PIXELS, to_rgb
-from fp_rank.errors import EncoderError, ImageDecodeError
+from fp_rank.errors import ImageDecodeError
 from tests.robustness import zoo
 
 EMB_ATOL = 1e-6
