@@ -65,6 +65,8 @@ class Metric:
         hint: the card's subtitle when there is no interval (``{ceiling_split}`` is filled in).
         css: the card's CSS class suffix (``fp-<css>``; default: the key).
         optional: computed only on request (CLIP-T): tables drop its column when no row has it.
+        query_label: header of its per-query value in per-image tables (``{k}`` filled in; the
+            per-query form of mAP is AP); None: not shown per image.
     """
 
     key: str
@@ -88,6 +90,7 @@ class Metric:
     hint: str = ""
     css: str | None = None
     optional: bool = False
+    query_label: str | None = None
 
     def column_for(self, k: int | None = None) -> str:
         """The per-query column (for per-k metrics, at rank ``k``)."""
@@ -115,18 +118,18 @@ METRICS: tuple[Metric, ...] = (
         key="map", label="mAP", description="Mean average precision of retrieving the query's own identity "
         "(exact under tied similarities), mean over groups of each group's mean.",
         result_field="map", column="ap", source="ap", per_group_field="map_per_group",
-        interval=True, terminal=True, markdown=True, card=True, hint="identity retrieval",
+        interval=True, terminal=True, markdown=True, card=True, hint="identity retrieval", query_label="AP",
     ),
     Metric(
         key="cmc", label="CMC@{k}", description="Share of queries whose first same-identity gallery image is "
         "within the top k.", result_field="cmc", column="cmc{k}", source="cmc", per_k=True, table_k=1,
-        interval=True, terminal=True, markdown=True, card=True, hint="top match correct",
+        interval=True, terminal=True, markdown=True, card=True, hint="top match correct", query_label="CMC@{k}",
     ),
     Metric(
         key="recall", label="Recall@{k}", description="Share of the query's same-identity gallery images ranked "
         "within the top k (expected value under ties).", result_field="recall", column="recall{k}",
         source="recall", per_k=True, table_k=10, interval=True, markdown=True, card=True,
-        hint="own-identity photos in the top k",
+        hint="own-identity photos in the top k", query_label="Recall@{k}",
     ),
     Metric(
         key="minp", label="mINP", description="Mean inverse negative penalty: R over the rank of the last "
@@ -138,12 +141,14 @@ METRICS: tuple[Metric, ...] = (
         "to its identity's reference (fine-tuning) images.",
         result_field="pairwise_similarity", column="pairwise", per_group_field="pairwise_per_group",
         interval=True, terminal=True, markdown=True, card=True, lower=-1.000001, upper=1.000001, hint="baseline",
+        query_label="Pairwise",
     ),
     Metric(
         key="clip_t", label="CLIP-T", description="Text alignment: cosine between a generated image's CLIP image "
         "features and its prompt's text features; per group, mean over prompts of a subject, then over subjects.",
         result_field="clip_t", column="clip_t", aggregation="identity_prompt_mean", markdown=True, card=True,
         lower=-1.000001, upper=1.000001, hint="prompt following", optional=True,
+        query_label="CLIP-T",
     ),
     Metric(
         key="floor", label="chance", title="Chance floor", description="Exact expected mAP of a uniformly random "

@@ -161,13 +161,13 @@ def status_markdown(outcome: Outcome) -> str:
 
 
 def _row_metrics(ks: Sequence[int]) -> list[tuple[str, str]]:
-    """(table header, per-query column) of the card metrics that have a per-query value."""
+    """(table header, per-query column) of the card metrics declared with a per-image label."""
     out = []
     for m in card_metrics():
-        if m.column is None or m.key == "floor":
+        if m.query_label is None:
             continue
         k = m.shown_k(ks)
-        out.append(("AP" if m.key == "map" else m.title_for(k), m.column_for(k) if m.per_k else m.column_for()))
+        out.append((m.query_label.format(k=k), m.column_for(k) if m.per_k else m.column_for()))
     return out
 
 
