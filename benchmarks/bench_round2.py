@@ -1,4 +1,4 @@
-"""Benchmark 8: performance round 2 (issue 14): start-up, decode once, worker processes, ranking vs one pass.
+"""Benchmark 8: performance round 2 (issue 14): start-up, decode once, workers, ranking, memory per rank.
 
 Every comparison runs its variants side by side in this one process, round-robin (``interleaved``),
 repeated, medians reported: the machine is shared, so only ratios measured in one run mean much.
@@ -10,7 +10,10 @@ repeated, medians reported: the machine is shared, so only ratios measured in on
 * **workers**: decode + preprocess throughput with a near-free model (tiny DINOv2) at
   ``num_workers`` = 0 (in-process), 1, 2, ... ``--workers W``; DINOv2-base fp32 pipeline vs bare forward.
 * **ranking**: ``rank_metrics`` vs one pass over the same matrix (a row max), in the random-score
-  regime of the issue and in the regimes of ``bench_ranking.py`` (scaled to fit in memory).
+  regime of the issue and in the regimes of ``bench_ranking.py`` (scaled to fit in memory); with
+  its threads, with one, and with the compiled kernel switched off (the NumPy path, as before).
+* **rank_memory**: embedding bytes and peak memory per rank at the final gather under torchrun
+  (W = 1, 2, 4), streamed gather (now) vs one padded all-gather (before).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import models  # noqa: E402
@@ -202,18 +206,78 @@ def ranking(repeats: int, quick: bool) -> dict[str, Any]:
         sim = rng.standard_normal((q, n)).astype(dtype)
         if shift is not None:
             sim[gallery_ids[None, :] == query_ids[:, None]] += shift
-        rank_metrics(sim[:2], query_ids[:2], gallery_ids)  # warm-up (imports, thread pool)
-        t = interleaved({"one pass (row max)": lambda: sim.max(axis=1),
-                         "rank_metrics": lambda: rank_metrics(sim, query_ids, gallery_ids)}, repeats)
+        rank_metrics(sim[:2], query_ids[:2], gallery_ids)  # warm-up (imports, compiled kernel, thread pool)
+        threads = torch.get_num_threads()
+        t = interleaved({
+            "one pass (row max)": lambda: sim.max(axis=1),
+            "rank_metrics": lambda: rank_metrics(sim, query_ids, gallery_ids),
+            "rank_metrics, 1 thread": lambda: _with_threads(1, lambda: rank_metrics(sim, query_ids, gallery_ids)),
+            "rank_metrics, NumPy path (before)": lambda: _numpy_path(lambda: rank_metrics(sim, query_ids, gallery_ids)),
+        }, repeats)
         one = t["one pass (row max)"]["median_s"]
+        ours, one_thread = t["rank_metrics"]["median_s"], t["rank_metrics, 1 thread"]["median_s"]
+        before = t["rank_metrics, NumPy path (before)"]["median_s"]
+        same = _numpy_path(lambda: rank_metrics(sim, query_ids, gallery_ids)).ap
+        max_diff = float(np.max(np.abs(same - rank_metrics(sim, query_ids, gallery_ids).ap)))
         out.append({"regime": name, "queries": q, "gallery": n, "relevant": r, "dtype": np.dtype(dtype).name,
-                    "one_pass_s": one, "rank_metrics_s": t["rank_metrics"]["median_s"],
-                    "ratio": t["rank_metrics"]["median_s"] / one, "times": t})
+                    "one_pass_s": one, "rank_metrics_s": ours, "ratio": ours / one, "threads": threads,
+                    "one_thread_s": one_thread, "one_thread_ratio": one_thread / one, "numpy_path_s": before,
+                    "numpy_path_ratio": before / one, "speedup_vs_numpy_path": before / ours,
+                    "max_abs_ap_difference": max_diff, "times": t})
         del sim
     return {"regimes": out, "repeats": repeats}
 
 
 # ------------------------------------------------------------------------------------ rendering
+
+
+def rank_memory(work: Path, worlds: list[int], n_images: int, dim: int, chunk: int) -> dict[str, Any]:
+    """Embedding bytes and peak memory per rank at the final gather, under torchrun (gloo, CPU)."""
+    out = []
+    for world in worlds:
+        for gather in ("streamed", "padded"):
+            if world == 1 and gather == "padded":
+                continue  # one process gathers nothing
+            folder = work / f"rank_memory_{world}_{gather}"
+            shutil.rmtree(folder, ignore_errors=True)
+            port = 29400 + world * 2 + (gather == "padded")
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(world), "--master_port",
+                   str(port), str(ROOT / "benchmarks" / "rank_memory_worker.py"), str(n_images), str(dim), str(chunk),
+                   str(folder), gather]
+            subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+            ranks = [json.loads(p.read_text()) for p in sorted(folder.glob("rank*.json"))]
+            total = ranks[0]["total_bytes"]
+            out.append({
+                "world_size": world, "gather": gather, "total_bytes": total,
+                "held_before_gather_bytes": max(r["held_bytes_before_gather"] for r in ranks),
+                "held_share": max(r["held_bytes_before_gather"] for r in ranks) / total,
+                "peak_extra_before_gather_bytes": max(r["peak_extra_before_gather_bytes"] for r in ranks),
+                "peak_extra_with_gather_bytes": max(r["peak_extra_with_gather_bytes"] for r in ranks),
+                "ranks": ranks,
+            })
+    return {"images": n_images, "dim": dim, "chunk": chunk, "runs": out}
+
+
+def _with_threads(n: int, fn: Any) -> Any:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _numpy_path(fn: Any) -> Any:
+    """Run ``fn`` with the compiled counting switched off (the kernel of main before this round)."""
+    from fp_rank.ranking import compiled
+
+    os.environ["FP_RANK_NO_NUMBA"] = "1"
+    compiled.reset()
+    try:
+        return fn()
+    finally:
+        del os.environ["FP_RANK_NO_NUMBA"]
+        compiled.reset()
 
 
 def summary_rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -249,9 +313,30 @@ def summary_rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      "report", "-"))
     r = res.get("ranking")
     if r:
+        issue = r["regimes"][0]
+        rows.append((f"8. Ranking / one pass over the matrix, {issue['regime']} ({issue['queries']:,} x "
+                     f"{issue['gallery']:,}, R={issue['relevant']})",
+                     f"{issue['ratio']:.1f}x ({issue['threads']} threads; 1 thread {issue['one_thread_ratio']:.1f}x; "
+                     f"NumPy path {issue['numpy_path_ratio']:.1f}x)", "<= 3x", met(issue["ratio"] <= 3)))
         worst = max(r["regimes"], key=lambda x: x["ratio"])
-        rows.append(("8. Ranking / one pass over the matrix, worst regime", f"{worst['ratio']:.1f}x ({worst['regime']})",
+        rows.append(("8. Ranking / one pass over the matrix, worst regime",
+                     f"{worst['ratio']:.1f}x ({worst['regime']}; NumPy path {worst['numpy_path_ratio']:.1f}x)",
                      "<= 3x", met(worst["ratio"] <= 3)))
+    m = res.get("rank_memory")
+    if m:
+        runs = {(x["world_size"], x["gather"]): x for x in m["runs"]}
+        worlds = sorted({w for w, _ in runs})
+        held = ", ".join(f"W={w}: {runs[(w, 'streamed')]['held_share']:.2f}" for w in worlds)
+        mb = lambda b: f"{b / 1e6:.0f} MB"  # noqa: E731
+        peaks = ", ".join(
+            f"W={w}: {mb(runs[(w, 'streamed')]['peak_extra_with_gather_bytes'])}"
+            + (f" (padded gather, as before: {mb(runs[(w, 'padded')]['peak_extra_with_gather_bytes'])})"
+               if (w, "padded") in runs else "") for w in worlds)
+        total = m["runs"][0]["total_bytes"]
+        rows.append((f"8. Memory per rank: share of the {mb(total)} of embeddings held before the final gather",
+                     held, "1/W (no rank holds every embedding)",
+                     met(all(abs(runs[(w, "streamed")]["held_share"] - 1 / w) < 0.05 for w in worlds))))
+        rows.append(("8. Memory per rank: peak extra resident memory through the gather", peaks, "report", "-"))
     return rows
 
 
@@ -273,7 +358,7 @@ def section(res: dict[str, Any]) -> list[str]:
                 f"{s['first_batch_s']:.2f} s (median of {s['repeats']}; loading torch, transformers, the gallery and the "
                 "model). Heavy modules load on first use: `fp_rank/__init__.py` resolves its public names through a "
                 "module `__getattr__`; `tests/test_startup.py` checks that neither command imports torch, transformers, "
-                "datasets, evaluate, matplotlib, PIL, scipy or pandas.", ""]
+                "datasets, evaluate, matplotlib, PIL, scipy, pandas or numba.", ""]
     d = res.get("decode_once")
     if d:
         t = d["times"]
@@ -317,15 +402,40 @@ def section(res: dict[str, Any]) -> list[str]:
         for x in r["regimes"]:
             out.append(f"| {x['regime']} | {x['queries']:,} x {x['gallery']:,}, {x['relevant']} | {x['dtype']} | "
                        f"{x['one_pass_s']:.3f} s | {x['rank_metrics_s']:.3f} s | {x['ratio']:.1f}x |")
-        out += ["", "Not met. The kernel is unchanged in this round (exact, tie-aware; the oracle tests stay green). "
-                "Measured alternatives in NumPy on this CPU, per 50,000-item float32 row (R = 10): sorting the ~45,000 "
-                "candidates 95-105 us; counting with one comparison pass per relevant score for `>` and one for `==` "
-                "(20 passes of `np.greater(..., out=)` + `np.count_nonzero`, ~5 us each) 107 us; hashing the bit "
-                "patterns to find ties in one pass is slower (`np.take` on a lookup table: 28-38 us per pass); "
-                "`np.searchsorted(sorted_thresholds, row)` and `torch.searchsorted` 22 ns per item (a branchy binary "
-                "search per item); one pass (row max) 12-26 us. Reaching 3x one pass needs a compiled kernel (one pass "
-                "per row counting against R sorted thresholds, SIMD compares) or the GPU; neither is in this round. "
-                "No GPU was lent to this task, so the CUDA path was not measured.", ""]
+        out += ["", "| regime | rank_metrics, 1 thread | ratio | NumPy path (before) | ratio | speed-up | max abs AP "
+                "difference |", "|---|---|---|---|---|---|---|"]
+        for x in r["regimes"]:
+            out.append(f"| {x['regime']} | {x['one_thread_s']:.3f} s | {x['one_thread_ratio']:.1f}x | "
+                       f"{x['numpy_path_s']:.3f} s | {x['numpy_path_ratio']:.1f}x | {x['speedup_vs_numpy_path']:.1f}x | "
+                       f"{x['max_abs_ap_difference']:.1e} |")
+        threads = r["regimes"][0]["threads"]
+        out += ["", f"`rank_metrics` used {threads} threads (torch's intra-op setting); the one pass is NumPy's "
+                "single-threaded row max. The counting is compiled (`fp_rank/ranking/compiled.py`, Numba): per query "
+                "and distinct relevant score, one vectorised compare-and-count loop over the row while it sits in the "
+                "cache (up to 16 distinct scores), a monotone cell histogram beyond; the items below the lowest relevant "
+                "score are dropped first unless they are few. The NumPy path (candidates sorted, binary search) is what "
+                "runs without Numba (`FP_RANK_NO_NUMBA=1`); both agree to the printed difference and exactly on ranks, "
+                "ties and top-1 (`tests/test_ranking_compiled.py`). Where the target is not met, the per-relevant-item "
+                "work dominates (R = 1000 relevant items in a 10,000-item row: each needs its tie group, its precision "
+                "and its Recall@k terms), or the row is short enough that the fixed per-query cost shows. Tensors on a "
+                "GPU are ranked on the GPU (`_count_block_torch`: comparisons for up to 32 relevant items, one sort and "
+                "`torch.searchsorted` beyond; tested on the CPU against the other paths); no GPU was lent, so it is "
+                "not timed here.", ""]
+    m = res.get("rank_memory")
+    if m:
+        out += [f"**Memory per rank** (`torchrun --nproc_per_node W`, gloo on the CPU; {m['images']:,} generated images, "
+                f"a near-free {m['dim']}-dimensional callable encoder, chunks of {m['chunk']:,} images, no cache; each "
+                "rank's figures at the moment it enters the final gather, and after it; worst rank shown):", "",
+                "| W | final gather | embeddings held before the gather | share of all | peak extra memory before the "
+                "gather | peak extra memory through the gather |", "|---|---|---|---|---|---|"]
+        for x in m["runs"]:
+            out.append(f"| {x['world_size']} | {x['gather']} | {x['held_before_gather_bytes'] / 1e6:.1f} MB | "
+                       f"{x['held_share']:.2f} | {x['peak_extra_before_gather_bytes'] / 1e6:.0f} MB | "
+                       f"{x['peak_extra_with_gather_bytes'] / 1e6:.0f} MB |")
+        out += ["", "Every rank ends with all the embeddings (ranking runs on every rank), so the gather's result is "
+                "the floor. Before this round the gather sent each shard whole, padded, and concatenated and reordered "
+                "the result (two more full copies); it now streams 16 MB pieces per rank straight into their final "
+                "rows (`fp_rank/distributed.py`, `_gather_rows`), and the encoded chunks are held once.", ""]
     return out
 
 
@@ -336,13 +446,13 @@ def _load(res: dict[str, Any]) -> str:
 
 def main() -> None:
     def extra(parser: Any) -> None:
-        parser.add_argument("--only", nargs="+", choices=["startup", "decode_once", "workers", "ranking"])
+        parser.add_argument("--only", nargs="+", choices=["startup", "decode_once", "workers", "ranking", "rank_memory"])
         parser.add_argument("--workers", type=int, default=2, help="largest number of worker processes (default 2)")
         parser.add_argument("--repeats", type=int, default=3)
 
     args = parse_args(__doc__.splitlines()[0], extra)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="fp_rank_bench_round2_"))
-    parts = args.only or ["startup", "decode_once", "workers", "ranking"]
+    parts = args.only or ["startup", "decode_once", "workers", "ranking", "rank_memory"]
     result: dict[str, Any] = {"machine": machine()}
     start = time.perf_counter()
     reps = 2 if args.quick else args.repeats
@@ -353,10 +463,13 @@ def main() -> None:
             "decode_once": lambda: decode_once(work, reps, 2 if args.quick else 7),
             "workers": lambda: workers(work, reps, args.workers, 32 if args.quick else 128, 8 if args.quick else 32),
             "ranking": lambda: ranking(reps, args.quick),
+            "rank_memory": lambda: rank_memory(work, [1, 2] if args.quick else [1, 2, 4], 4096 if args.quick else 16384,
+                                               1024, 1024 if args.quick else 2048),
         }[part]())
         result[part] = value
         result[part]["seconds"] = t
-        print(json.dumps({part: {k: v for k, v in value.items() if k not in ("times", "regimes")}}, default=str)[:600],
+        print(json.dumps({part: {k: v for k, v in value.items() if k not in ("times", "regimes", "runs")}},
+                         default=str)[:600],
               flush=True)
     result["seconds"] = time.perf_counter() - start
     write_result(args.out, result)

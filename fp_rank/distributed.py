@@ -336,20 +336,47 @@ def _gather(ctx: Context, local: Any, error: BaseException | None) -> Any:
     dim = dims[0] if dims else 0
     longest = max(int(m["shape"][0]) for m in meta)
     all_kept = np.concatenate([m["kept"] for m in meta])
+    order = np.argsort(all_kept, kind="stable")
     if dim == 0 or longest == 0:
         all_emb = np.zeros((0, 0), dtype=np.float32)
     else:
-        device = _collective_device(ctx)
-        padded = torch.zeros((longest, dim), dtype=torch.float32, device=device)
-        if emb.shape[0]:
-            padded[: emb.shape[0]] = torch.from_numpy(emb).to(device)
-        gathered = [torch.empty_like(padded) for _ in range(ctx.world_size)]
-        dist.all_gather(gathered, padded)
-        rows = [g[: int(m["shape"][0])].cpu().numpy() for g, m in zip(gathered, meta)]
-        all_emb = np.concatenate(rows)
-    order = np.argsort(all_kept, kind="stable")
+        all_emb = _gather_rows(ctx, emb, [int(m["shape"][0]) for m in meta], order, dim, longest)
     all_skipped = sorted((s for m in meta for s in m["skipped"]), key=lambda s: int(s["index"]))
-    return EncodeResult(embeddings=all_emb[order] if dim else all_emb, kept=all_kept[order], skipped=all_skipped)
+    return EncodeResult(embeddings=all_emb, kept=all_kept[order], skipped=all_skipped)
+
+
+#: Float32 values per rank and round of the streamed gather (16 MB).
+_GATHER_PIECE_ELEMENTS = 1 << 22
+
+
+def _gather_rows(ctx: Context, emb: np.ndarray, counts: list[int], order: np.ndarray, dim: int,
+                 longest: int) -> np.ndarray:
+    """Every rank's embedding rows, in input order, streamed piece by piece into one array.
+
+    Each round moves at most ``_GATHER_PIECE_ELEMENTS`` values per rank, written straight to
+    their final rows: besides its own shard and the result, a rank holds one piece per rank
+    (the full result is never held twice, nor a padded copy of it).
+    """
+    import torch.distributed as dist
+
+    dest = np.empty(len(order), dtype=np.int64)
+    dest[order] = np.arange(len(order))  # gathered row i (rank-major) goes to row dest[i]
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    out = np.empty((len(order), dim), dtype=np.float32)
+    device = _collective_device(ctx)
+    piece = max(1, _GATHER_PIECE_ELEMENTS // dim)
+    send = torch.zeros((piece, dim), dtype=torch.float32, device=device)
+    recv = [torch.empty_like(send) for _ in range(ctx.world_size)]
+    for p0 in range(0, longest, piece):
+        mine = max(0, min(piece, emb.shape[0] - p0))
+        if mine:
+            send[:mine] = torch.from_numpy(emb[p0 : p0 + mine]).to(device)
+        dist.all_gather(recv, send)
+        for r, buf in enumerate(recv):
+            n_r = max(0, min(piece, counts[r] - p0))
+            if n_r:
+                out[dest[offsets[r] + p0 : offsets[r] + p0 + n_r]] = buf[:n_r].cpu().numpy()
+    return out
 
 
 def verify_same_inputs(what: str, count: int, fingerprint: str) -> None:
@@ -452,6 +479,7 @@ def encode_chunks(
         if bar is not None:
             bar.close()
     local = _concat(parts) if error is None else None
+    parts.clear()  # the shard is held once, in `local`, through the gather
     if not ctx.active:
         return local, from_cache
     gathered = _gather(ctx, local, error)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch", "transformers", "datasets", "evaluate", "matplotlib", "PIL", "scipy", "pandas")
+HEAVY = ("torch", "transformers", "datasets", "evaluate", "matplotlib", "PIL", "scipy", "pandas", "numba")
 
 
 def _loaded_after(code: str) -> list[str]:

@@ -1,8 +1,11 @@
 """The ranking kernel behind :func:`fp_rank.rank_metrics`: exact, tie-aware counts per query.
 
-Only the items scoring at least as high as a query's lowest-scoring relevant item can change AP,
-CMC, Recall or INP; they are found in one vectorised pass, sorted, and every relevant score is
-located among them by binary search. :class:`RankingResult` holds the per-query results.
+AP, CMC, Recall and INP need, for each relevant score of a query, how many items score above it
+and how many tie with it. Three counters give the same numbers: the compiled one
+(:func:`_score_block_compiled`, Numba, which also computes the metrics), the NumPy fallback
+(:func:`_count_block`: only the items scoring at least as high as the lowest relevant item are
+sorted, each relevant score is located among them by binary search) and the device path for
+GPU tensors (:func:`_count_block_torch`). :class:`RankingResult` holds the per-query results.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 
 from fp_rank.errors import InputError
+from fp_rank.ranking import compiled
 from fp_rank.ranking.chance import _harmonic_table, chance_average_precision
 
 
@@ -130,17 +134,31 @@ class _Accumulator:
         self.tied = np.zeros(n_q, dtype=bool)
         self.top1 = np.zeros(n_q, dtype=np.int64)
 
-    def add(self, start: int, block: np.ndarray) -> None:
-        """Score rows ``start .. start + len(block)`` of the similarity matrix."""
+    def add(self, start: int, block: np.ndarray | torch.Tensor) -> None:
+        """Score rows ``start .. start + len(block)`` of the similarity matrix.
+
+        A tensor is counted on its own device (:func:`_count_block_torch`); an array by the
+        compiled kernel when it is available, else by NumPy (:func:`_count_block`).
+        """
         stop = start + len(block)
-        found = _count_block(
-            block, start, self.missing[start:stop], self.index.order, self.starts[start:stop], self.counts[start:stop]
-        )
-        self.top1[start:stop] = found["top1"]
-        if len(found["rows"]) == 0:
+        args = (block, start, self.missing[start:stop], self.index.order, self.starts[start:stop],
+                self.counts[start:stop])
+        if isinstance(block, torch.Tensor):
+            found = _count_block_torch(*args)
+            top1, rows = found["top1"], found["rows"]
+            if len(rows):
+                out = _metrics_from_counts(**found["counts"], harmonic=self.harmonic, ks=self.ks, n=self.n_g)
+        elif block.dtype in (np.float32, np.float64) and block.shape[1] < 2**31 and compiled.available():
+            top1, rows, out = _score_block_compiled(*args, harmonic=self.harmonic, ks=self.ks)
+        else:
+            found = _count_block(*args)
+            top1, rows = found["top1"], found["rows"]
+            if len(rows):
+                out = _metrics_from_counts(**found["counts"], harmonic=self.harmonic, ks=self.ks, n=self.n_g)
+        self.top1[start:stop] = top1
+        if len(rows) == 0:
             return
-        out = _metrics_from_counts(**found["counts"], harmonic=self.harmonic, ks=self.ks, n=self.n_g)
-        sel = start + found["rows"]
+        sel = start + rows
         self.ap[sel] = out["ap"]
         self.first[sel] = out["first"]
         self.inp[sel] = out["inp"]
@@ -211,6 +229,82 @@ def _scan_pool() -> ThreadPoolExecutor:
 _PASS_ELEMENTS = 1 << 18
 
 
+def _relevant_scores(
+    block: np.ndarray, rows: np.ndarray, order: np.ndarray, starts: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(b, r_max)`` relevant similarities of each row, best first (``-inf`` padding), and the valid mask."""
+    n_rows = block.shape[0]
+    r_max = int(counts[rows].max()) if len(rows) else 1
+    col = np.arange(r_max)
+    n_rel_c = np.maximum(counts, 1)
+    valid = col[None, :] < counts[:, None]
+    take = order[starts[:, None] + np.minimum(col[None, :], n_rel_c[:, None] - 1)] if len(order) else np.zeros(
+        (n_rows, r_max), dtype=np.int64
+    )
+    rel = np.where(valid, np.take_along_axis(block, take, axis=1), -np.inf)
+    return -np.sort(-rel, axis=1), valid  # best first; padding (-inf) last
+
+
+def _score_block_compiled(
+    block: np.ndarray,
+    start: int,
+    missing: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    harmonic: np.ndarray,
+    ks: list[int],
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``top1``, the scored rows and their metrics, from :mod:`fp_rank.ranking.compiled` (same maths)."""
+    n_rows, n_g = block.shape
+    rows = np.flatnonzero(~missing)
+    n_rel = np.where(missing, 0, counts)
+    top1 = np.zeros(n_rows, dtype=np.int64)
+    out = compiled.new_outputs(n_rows, len(ks))
+    step = max(1, _PASS_ELEMENTS // max(n_g, 1))
+
+    def scan(first: int, last: int) -> int | None:
+        rel, _ = _relevant_scores(block[first:last], np.flatnonzero(n_rel[first:last]), order, starts[first:last],
+                                  n_rel[first:last])
+        for s0 in range(first, last, step):
+            s1 = min(last, s0 + step)
+            sb = block[s0:s1]
+            top1[s0:s1] = np.argmax(sb, axis=1)  # also reads the rows into the cache for the kernel
+            compiled.score_rows(sb, rel[s0 - first : s1 - first], n_rel[s0:s1], harmonic, ks,
+                                {name: value[s0:s1] for name, value in out.items()})
+            finite = out["finite"][s0:s1]
+            if not finite.all():
+                return s0 + int(np.flatnonzero(~finite)[0])
+        return None
+
+    _run_threads(scan, n_rows, n_g, start)
+    return top1, rows, {
+        "ap": out["ap"][rows], "first": out["first"][rows], "inp": out["inp"][rows], "tied": out["tied"][rows],
+        "cmc": {k: out["cmc"][rows, i] for i, k in enumerate(ks)},
+        "recall": {k: out["recall"][rows, i] for i, k in enumerate(ks)},
+    }
+
+
+def _run_threads(scan: Any, n_rows: int, n_g: int, start: int) -> None:
+    """Run ``scan(first, last)`` over contiguous row ranges, in threads when the block is big.
+
+    Rows are independent and the kernels release the GIL, so results do not depend on it.
+
+    Raises:
+        InputError: a ``scan`` reported a row holding NaN or inf (the first such row is named).
+    """
+    n_threads = _scan_threads(n_rows, n_g)
+    if n_threads > 1:
+        edges = np.linspace(0, n_rows, n_threads + 1).astype(int)
+        found = list(_scan_pool().map(scan, edges[:-1], edges[1:]))
+    else:
+        found = [scan(0, n_rows)]
+    bad_found = [b for b in found if b is not None]
+    if bad_found:
+        bad = start + min(bad_found)
+        raise InputError(f"similarity row {bad} holds NaN or inf; check the embeddings of query {bad}")
+
+
 def _count_block(
     block: np.ndarray,
     start: int,
@@ -249,16 +343,10 @@ def _count_block(
     rows = np.flatnonzero(~missing)
     q = len(rows)
     n_rel = counts
-    r_max = int(n_rel[rows].max()) if q else 1
+    rel, valid = _relevant_scores(block, rows, order, starts, counts)
+    r_max = rel.shape[1]
     col = np.arange(r_max)
-    n_rel_c = np.maximum(n_rel, 1)
-    valid = col[None, :] < n_rel[:, None]
-    take = order[starts[:, None] + np.minimum(col[None, :], n_rel_c[:, None] - 1)] if len(order) else np.zeros(
-        (n_rows, r_max), dtype=np.int64
-    )
-    rel = np.where(valid, np.take_along_axis(block, take, axis=1), -np.inf)
-    rel = -np.sort(-rel, axis=1)  # best first; padding (-inf) last
-    worst = rel[np.arange(n_rows), n_rel_c - 1]
+    worst = rel[np.arange(n_rows), np.maximum(n_rel, 1) - 1]
     better = np.zeros((n_rows, r_max), dtype=np.int64)
     tied = np.zeros((n_rows, r_max), dtype=np.int64)
     step = max(1, _PASS_ELEMENTS // max(n_g, 1))
@@ -291,19 +379,22 @@ def _count_block(
                 tied[j, :r] = le - lt
         return None
 
-    # Rows are independent: with several cores, contiguous ranges of rows are scanned in threads
-    # (NumPy releases the GIL in comparisons, reductions and sorts); results do not depend on it.
-    n_threads = _scan_threads(n_rows, n_g)
-    if n_threads > 1:
-        edges = np.linspace(0, n_rows, n_threads + 1).astype(int)
-        found = list(_scan_pool().map(scan, edges[:-1], edges[1:]))
-    else:
-        found = [scan(0, n_rows)]
-    bad_found = [b for b in found if b is not None]
-    if bad_found:
-        bad = start + min(bad_found)
-        raise InputError(f"similarity row {bad} holds NaN or inf; check the embeddings of query {bad}")
-    rel, valid, better, tied, n_rel = rel[rows], valid[rows], better[rows], tied[rows], n_rel[rows]
+    _run_threads(scan, n_rows, n_g, start)  # NumPy releases the GIL in comparisons, reductions and sorts
+    return {"top1": top1, "rows": rows, "counts": _finish_counts(rel[rows], valid[rows], better[rows], tied[rows],
+                                                                 n_rel[rows])}
+
+
+def _finish_counts(
+    rel: np.ndarray, valid: np.ndarray, better: np.ndarray, tied: np.ndarray, n_rel: np.ndarray
+) -> dict[str, np.ndarray]:
+    """From counts over every item to counts over the non-relevant ones, plus the relevant tie groups.
+
+    ``better``/``tied`` count all items scoring above / equal to each relevant score (``rel``,
+    best first, ``valid`` marking the real entries); the result is what
+    :func:`_metrics_from_counts` takes.
+    """
+    q, r_max = rel.shape
+    col = np.arange(r_max)
     # Tie groups among the relevant scores: lo = first index of the group, hi = one past its end.
     same_prev = np.zeros((q, r_max), dtype=bool)
     same_prev[:, 1:] = (rel[:, 1:] == rel[:, :-1]) & valid[:, 1:]
@@ -315,18 +406,72 @@ def _count_block(
     else:
         lo = np.tile(col, (q, 1))
         hi = lo + 1
-    better -= lo  # relevant items strictly above t_i are not non-relevant
-    tied -= hi - lo  # nor are the relevant items tied with it
+    better = better - lo  # relevant items strictly above t_i are not non-relevant
+    tied = tied - (hi - lo)  # nor are the relevant items tied with it
     better[~valid] = 0
     tied[~valid] = 0
-    return {
-        "top1": top1,
-        "rows": rows,
-        "counts": {
-            "lo": np.ascontiguousarray(lo), "hi": np.ascontiguousarray(hi), "better": better, "tied": tied,
-            "n_rel": n_rel,
-        },
-    }
+    return {"lo": np.ascontiguousarray(lo), "hi": np.ascontiguousarray(hi), "better": better, "tied": tied,
+            "n_rel": n_rel}
+
+
+#: Largest relevant count per query for which the device path compares instead of sorting rows.
+_TORCH_COMPARE_MAX_R = 32
+#: Booleans materialised at once by the device path's comparisons.
+_TORCH_COMPARE_ELEMENTS = 1 << 26
+
+
+def _count_block_torch(
+    block: torch.Tensor,
+    start: int,
+    missing: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+) -> dict[str, Any]:
+    """:func:`_count_block` for a tensor on its own device (a GPU): the same exact counts.
+
+    The similarities never leave the device; only the ``(b, R)`` counts come back. With up to
+    ``_TORCH_COMPARE_MAX_R`` relevant items the items are compared with every relevant score
+    (chunks of rows bound the booleans held), otherwise each row is sorted once and the relevant
+    scores are located in it by ``torch.searchsorted`` (both sides, so ties are counted exactly).
+    """
+    n_rows, n_g = block.shape
+    dev = block.device
+    finite = torch.isfinite(block).all(dim=1)
+    if not bool(finite.all()):
+        bad = start + int(torch.nonzero(~finite)[0, 0])
+        raise InputError(f"similarity row {bad} holds NaN or inf; check the embeddings of query {bad}")
+    top1 = block.argmax(dim=1).cpu().numpy().astype(np.int64)
+    rows = np.flatnonzero(~missing)
+    if len(rows) == 0:
+        return {"top1": top1, "rows": rows, "counts": {}}
+    r_max = int(counts[rows].max())
+    col = np.arange(r_max)
+    valid = col[None, :] < counts[rows, None]
+    take = order[starts[rows, None] + np.minimum(col[None, :], counts[rows, None] - 1)]
+    sub = block[torch.from_numpy(rows).to(dev)]
+    rel_t = torch.gather(sub, 1, torch.from_numpy(take).to(dev))
+    rel_t = torch.where(torch.from_numpy(valid).to(dev), rel_t, torch.tensor(-torch.inf, dtype=sub.dtype, device=dev))
+    rel_t = torch.sort(rel_t, dim=1, descending=True).values
+    if r_max <= _TORCH_COMPARE_MAX_R:
+        gt_parts, ge_parts = [], []
+        step = max(1, _TORCH_COMPARE_ELEMENTS // max(n_g * r_max, 1))
+        for s0 in range(0, len(rows), step):
+            x = sub[s0 : s0 + step, :, None]
+            t = rel_t[s0 : s0 + step, None, :]
+            gt_parts.append((x > t).sum(dim=1))
+            ge_parts.append((x >= t).sum(dim=1))
+        gt, ge = torch.cat(gt_parts), torch.cat(ge_parts)
+    else:
+        ascending = torch.sort(sub, dim=1).values
+        t_asc = torch.flip(rel_t, dims=(1,)).contiguous()
+        le = torch.flip(torch.searchsorted(ascending, t_asc, right=True), dims=(1,))
+        lt = torch.flip(torch.searchsorted(ascending, t_asc, right=False), dims=(1,))
+        gt, ge = n_g - le, n_g - lt
+    better = gt.cpu().numpy().astype(np.int64)
+    tied = (ge - gt).cpu().numpy().astype(np.int64)
+    rel = rel_t.cpu().numpy()
+    return {"top1": top1, "rows": rows, "counts": _finish_counts(rel, valid, better, tied, counts[rows])}
 
 
 def _metrics_from_counts(

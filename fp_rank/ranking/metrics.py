@@ -17,13 +17,14 @@ Definitions (protocol 1.1; unchanged since 1.0 except for Recall@k, added in 1.1
 * The chance floor is the exact expected AP of a uniformly random ranking
   (:mod:`fp_rank.ranking.chance`).
 
-The implementation (:mod:`fp_rank.ranking.kernel`) never sorts the gallery. Only the items scoring at least as high as a query's
-lowest-scoring relevant item (the ``K`` *candidates*, ranked before or tied with its last relevant
-item) can change AP, CMC or INP: one vectorised comparison per query finds them, they alone are
-sorted (``O(K log K)``) and each relevant score is located among them by binary search, which
-gives exact, tie-aware counts. Similarities are read once from memory, in cache-sized passes, and
-:func:`rank_metrics_from_embeddings` computes them one chunk of queries at a time, so memory is
-bounded by the chunk size whatever the number of queries.
+The implementation (:mod:`fp_rank.ranking.kernel`) never sorts the gallery: per query it needs only,
+for each relevant score, how many items score above it and how many tie with it. These counts
+are exact and come from compiled loops (:mod:`fp_rank.ranking.compiled`, Numba) over each row
+while it is in the CPU cache, from a NumPy path when Numba is missing (the items scoring at
+least as high as the query's lowest relevant item are sorted and every relevant score located
+among them by binary search), or, for tensors on a GPU, from torch on that device.
+:func:`rank_metrics_from_embeddings` computes the similarities one chunk of queries at a time,
+so memory is bounded by the chunk size whatever the number of queries.
 """
 
 from __future__ import annotations
@@ -209,7 +210,8 @@ def rank_metrics(
     if on_missing not in ("error", "skip", "zero"):
         raise InputError(f"on_missing must be 'error', 'skip' or 'zero', got {on_missing!r}")
     ks = _check_ks(cmc_ks)
-    sim = _similarity_array(similarity)
+    device = _accelerator(similarity)
+    sim = _device_similarity(similarity) if device is not None else _similarity_array(similarity)
     if sim.ndim != 2:
         raise InputError(f"similarity must be a 2-D (queries, gallery) array, got shape {tuple(sim.shape)}")
     n_q, n_g = sim.shape
@@ -270,8 +272,14 @@ def rank_metrics_from_embeddings(
     if on_missing not in ("error", "skip", "zero"):
         raise InputError(f"on_missing must be 'error', 'skip' or 'zero', got {on_missing!r}")
     ks = _check_ks(cmc_ks)
-    q_emb = _similarity_array(query_embeddings).astype(dtype, copy=False)
-    g_emb = _similarity_array(gallery_embeddings).astype(dtype, copy=False)
+    device = _accelerator(query_embeddings, gallery_embeddings)
+    if device is not None:  # embeddings on a GPU stay there: similarities are computed and counted on it
+        t_dtype = torch.from_numpy(np.zeros(0, dtype=dtype)).dtype
+        q_emb = _device_similarity(query_embeddings, device).to(t_dtype)
+        g_emb = _device_similarity(gallery_embeddings, device).to(t_dtype)
+    else:
+        q_emb = _similarity_array(query_embeddings).astype(dtype, copy=False)
+        g_emb = _similarity_array(gallery_embeddings).astype(dtype, copy=False)
     if q_emb.ndim != 2 or g_emb.ndim != 2 or q_emb.shape[1] != g_emb.shape[1]:
         raise InputError(
             f"embeddings must be (Q, D) and (N, D) with the same D, got shapes {q_emb.shape} and {g_emb.shape}"
@@ -291,7 +299,8 @@ def rank_metrics_from_embeddings(
         block = q_emb[start : start + chunk_size] @ g_t
         acc.add(start, block)
         stop = start + len(block)
-        top1_score[start:stop] = block[np.arange(len(block)), acc.top1[start:stop]]
+        best = block[np.arange(len(block)), acc.top1[start:stop]]
+        top1_score[start:stop] = best.cpu().numpy() if isinstance(best, torch.Tensor) else best
         del block  # before the next chunk is computed: one chunk alive at a time
     res = acc.result()
     res.extras["top1_score"] = top1_score
@@ -303,6 +312,24 @@ def _check_ks(cmc_ks: Sequence[int]) -> list[int]:
     if any(k < 1 for k in ks):
         raise InputError(f"cmc_ks must be positive ranks, got {list(cmc_ks)!r}")
     return ks
+
+
+def _accelerator(*xs: Any) -> torch.device | None:
+    """The device of the first input that is a tensor off the CPU (a GPU), else None."""
+    for x in xs:
+        if isinstance(x, torch.Tensor) and x.device.type != "cpu":
+            return x.device
+    return None
+
+
+def _device_similarity(x: Any, device: torch.device | None = None) -> torch.Tensor:
+    """A floating tensor on ``device`` (default: where it is); half precision is widened exactly."""
+    t = x.detach() if isinstance(x, torch.Tensor) else torch.from_numpy(_as_float_array(x, "embeddings"))
+    if device is not None:
+        t = t.to(device)
+    if not torch.is_floating_point(t):
+        return t.double()
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def _similarity_array(x: Any) -> np.ndarray:

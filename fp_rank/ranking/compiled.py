@@ -1,0 +1,102 @@
+"""Compiled counting for the ranking kernel: per query, how many items beat or tie each relevant score.
+
+:func:`fp_rank.ranking.kernel._count_block` needs, for every query row ``x`` and each of its
+distinct relevant scores ``u_1 > ... > u_U``, the exact counts ``#{x > u_k}`` and ``#{x == u_k}``.
+With Numba installed these are computed here in one call per block of rows, without sorting:
+
+* few distinct scores (``U <= SMALL_U``): one vectorised compare-and-count loop per score over
+  the row, which stays in the CPU cache (the first loop also checks that the row is finite);
+* more: every item is mapped to one of ``m`` equal-width *cells* spanning ``[u_U, u_1]`` by a
+  monotone function, the cells are counted in one pass, and only the items falling in a cell that
+  holds one of the ``u_k`` are compared exactly. Monotone means ``cell(x) > cell(u)`` implies
+  ``x > u`` and ``x == u`` implies ``cell(x) == cell(u)``, so the counts stay exact.
+
+Without Numba (or with ``FP_RANK_NO_NUMBA=1``) the kernel falls back to its NumPy path (sort the
+candidates, binary search); both give identical counts (``tests/test_ranking_compiled.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+#: Distinct relevant scores up to which the compare-and-count loops beat the cell histogram.
+SMALL_U = 16
+
+_KERNEL: Any = None
+_LOADED = False
+
+
+def available() -> bool:
+    """True when the compiled kernel can be used (Numba importable, not switched off)."""
+    return load() is not None
+
+
+def load() -> Callable[..., None] | None:
+    """The compiled ``score_rows`` function, compiled (or read from Numba's cache) on first use."""
+    global _KERNEL, _LOADED
+    if _LOADED:
+        return _KERNEL
+    _LOADED = True
+    if os.environ.get("FP_RANK_NO_NUMBA", "").strip() not in ("", "0"):
+        return None
+    try:
+        from fp_rank.ranking._numba_kernels import score_rows as kernel
+    except ImportError:  # pragma: no cover - numba is a dependency; kept for platforms without wheels
+        return None
+    _KERNEL = kernel
+    return _KERNEL
+
+
+def reset() -> None:
+    """Forget the loaded kernel so the next :func:`load` re-reads ``FP_RANK_NO_NUMBA`` (tests)."""
+    global _KERNEL, _LOADED
+    _KERNEL, _LOADED = None, False
+
+
+def new_outputs(n_rows: int, n_ks: int) -> dict[str, np.ndarray]:
+    """Arrays for :func:`score_rows` to fill: NaN metrics, False flags."""
+    return {
+        "ap": np.full(n_rows, np.nan), "first": np.full(n_rows, np.nan), "inp": np.full(n_rows, np.nan),
+        "cmc": np.full((n_rows, n_ks), np.nan), "recall": np.full((n_rows, n_ks), np.nan),
+        "tied": np.zeros(n_rows, dtype=np.bool_), "finite": np.zeros(n_rows, dtype=np.bool_),
+    }
+
+
+def score_rows(
+    block: np.ndarray,
+    rel: np.ndarray,
+    n_rel: np.ndarray,
+    harmonic: np.ndarray,
+    ks: list[int],
+    out: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-row metrics of a float32/float64 block (see the module docstring).
+
+    Args:
+        block: ``(b, N)`` similarities.
+        rel: ``(b, r_max)`` each row's relevant scores sorted best first (padding ignored).
+        n_rel: ``(b,)`` relevant items per row (0: the row is only checked for finiteness).
+        harmonic: harmonic numbers ``H_0 .. H_N``.
+        ks: the ranks of CMC@k and Recall@k.
+        out: arrays to fill, as made by :func:`new_outputs` (default: new ones).
+
+    Returns:
+        ``out``: ``ap``, ``first``, ``inp``, ``tied`` (one per row), ``cmc`` and ``recall``
+        (``(b, len(ks))``) and ``finite`` (False: the row holds NaN or an infinity and was not
+        scored; nor were the rows with ``n_rel == 0``).
+    """
+    kernel = load()
+    if kernel is None:
+        raise RuntimeError("the compiled ranking kernel is not available (Numba missing or FP_RANK_NO_NUMBA set)")
+    if out is None:
+        out = new_outputs(block.shape[0], len(ks))
+    kernel(
+        block, np.ascontiguousarray(rel, dtype=block.dtype), np.ascontiguousarray(n_rel, dtype=np.int64),
+        harmonic, np.asarray(ks, dtype=np.float64), out["ap"], out["first"], out["inp"], out["cmc"], out["recall"],
+        out["tied"], out["finite"], SMALL_U,
+    )
+    return out

@@ -1,0 +1,189 @@
+"""The three ranking counters agree: compiled (Numba), NumPy (the fallback) and torch (the GPU path).
+
+The NumPy path is the one checked against textbook loops and exhaustive tie enumeration in
+``test_ranking.py``; the others must give the same per-query numbers on inputs full of ties, in
+both dtypes, on both branches of each counter (few vs many relevant items; few vs many
+candidates), with queries lacking relevant items, and fail the same way on NaN and inf.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import fp_rank.ranking.kernel as kernel_mod
+import fp_rank.ranking.metrics as metrics_mod
+from fp_rank import rank_metrics
+from fp_rank.errors import InputError
+from fp_rank.ranking import compiled
+from fp_rank.ranking.metrics import rank_metrics_from_embeddings
+
+KS = (1, 3, 10)
+
+
+@pytest.fixture
+def numpy_path(monkeypatch):
+    """Run a callable with the compiled kernel switched off, as on a machine without Numba."""
+
+    def run(fn):
+        monkeypatch.setenv("FP_RANK_NO_NUMBA", "1")
+        compiled.reset()
+        try:
+            return fn()
+        finally:
+            monkeypatch.delenv("FP_RANK_NO_NUMBA")
+            compiled.reset()
+
+    return run
+
+
+def _assert_same(a, b, tol=1e-12):
+    for name in ("top1", "tied", "scored", "missing", "n_relevant"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    pairs = {"ap": (a.ap, b.ap), "inp": (a.inp, b.inp), "first": (a.first_hit_rank, b.first_hit_rank)}
+    pairs.update({f"cmc@{k}": (a.cmc[k], b.cmc[k]) for k in a.cmc})
+    pairs.update({f"recall@{k}": (a.recall[k], b.recall[k]) for k in a.recall})
+    for name, (x, y) in pairs.items():
+        np.testing.assert_allclose(x, y, rtol=0, atol=tol, equal_nan=True, err_msg=name)
+
+
+def _case(rng, n_q, n_g, n_ids, levels, dtype, shift=0.0):
+    g = rng.integers(0, n_ids, n_g)
+    q = rng.integers(0, n_ids + 1, n_q)  # identity n_ids has no gallery item: a missing query
+    if levels:
+        sim = rng.integers(0, levels, (n_q, n_g)) / levels  # heavy ties
+    else:
+        sim = rng.standard_normal((n_q, n_g))
+    sim[g[None, :] == q[:, None]] += shift
+    return sim.astype(dtype), q, g
+
+
+def test_compiled_kernel_is_used_when_numba_is_installed(monkeypatch):
+    pytest.importorskip("numba")
+    assert compiled.available()
+    calls = []
+    real = compiled.score_rows
+    monkeypatch.setattr(compiled, "score_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rank_metrics(np.random.default_rng(0).random((4, 50)), [0, 1, 0, 1], np.arange(50) % 2)
+    assert calls
+
+
+def test_switched_off_compiled_kernel_still_ranks(numpy_path):
+    assert numpy_path(lambda: compiled.available()) is False
+    res = numpy_path(lambda: rank_metrics(np.array([[0.9, 0.1, 0.8]]), ["a"], ["a", "b", "a"]))
+    assert res.ap.tolist() == [1.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "n_ids, levels, shift",
+    [
+        (12, 0, 0.0),  # few relevant, continuous scores, nearly every item a candidate
+        (12, 7, 0.0),  # few relevant, heavy ties
+        (12, 0, 3.0),  # few relevant near the top: few candidates (the compacted branch)
+        (2, 0, 0.0),  # many relevant (> SMALL_U distinct): the cell histogram
+        (2, 50, 0.0),  # many relevant with ties inside cells
+        (2, 2000, 1.0),  # many relevant, few candidates
+        (3, 1, 0.0),  # every score equal
+    ],
+)
+def test_compiled_matches_numpy_path(numpy_path, dtype, n_ids, levels, shift):
+    rng = np.random.default_rng(hash((n_ids, levels, shift, np.dtype(dtype).name)) % 2**32)
+    sim, q, g = _case(rng, 40, 600, n_ids, levels, dtype, shift)
+    ours = rank_metrics(sim, q, g, cmc_ks=KS, on_missing="skip")
+    base = numpy_path(lambda: rank_metrics(sim, q, g, cmc_ks=KS, on_missing="skip"))
+    if n_ids == 2:
+        assert ours.n_relevant.max() > compiled.SMALL_U
+    _assert_same(ours, base)
+
+
+def test_compiled_matches_numpy_path_on_many_random_shapes(numpy_path):
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        sim, q, g = _case(
+            rng, int(rng.integers(1, 25)), int(rng.integers(1, 300)), int(rng.integers(1, 15)),
+            int(rng.integers(0, 30)), (np.float32, np.float64)[trial % 2], float(rng.choice([0.0, 0.5, 3.0])),
+        )
+        for on_missing in ("skip", "zero"):
+            ours = rank_metrics(sim, q, g, cmc_ks=KS, on_missing=on_missing)
+            base = numpy_path(lambda: rank_metrics(sim, q, g, cmc_ks=KS, on_missing=on_missing))  # noqa: B023
+            _assert_same(ours, base)
+
+
+def test_compiled_handles_signed_zeros_and_extremes(numpy_path):
+    g = np.array([0, 1, 0, 1, 0, 1, 0])
+    sim = np.array([[0.0, -0.0, -0.0, 0.0, 1e308, -1e308, 5e-324], [-0.0] * 7])
+    ours = rank_metrics(sim, [0, 1], g, cmc_ks=KS)
+    _assert_same(ours, numpy_path(lambda: rank_metrics(sim, [0, 1], g, cmc_ks=KS)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 3])
+def test_non_finite_rows_are_named_by_every_path(numpy_path, bad, row):
+    sim = np.random.default_rng(0).random((5, 40))
+    sim[row, 17] = bad
+    q, g = [0, 1, 0, 1, 2], np.arange(40) % 2  # query 4 has no relevant item: still checked
+    expected = f"similarity row {row} holds NaN or inf"
+    with pytest.raises(InputError, match=expected):
+        rank_metrics(sim, q, g, on_missing="skip")
+    with pytest.raises(InputError, match=expected):
+        numpy_path(lambda: rank_metrics(sim, q, g, on_missing="skip"))
+
+
+def test_non_finite_row_without_relevant_items_is_caught():
+    sim = np.zeros((2, 30))
+    sim[1, 3] = np.nan
+    with pytest.raises(InputError, match="similarity row 1"):
+        rank_metrics(sim, [0, 9], np.zeros(30, dtype=int), on_missing="skip")
+
+
+@pytest.fixture
+def on_device(monkeypatch):
+    """Route tensors through the device path while they sit on the CPU (the path a GPU takes)."""
+    monkeypatch.setattr(metrics_mod, "_accelerator", lambda *xs: torch.device("cpu"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_ids, levels", [(12, 0), (12, 5), (2, 0), (2, 40)])
+def test_device_path_matches_numpy_path(numpy_path, on_device, monkeypatch, dtype, n_ids, levels):
+    rng = np.random.default_rng(n_ids * 100 + levels)
+    sim, q, g = _case(rng, 30, 500, n_ids, levels, dtype)
+    calls = []
+    real = kernel_mod._count_block_torch
+    monkeypatch.setattr(kernel_mod, "_count_block_torch", lambda *a: calls.append(a[0].device) or real(*a))
+    ours = rank_metrics(torch.from_numpy(sim), q, g, cmc_ks=KS, on_missing="zero")
+    assert calls and all(d.type == "cpu" for d in calls)
+    base = numpy_path(lambda: rank_metrics(sim, q, g, cmc_ks=KS, on_missing="zero"))
+    if n_ids == 2:
+        assert ours.n_relevant.max() > kernel_mod._TORCH_COMPARE_MAX_R  # the sort + searchsorted branch
+    _assert_same(ours, base)
+
+
+def test_device_path_bounds_its_comparisons(numpy_path, on_device, monkeypatch):
+    monkeypatch.setattr(kernel_mod, "_TORCH_COMPARE_ELEMENTS", 1000)  # forces many row chunks
+    sim, q, g = _case(np.random.default_rng(5), 23, 200, 10, 6, np.float64)
+    _assert_same(rank_metrics(torch.from_numpy(sim), q, g, cmc_ks=KS, on_missing="skip"),
+                 numpy_path(lambda: rank_metrics(sim, q, g, cmc_ks=KS, on_missing="skip")))
+
+
+def test_device_path_from_embeddings(on_device):
+    rng = np.random.default_rng(11)
+    qe, ge = rng.standard_normal((37, 16)), rng.standard_normal((210, 16))
+    qi, gi = rng.integers(0, 9, 37), rng.integers(0, 9, 210)
+    ours = rank_metrics_from_embeddings(torch.from_numpy(qe).float(), torch.from_numpy(ge).float(), qi, gi,
+                                        cmc_ks=KS, chunk_size=8)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(metrics_mod, "_accelerator", lambda *xs: None)
+        base = rank_metrics_from_embeddings(qe.astype(np.float32), ge.astype(np.float32), qi, gi, cmc_ks=KS,
+                                            chunk_size=8)
+    # float64 products of the same float32 inputs on either side (torch's and NumPy's matmul)
+    _assert_same(ours, base)
+    np.testing.assert_allclose(ours.extras["top1_score"], base.extras["top1_score"], rtol=0, atol=1e-12)
+
+
+def test_device_path_names_non_finite_rows(on_device):
+    sim = torch.rand(4, 30, dtype=torch.float64)
+    sim[2, 4] = float("inf")
+    with pytest.raises(InputError, match="similarity row 2 holds NaN or inf"):
+        rank_metrics(sim, [0, 1, 0, 1], np.arange(30) % 2)
