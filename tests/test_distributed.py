@@ -281,3 +281,41 @@ def test_accelerate_launch_runs_the_cli_on_two_cpu_processes(both_runs: dict[str
     assert launched["metadata"]["distributed"] == {"world_size": 2, "backend": "gloo"}
     assert [q["ap"] for q in launched["queries"]] == [q["ap"] for q in single["queries"]]
     assert proc.stdout.count("wrote ") == 1  # rank 0 alone reports
+
+
+_GATHER_SCRIPT = r"""
+import json, os, sys
+import numpy as np
+import torch.distributed as dist
+from fp_rank import distributed
+from fp_rank.encoding.encoders import EncodeResult
+
+distributed._GATHER_PIECE_ELEMENTS = 3 * 4  # pieces of 3 rows of 4 values: many rounds
+ctx, _ = distributed.setup()
+rng = np.random.default_rng(0)
+n, dim = 29, 4
+full = rng.standard_normal((n, dim)).astype(np.float32)
+order = rng.permutation(n)
+# uneven shards of scattered global indices: rank 0 gets 20 rows, rank 1 gets 9
+mine = order[:20] if ctx.rank == 0 else order[20:]
+local = EncodeResult(embeddings=full[mine], kept=mine.astype(np.int64))
+res = distributed._gather(ctx, local, None)
+out = {"kept": res.kept.tolist(), "equal": bool(np.array_equal(res.embeddings, full[np.sort(order)]))}
+with open(os.path.join(sys.argv[1], f"rank{ctx.rank}.json"), "w") as fh:
+    json.dump(out, fh)
+dist.destroy_process_group()
+"""
+
+
+def test_the_streamed_gather_puts_uneven_scattered_shards_in_input_order(tmp_path: Path) -> None:
+    script = tmp_path / "gather.py"
+    script.write_text(_GATHER_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+         str(script), str(tmp_path)], capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert got == {"kept": list(range(29)), "equal": True}
