@@ -20,7 +20,9 @@ Two tests, both cheap (numpy and PIL, no model):
   though the coefficients still correlate strongly (distinct textures correlate near 0).
 
 pHash: the picture is decoded with the package's conversion rule (:func:`~fp_rank.encoding.to_rgb`),
-converted to 8-bit luminance, resized to 32x32 (box filter), transformed with a 2-D DCT-II; the
+resized to 32x32 (box filter, whole blocks averaged first; the thumbnail is that picture
+box-filtered to 16x16), converted to
+8-bit luminance, transformed with a 2-D DCT-II; the
 8x8 lowest frequencies give 64 bits, each set when its coefficient is above the median of the 63
 non-DC ones. It survives re-encoding (PNG/JPEG/WebP), resizing, mild blur and small colour shifts;
 it does not survive crops, flips or rotations, which are not "copies" in this sense.
@@ -77,9 +79,19 @@ _DCT = _dct_matrix(_DCT_SIZE)
 _WEIGHTS = np.uint64(1) << np.arange(64, dtype=np.uint64)
 
 
+def _small_of_rgb(rgb: Image.Image) -> Image.Image:
+    """The picture box-averaged to 32x32 RGB: the one pass over the full-size pixels.
+
+    ``reducing_gap=1`` lets Pillow average whole blocks first (``Image.reduce``), which is about
+    2.5x faster on a 256 px picture and within one level of the direct box filter.
+    """
+    return rgb.resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX, reducing_gap=1.0)
+
+
 def _dct_of_rgb(rgb: Image.Image) -> np.ndarray:
-    gray = rgb.convert("L").resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX)
-    pixels = np.asarray(gray, dtype=np.float64)
+    """2-D DCT-II of the 32x32 luminance image (``rgb`` may already be the 32x32 picture)."""
+    small = rgb if rgb.size == (_DCT_SIZE, _DCT_SIZE) else _small_of_rgb(rgb)
+    pixels = np.asarray(small.convert("L"), dtype=np.float64)
     return _DCT @ pixels @ _DCT.T
 
 
@@ -103,7 +115,9 @@ def _texture_of_coeffs(dct: np.ndarray) -> np.ndarray:
 
 
 def _thumb_of_rgb(rgb: Image.Image) -> np.ndarray:
-    return np.asarray(rgb.resize((_THUMB, _THUMB), Image.Resampling.BOX), dtype=np.uint8)
+    """16x16 colour thumbnail (box filter), from the 32x32 picture."""
+    small = rgb if rgb.size == (_DCT_SIZE, _DCT_SIZE) else _small_of_rgb(rgb)
+    return np.asarray(small.resize((_THUMB, _THUMB), Image.Resampling.BOX), dtype=np.uint8)
 
 
 def leak_fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
@@ -112,8 +126,9 @@ def leak_fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
     Computed by whoever decodes the image (the encoder's decode pass, via ``on_decoded``), so
     that indexing a split needs no second decode.
     """
-    dct = _dct_of_rgb(rgb)
-    return _phash_of_coeffs(dct), _thumb_of_rgb(rgb), _texture_of_coeffs(dct)
+    small = _small_of_rgb(rgb)
+    dct = _dct_of_rgb(small)
+    return _phash_of_coeffs(dct), _thumb_of_rgb(small), _texture_of_coeffs(dct)
 
 
 def perceptual_hash(item: Any) -> int:
@@ -266,10 +281,11 @@ class LeakIndex:
                 rgb = to_rgb(item)
             except ImageDecodeError:
                 return None
-        dct = _dct_of_rgb(rgb)
+        small = _small_of_rgb(rgb)
+        dct = _dct_of_rgb(small)
         query = np.uint64(_phash_of_coeffs(dct))
         dist = _popcount(self._hash_array ^ query)
-        thumb = _thumb_of_rgb(rgb)
+        thumb = _thumb_of_rgb(small)
         # the mean colour bounds the thumbnail difference from below: a cheap first cut
         mean = thumb.reshape(-1, 3).mean(axis=0, dtype=np.float32)
         near = np.flatnonzero(np.abs(self._mean_array - mean).mean(axis=1) <= self.max_thumb_diff)

@@ -197,6 +197,7 @@ def score_rows(block: Any, rel: Any, n_rel: Any, harmonic: Any, ks: Any, ap: Any
     c_first = np.empty(2, dtype=np.int64)
     c_last = np.empty(2, dtype=np.int64)
     n_k = ks.shape[0]
+    k_max = ks.max() if n_k else 0.0
     for i in range(b):
         x = block[i]
         r = n_rel[i]
@@ -264,9 +265,10 @@ def score_rows(block: Any, rel: Any, n_rel: Any, harmonic: Any, ks: Any, ap: Any
             else:
                 prec_sum += (p + 1.0) / (p + 1.0 + above)
             before = float(lo + above)
-            size = max(float(hi - lo + tied_nr), 1.0)
-            for q in range(n_k):
-                recall[i, q] += min(max(ks[q] - before, 0.0), size) / size
+            if before < k_max:  # ranked within the largest k with some probability
+                size = max(float(hi - lo + tied_nr), 1.0)
+                for q in range(n_k):
+                    recall[i, q] += min(max(ks[q] - before, 0.0), size) / size
         ap[i] = prec_sum / r
         for q in range(n_k):
             recall[i, q] /= r

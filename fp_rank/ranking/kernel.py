@@ -268,7 +268,7 @@ def _score_block_compiled(
                                   n_rel[first:last])
         for s0 in range(first, last, step):
             s1 = min(last, s0 + step)
-            sb = block[s0:s1]
+            sb = np.ascontiguousarray(block[s0:s1])  # one compiled variant per dtype (a view when C-ordered)
             top1[s0:s1] = np.argmax(sb, axis=1)  # also reads the rows into the cache for the kernel
             compiled.score_rows(sb, rel[s0 - first : s1 - first], n_rel[s0:s1], harmonic, ks,
                                 {name: value[s0:s1] for name, value in out.items()})
