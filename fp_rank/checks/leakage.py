@@ -76,7 +76,6 @@ def _dct_matrix(n: int) -> np.ndarray:
 
 
 _DCT = _dct_matrix(_DCT_SIZE)
-_WEIGHTS = np.uint64(1) << np.arange(64, dtype=np.uint64)
 
 
 def _small_of_rgb(rgb: Image.Image) -> Image.Image:
@@ -88,36 +87,28 @@ def _small_of_rgb(rgb: Image.Image) -> Image.Image:
     return rgb.resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX, reducing_gap=1.0)
 
 
-def _dct_of_rgb(rgb: Image.Image) -> np.ndarray:
-    """2-D DCT-II of the 32x32 luminance image (``rgb`` may already be the 32x32 picture)."""
-    small = rgb if rgb.size == (_DCT_SIZE, _DCT_SIZE) else _small_of_rgb(rgb)
-    pixels = np.asarray(small.convert("L"), dtype=np.float64)
-    return _DCT @ pixels @ _DCT.T
+#: The DCT rows of the frequencies used (the 16x16 lowest: texture; the 8x8 among them: pHash).
+_DCT_LOW = np.ascontiguousarray(_DCT[:_TEXTURE])
 
 
-def _phash_of_coeffs(dct: np.ndarray) -> int:
-    coeffs = dct[:_HASH_SIZE, :_HASH_SIZE].ravel()
-    median = np.median(coeffs[1:])
-    bits = (coeffs > median).astype(np.uint64)
-    return int((bits * _WEIGHTS).sum())
+def _fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
+    """pHash, 16x16 thumbnail and texture vector of a decoded picture (see the module docstring).
 
-
-def _phash_of_rgb(rgb: Image.Image) -> int:
-    return _phash_of_coeffs(_dct_of_rgb(rgb))
-
-
-def _texture_of_coeffs(dct: np.ndarray) -> np.ndarray:
-    """The 16x16 lowest DCT coefficients but DC, centred and scaled to unit length (float32)."""
-    vec = dct[:_TEXTURE, :_TEXTURE].ravel()[1:]
+    The one definition used for the real images and the generated ones alike; a few small NumPy
+    operations after one Pillow resize, because it runs once per generated image.
+    """
+    small = _small_of_rgb(rgb)
+    gray = np.asarray(small.convert("L"), dtype=np.float64)
+    low = _DCT_LOW @ gray @ _DCT_LOW.T  # the 16x16 lowest DCT-II coefficients
+    coeffs = low[:_HASH_SIZE, :_HASH_SIZE].ravel()
+    median = np.partition(coeffs[1:], 31)[31]  # the median of the 63 non-DC coefficients
+    phash = int.from_bytes(np.packbits(coeffs > median, bitorder="little").tobytes(), "little")
+    thumb = np.asarray(small.resize((_THUMB, _THUMB), Image.Resampling.BOX), dtype=np.uint8)
+    vec = low.ravel()[1:]
     vec = vec - vec.mean()
-    norm = float(np.linalg.norm(vec))
-    return (vec / norm if norm > 1e-9 else np.zeros_like(vec)).astype(np.float32)
-
-
-def _thumb_of_rgb(rgb: Image.Image) -> np.ndarray:
-    """16x16 colour thumbnail (box filter), from the 32x32 picture."""
-    small = rgb if rgb.size == (_DCT_SIZE, _DCT_SIZE) else _small_of_rgb(rgb)
-    return np.asarray(small.resize((_THUMB, _THUMB), Image.Resampling.BOX), dtype=np.uint8)
+    norm = float(np.sqrt(vec @ vec))
+    texture = (vec / norm if norm > 1e-9 else np.zeros_like(vec)).astype(np.float32)
+    return phash, thumb, texture
 
 
 def leak_fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
@@ -126,9 +117,7 @@ def leak_fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
     Computed by whoever decodes the image (the encoder's decode pass, via ``on_decoded``), so
     that indexing a split needs no second decode.
     """
-    small = _small_of_rgb(rgb)
-    dct = _dct_of_rgb(small)
-    return _phash_of_coeffs(dct), _thumb_of_rgb(small), _texture_of_coeffs(dct)
+    return _fingerprint(rgb)
 
 
 def perceptual_hash(item: Any) -> int:
@@ -149,7 +138,7 @@ def perceptual_hash(item: Any) -> int:
         >>> perceptual_hash(img) == perceptual_hash(img.resize((128, 128)))
         True
     """
-    return _phash_of_rgb(to_rgb(item))
+    return _fingerprint(to_rgb(item))[0]
 
 
 def hamming_distance(a: int, b: int) -> int:
@@ -281,34 +270,33 @@ class LeakIndex:
                 rgb = to_rgb(item)
             except ImageDecodeError:
                 return None
-        small = _small_of_rgb(rgb)
-        dct = _dct_of_rgb(small)
-        query = np.uint64(_phash_of_coeffs(dct))
-        dist = _popcount(self._hash_array ^ query)
-        thumb = _thumb_of_rgb(small)
+        phash, thumb, texture = _fingerprint(rgb)
+        dist = _popcount(self._hash_array ^ np.uint64(phash))
         # the mean colour bounds the thumbnail difference from below: a cheap first cut
         mean = thumb.reshape(-1, 3).mean(axis=0, dtype=np.float32)
         near = np.flatnonzero(np.abs(self._mean_array - mean).mean(axis=1) <= self.max_thumb_diff)
         if near.size == 0:
             return None
-        diffs = np.abs(self._thumb_array[near].astype(np.float32) - thumb.astype(np.float32)).mean(axis=(1, 2, 3))
-        similar = diffs <= self.max_thumb_diff
-        near, diffs = near[similar], diffs[similar]
-        dist_near = dist[near]
+        # the hash or texture test next (one small product), the full thumbnails last: same result
+        corr = self._texture_array[near] @ texture
+        ok = (dist[near] <= self.max_distance) | (corr >= self.min_texture_corr)
+        near, corr = near[ok], corr[ok]
         if near.size == 0:
             return None
-        corr = self._texture_array[near] @ _texture_of_coeffs(dct)
-        ok = (dist_near <= self.max_distance) | (corr >= self.min_texture_corr)
-        if not ok.any():
+        diffs = np.abs(self._thumb_array[near].astype(np.float32) - thumb.astype(np.float32)).mean(axis=(1, 2, 3))
+        similar = diffs <= self.max_thumb_diff
+        if not similar.any():
             return None
-        candidates = near[ok]
-        best = candidates[np.lexsort((diffs[ok], -corr[ok], dist[candidates]))[0]]
+        candidates, diffs, corr = near[similar], diffs[similar], corr[similar]
+        best = candidates[np.lexsort((diffs, -corr, dist[candidates]))[0]]
         entry = self._entries[int(best)]
         return {"split": entry.split, "index": entry.index, "distance": int(dist[best]), "exact": False}
 
 
 def _popcount(values: np.ndarray) -> np.ndarray:
-    """Set bits of each uint64 (``np.bitwise_count`` needs numpy 2; this works on 1.24 too)."""
+    """Set bits of each uint64 (``np.bitwise_count`` where NumPy has it, i.e. 2.0 and later)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(np.asarray(values, dtype=np.uint64)).astype(np.int64)
     as_bytes = np.ascontiguousarray(values, dtype=np.uint64).view(np.uint8).reshape(-1, 8)
     return np.unpackbits(as_bytes, axis=1).sum(axis=1).astype(np.int64)
 

@@ -23,31 +23,51 @@ from fp_rank.errors import ImageDecodeError, InputError
 class _SideWork:
     """Runs ``on_decoded`` in one extra thread, beside decoding and the model (Pillow releases the GIL).
 
-    At most ``limit`` decoded images wait for it (the decoding thread waits beyond that), so
-    memory stays bounded by the batch size.
+    Images are handed over in groups of ``group`` (one task per group, not per image: less
+    locking and fewer thread switches), and at most about ``limit`` decoded images wait for the
+    thread (the decoding thread waits beyond that), so memory stays bounded by the batch size.
     """
 
-    def __init__(self, fn: Callable[[int, Any], Any], limit: int) -> None:
-        self.fn, self.limit = fn, max(1, limit)
+    def __init__(self, fn: Callable[[int, Any], Any], limit: int, group: int = 16) -> None:
+        self.fn, self.limit, self.group = fn, max(1, limit), max(1, group)
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="fp-rank-side")
-        self.pending: list[tuple[int, Any]] = []
+        self.buffer: list[tuple[int, Any]] = []
+        self.pending: list[tuple[int, Any]] = []  # (images in the task, future)
+        self.waiting = 0
         self.done: dict[int, Any] = {}
 
     def submit(self, i: int, rgb: Any) -> None:
-        self.pending.append((i, self.pool.submit(self.fn, i, rgb)))
-        while len(self.pending) > self.limit:
+        self.buffer.append((i, rgb))
+        if len(self.buffer) >= self.group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        work, self.buffer = self.buffer, []
+        self.pending.append((len(work), self.pool.submit(self._run, work)))
+        self.waiting += len(work)
+        while self.waiting > self.limit and self.pending:
             self._collect(*self.pending.pop(0))
 
-    def _collect(self, i: int, future: Any) -> None:
-        value = future.result()
-        if value is not None:
-            self.done[i] = value
+    def _run(self, work: list[tuple[int, Any]]) -> dict[int, Any]:
+        found = {}
+        for i, rgb in work:
+            value = self.fn(i, rgb)
+            if value is not None:
+                found[i] = value
+        return found
+
+    def _collect(self, size: int, future: Any) -> None:
+        self.done.update(future.result())
+        self.waiting -= size
 
     def results(self) -> dict[int, Any]:
         """Every value, once all are computed (the thread then stops)."""
         try:
-            for i, future in self.pending:
-                self._collect(i, future)
+            self._flush()
+            for size, future in self.pending:
+                self._collect(size, future)
             self.pending.clear()
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)

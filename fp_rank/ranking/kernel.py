@@ -341,11 +341,9 @@ def _count_block(
     n_rows, n_g = block.shape
     top1 = np.zeros(n_rows, dtype=np.int64)
     rows = np.flatnonzero(~missing)
-    q = len(rows)
     n_rel = counts
     rel, valid = _relevant_scores(block, rows, order, starts, counts)
     r_max = rel.shape[1]
-    col = np.arange(r_max)
     worst = rel[np.arange(n_rows), np.maximum(n_rel, 1) - 1]
     better = np.zeros((n_rows, r_max), dtype=np.int64)
     tied = np.zeros((n_rows, r_max), dtype=np.int64)
