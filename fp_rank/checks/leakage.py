@@ -20,9 +20,7 @@ Two tests, both cheap (numpy and PIL, no model):
   though the coefficients still correlate strongly (distinct textures correlate near 0).
 
 pHash: the picture is decoded with the package's conversion rule (:func:`~fp_rank.encoding.to_rgb`),
-resized to 32x32 (box filter, whole blocks averaged first; the thumbnail is that picture
-box-filtered to 16x16), converted to
-8-bit luminance, transformed with a 2-D DCT-II; the
+converted to 8-bit luminance, resized to 32x32 (box filter), transformed with a 2-D DCT-II; the
 8x8 lowest frequencies give 64 bits, each set when its coefficient is above the median of the 63
 non-DC ones. It survives re-encoding (PNG/JPEG/WebP), resizing, mild blur and small colour shifts;
 it does not survive crops, flips or rotations, which are not "copies" in this sense.
@@ -78,35 +76,24 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT = _dct_matrix(_DCT_SIZE)
 
 
-def _small_of_rgb(rgb: Image.Image) -> Image.Image:
-    """The picture box-averaged to 32x32 RGB: the one pass over the full-size pixels.
-
-    ``reducing_gap=1`` lets Pillow average whole blocks first (``Image.reduce``), which is about
-    2.5x faster on a 256 px picture and within one level of the direct box filter.
-    """
-    return rgb.resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX, reducing_gap=1.0)
-
-
-#: The DCT rows of the frequencies used (the 16x16 lowest: texture; the 8x8 among them: pHash).
-_DCT_LOW = np.ascontiguousarray(_DCT[:_TEXTURE])
-
-
 def _fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
     """pHash, 16x16 thumbnail and texture vector of a decoded picture (see the module docstring).
 
-    The one definition used for the real images and the generated ones alike; a few small NumPy
-    operations after one Pillow resize, because it runs once per generated image.
+    The one definition used for the real images and the generated ones alike; it runs once per
+    generated image, so after the two Pillow resizes it takes a few small NumPy steps (the
+    median by partition, the 64 bits packed at once). Cheaper resizes (one 32x32 colour picture
+    for both the luminance and the thumbnail, or Pillow's ``reducing_gap``) were measured and
+    dropped: they miss more cropped copies (``benchmarks/leak_guard.py``).
     """
-    small = _small_of_rgb(rgb)
-    gray = np.asarray(small.convert("L"), dtype=np.float64)
-    low = _DCT_LOW @ gray @ _DCT_LOW.T  # the 16x16 lowest DCT-II coefficients
-    coeffs = low[:_HASH_SIZE, :_HASH_SIZE].ravel()
+    gray = rgb.convert("L").resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX)
+    dct = _DCT @ np.asarray(gray, dtype=np.float64) @ _DCT.T
+    coeffs = dct[:_HASH_SIZE, :_HASH_SIZE].ravel()
     median = np.partition(coeffs[1:], 31)[31]  # the median of the 63 non-DC coefficients
     phash = int.from_bytes(np.packbits(coeffs > median, bitorder="little").tobytes(), "little")
-    thumb = np.asarray(small.resize((_THUMB, _THUMB), Image.Resampling.BOX), dtype=np.uint8)
-    vec = low.ravel()[1:]
+    thumb = np.asarray(rgb.resize((_THUMB, _THUMB), Image.Resampling.BOX), dtype=np.uint8)
+    vec = dct[:_TEXTURE, :_TEXTURE].ravel()[1:]
     vec = vec - vec.mean()
-    norm = float(np.sqrt(vec @ vec))
+    norm = float(np.linalg.norm(vec))
     texture = (vec / norm if norm > 1e-9 else np.zeros_like(vec)).astype(np.float32)
     return phash, thumb, texture
 

@@ -140,3 +140,38 @@ def test_popcount_fallback_matches_python() -> None:
 
     values = np.random.default_rng(0).integers(0, 2**63, size=50, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     assert _popcount(values).tolist() == [int(v).bit_count() for v in values.tolist()]
+
+
+def _fingerprint_by_definition(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
+    """The module docstring's pHash, thumbnail and texture, written out plainly."""
+    n = 32
+    k, x = np.arange(n)[:, None], np.arange(n)[None, :]
+    dct_matrix = np.cos(np.pi * (2 * x + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    dct_matrix[0] /= np.sqrt(2.0)
+    gray = np.asarray(rgb.convert("L").resize((n, n), Image.Resampling.BOX), dtype=np.float64)
+    dct = dct_matrix @ gray @ dct_matrix.T
+    coeffs = dct[:8, :8].ravel()
+    bits = coeffs > np.median(coeffs[1:])
+    phash = sum(1 << i for i in range(64) if bits[i])
+    thumb = np.asarray(rgb.resize((16, 16), Image.Resampling.BOX), dtype=np.uint8)
+    vec = dct[:16, :16].ravel()[1:]
+    vec = vec - vec.mean()
+    texture = (vec / np.linalg.norm(vec)).astype(np.float32)
+    return phash, thumb, texture
+
+
+def test_the_fast_fingerprint_is_the_documented_one() -> None:
+    from fp_rank.checks.leakage import leak_fingerprint
+
+    rng = np.random.default_rng(3)
+    pictures = [
+        Image.fromarray(rng.integers(0, 256, (97, 131, 3), dtype=np.uint8)),
+        Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)).filter(ImageFilter.GaussianBlur(3)),
+        Image.linear_gradient("L").convert("RGB").resize((300, 200)),
+    ]
+    for pic in pictures:
+        phash, thumb, texture = leak_fingerprint(pic)
+        ref_hash, ref_thumb, ref_texture = _fingerprint_by_definition(pic)
+        assert phash == ref_hash
+        np.testing.assert_array_equal(thumb, ref_thumb)
+        np.testing.assert_allclose(texture, ref_texture, rtol=0, atol=1e-6)
