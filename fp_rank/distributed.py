@@ -7,8 +7,10 @@ Encoding images is the only expensive step of an evaluation, so it is the only o
   ``r`` of ``W`` encodes batches ``r, r + W, r + 2W, ...``; every model call therefore sees exactly
   the batch it would see in one process, so the embeddings are the same.
 * **gathered**: the embeddings (and which images were skipped as unreadable) go to every rank
-  with ``all_gather``; uneven shards are padded for the transfer and trimmed after. Ranking,
-  statistics and the report are cheap and run identically on every rank.
+  with ``all_gather``, streamed in pieces of at most 16 MB per rank straight into their rows of
+  the result, so a rank holds its own shard, the result and one piece per rank, never a padded
+  or reordered copy of everything. Ranking, statistics and the report are cheap and run
+  identically on every rank.
 * **shared out**: per-image checks that are cheap to send but not to compute (content hashes for
   deduplication, the leakage check) run on a contiguous share of the images per rank; the small
   results are gathered (:func:`map_shards`).

@@ -8,6 +8,9 @@ candidates), with queries lacking relevant items, and fail the same way on NaN a
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -67,6 +70,23 @@ def test_compiled_kernel_is_used_when_numba_is_installed(monkeypatch):
     monkeypatch.setattr(compiled, "score_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
     rank_metrics(np.random.default_rng(0).random((4, 50)), [0, 1, 0, 1], np.arange(50) % 2)
     assert calls
+
+
+def test_without_a_writable_cache_folder_the_kernel_compiles_per_process(tmp_path):
+    """Numba refuses ``cache=True`` when no folder is writable (read-only install, unwritable home)."""
+    pytest.importorskip("numba")
+    code = (
+        "import numpy as np\n"
+        "from numba.core import caching\n"
+        "caching.CacheImpl._locator_classes = []  # as if no cache folder were writable\n"
+        "from fp_rank import rank_metrics\n"
+        "from fp_rank.ranking import _numba_kernels, compiled\n"
+        "res = rank_metrics(np.array([[0.9, 0.1, 0.8]]), ['a'], ['a', 'b', 'a'])\n"
+        "print(_numba_kernels.CACHED, compiled.available(), res.ap.tolist())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["False", "True", "[1.0]"]
 
 
 def test_switched_off_compiled_kernel_still_ranks(numpy_path):

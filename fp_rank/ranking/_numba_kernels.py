@@ -13,7 +13,18 @@ from typing import Any
 import numpy as np
 from numba import int32, njit
 
-jit = njit(nogil=True, cache=True)
+
+def _probe() -> int:
+    return 0
+
+
+try:  # Numba caches next to this file, else in its user cache folder; with neither writable it refuses
+    njit(cache=True)(_probe)
+    CACHED = True
+except RuntimeError:  # (a read-only install with an unwritable home): compile in every process instead
+    CACHED = False
+
+jit = njit(nogil=True, cache=CACHED)
 
 #: Items per chunk when copying out the candidates (a chunk without one is skipped after one check).
 _CHUNK = 16

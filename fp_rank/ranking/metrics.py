@@ -180,7 +180,8 @@ def rank_metrics(
 
     Args:
         similarity: ``(Q, N)`` array or tensor of query-to-gallery similarities (any real values,
-            negative cosines included; higher = more similar). Must be finite.
+            negative cosines included; higher = more similar). Must be finite. A tensor on a GPU
+            is ranked there (only per-query counts come back); anything else on the CPU.
         query_ids: ``Q`` identity labels of the queries (strings or integers).
         gallery_ids: ``N`` identity labels of the gallery items.
         cmc_ks: ranks at which to report CMC and Recall.
@@ -247,6 +248,8 @@ def rank_metrics_from_embeddings(
 
     Args:
         query_embeddings: ``(Q, D)`` array or tensor (L2-normalised for cosine similarity).
+            When either side is a tensor on a GPU, both go there and the similarities are
+            computed and ranked on it, one chunk at a time.
         gallery_embeddings: ``(N, D)`` array or tensor.
         query_ids: ``Q`` identity labels of the queries.
         gallery_ids: ``N`` identity labels of the gallery items.
