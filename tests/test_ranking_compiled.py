@@ -146,6 +146,19 @@ def test_compiled_handles_signed_zeros_and_extremes(numpy_path):
     _assert_same(ours, numpy_path(lambda: rank_metrics(sim, [0, 1], g, cmc_ks=KS)))
 
 
+@pytest.mark.parametrize("scale", [1e308, 1e-310, 1e-320])
+def test_many_relevant_scores_over_extreme_ranges(numpy_path, scale):
+    """More than SMALL_U distinct relevant scores spread over ranges whose width overflows or
+    underflows (the cell histogram would have no finite scale): still exact."""
+    rng = np.random.default_rng(4)
+    g = np.arange(200) % 2
+    sim = rng.uniform(-1.0, 1.0, (6, 200)) * scale
+    sim[:, :10] = sim[:, 10:20]  # ties
+    assert (np.unique(sim[0, g == 0]).size > compiled.SMALL_U)
+    _assert_same(rank_metrics(sim, [0, 1, 0, 1, 0, 1], g, cmc_ks=KS),
+                 numpy_path(lambda: rank_metrics(sim, [0, 1, 0, 1, 0, 1], g, cmc_ks=KS)))
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("row", [0, 3])
 def test_non_finite_rows_are_named_by_every_path(numpy_path, bad, row):

@@ -112,7 +112,7 @@ def _candidates(x: Any, lo: Any, out: Any) -> int:
 def _cell(v: float, lo: float, scale: float, top: float) -> int:
     # Monotone in v: a subtraction, a multiplication by a positive number, a minimum and the
     # truncation of a non-negative number all preserve order (IEEE rounding is monotone).
-    return int(min((v - lo) * scale, top)) + 1
+    return max(0, min(int(min((v - lo) * scale, top)), int(top))) + 1
 
 
 @jit
@@ -234,7 +234,11 @@ def score_rows(block: Any, rel: Any, n_rel: Any, harmonic: Any, ks: Any, ap: Any
         y = x
         if e * 4 <= n * 3:
             y = cand[: _candidates(x, lowest, cand)]
-        if nu <= small_u:
+        m = min(max(64, 4 * nu), 1 << 16)
+        span = float(u[0]) - float(u[nu - 1])
+        # the cells need a finite, positive scale (span overflows near +-1e308, m / span near 1e-308)
+        cells_ok = nu > small_u and span > 0.0 and span < np.inf and m / span < np.inf
+        if not cells_ok:
             gt[nu - 1] = g
             eq[nu - 1] = e - g
             for k in range(nu - 1):
@@ -242,7 +246,6 @@ def score_rows(block: Any, rel: Any, n_rel: Any, harmonic: Any, ks: Any, ap: Any
                 gt[k] = g2
                 eq[k] = e2 - g2
         else:
-            m = min(max(64, 4 * nu), 1 << 16)
             if m > m_cap:
                 m_cap = m
                 hist = np.empty(m_cap + 2, dtype=np.int64)
