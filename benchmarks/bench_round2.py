@@ -413,7 +413,7 @@ def section(res: dict[str, Any]) -> list[str]:
                 "single-threaded row max. The counting is compiled (`fp_rank/ranking/compiled.py`, Numba): per query "
                 "and distinct relevant score, one vectorised compare-and-count loop over the row while it sits in the "
                 "cache (up to 16 distinct scores), a monotone cell histogram beyond; the items below the lowest relevant "
-                "score are dropped first unless they are few. The NumPy path (candidates sorted, binary search) is what "
+                "score are dropped first when they are at least a quarter of the row. The NumPy path (candidates sorted, binary search) is what "
                 "runs without Numba (`FP_RANK_NO_NUMBA=1`); both agree to the printed difference and exactly on ranks, "
                 "ties and top-1 (`tests/test_ranking_compiled.py`). Where the target is not met, the per-relevant-item "
                 "work dominates (R = 1000 relevant items in a 10,000-item row: each needs its tie group, its precision "

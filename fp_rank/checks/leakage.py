@@ -264,20 +264,35 @@ class LeakIndex:
         near = np.flatnonzero(np.abs(self._mean_array - mean).mean(axis=1) <= self.max_thumb_diff)
         if near.size == 0:
             return None
-        # the hash or texture test next (one small product), the full thumbnails last: same result
-        corr = self._texture_array[near] @ texture
-        ok = (dist[near] <= self.max_distance) | (corr >= self.min_texture_corr)
-        near, corr = near[ok], corr[ok]
+        # mean absolute difference, summed exactly in integers (a float sum's last bits depend on
+        # the row's place in memory, and they break ties between identical copies)
+        diffs = np.abs(self._thumb_array[near].astype(np.int32) - thumb.astype(np.int32)).sum(axis=(1, 2, 3)) / thumb.size
+        similar = diffs <= self.max_thumb_diff
+        near, diffs = near[similar], diffs[similar]
         if near.size == 0:
             return None
-        diffs = np.abs(self._thumb_array[near].astype(np.float32) - thumb.astype(np.float32)).mean(axis=(1, 2, 3))
-        similar = diffs <= self.max_thumb_diff
-        if not similar.any():
+        corr = self._texture_array[near] @ texture
+        ok = (dist[near] <= self.max_distance) | (corr >= self.min_texture_corr)
+        if not ok.any():
             return None
-        candidates, diffs, corr = near[similar], diffs[similar], corr[similar]
-        best = candidates[np.lexsort((diffs, -corr, dist[candidates]))[0]]
+        best = _closest(near[ok], dist, corr[ok], diffs[ok])
         entry = self._entries[int(best)]
         return {"split": entry.split, "index": entry.index, "distance": int(dist[best]), "exact": False}
+
+
+#: Texture correlations closer than this are a tie (a float32 product's last bits depend on which
+#: rows it ran over, so identical copies need not get identical values).
+_CORR_TIE = 1e-5
+
+
+def _closest(candidates: np.ndarray, dist: np.ndarray, corr: np.ndarray, diffs: np.ndarray) -> int:
+    """The best match: closest hash, then highest texture correlation, then closest thumbnail,
+    then the first indexed (so identical copies always report the same one)."""
+    keep = dist[candidates] == dist[candidates].min()
+    candidates, corr, diffs = candidates[keep], corr[keep], diffs[keep]
+    keep = corr >= corr.max() - _CORR_TIE
+    candidates, diffs = candidates[keep], diffs[keep]
+    return int(candidates[diffs == diffs.min()].min())
 
 
 def _popcount(values: np.ndarray) -> np.ndarray:

@@ -24,12 +24,14 @@ class _SideWork:
     """Runs ``on_decoded`` in one extra thread, beside decoding and the model (Pillow releases the GIL).
 
     Images are handed over in groups of ``group`` (one task per group, not per image: less
-    locking and fewer thread switches), and at most about ``limit`` decoded images wait for the
-    thread (the decoding thread waits beyond that), so memory stays bounded by the batch size.
+    locking and fewer thread switches; never more than ``limit``), and at most ``limit`` decoded
+    images wait for the thread beyond the group being filled (the decoding thread waits beyond
+    that), so memory stays bounded by the batch size.
     """
 
     def __init__(self, fn: Callable[[int, Any], Any], limit: int, group: int = 16) -> None:
-        self.fn, self.limit, self.group = fn, max(1, limit), max(1, group)
+        self.fn, self.limit = fn, max(1, limit)
+        self.group = max(1, min(group, self.limit))
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="fp-rank-side")
         self.buffer: list[tuple[int, Any]] = []
         self.pending: list[tuple[int, Any]] = []  # (images in the task, future)

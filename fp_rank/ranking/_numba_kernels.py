@@ -143,7 +143,7 @@ def _count_cells(
         eq[k] = 0
     for j in range(n):  # vectorised: the cell of every item
         v = float(x[j])
-        c = int32(min((v - lo) * scale, top)) + int32(1)
+        c = int32(max(min((v - lo) * scale, top), 0.0)) + int32(1)
         c = int32(0) if v < lo else c
         cells[j] = int32(m + 1) if v > hi else c
     nb = 0

@@ -175,3 +175,27 @@ def test_the_fast_fingerprint_is_the_documented_one() -> None:
         assert phash == ref_hash
         np.testing.assert_array_equal(thumb, ref_thumb)
         np.testing.assert_allclose(texture, ref_texture, rtol=0, atol=1e-6)
+
+
+def test_identical_copies_in_the_index_report_the_first_whatever_else_is_indexed() -> None:
+    """Several copies of one picture among look-alikes (same colours, shuffled): a near copy of it
+    is reported against the first copy, however many others share the candidate list."""
+    from fp_rank.checks.leakage import LeakIndex
+
+    for trial in range(60):
+        rng = np.random.default_rng(trial)
+        blocks = rng.integers(0, 6, (6, 6, 3), dtype=np.uint8) * 40
+        pic = np.asarray(Image.fromarray(blocks).resize((64, 64), Image.Resampling.BILINEAR))
+
+        def look_alike() -> Image.Image:
+            pixels = pic.reshape(-1, 3).copy()
+            rng.shuffle(pixels)
+            return Image.fromarray(pixels.reshape(pic.shape))
+
+        query = Image.fromarray(np.clip(pic.astype(int) + rng.integers(-3, 4, pic.shape), 0, 255).astype(np.uint8))
+        n = int(rng.integers(3, 20))
+        copies = set(rng.choice(n, int(rng.integers(2, min(n, 7) + 1)), replace=False).tolist())
+        index = LeakIndex()
+        index.add("gallery", [Image.fromarray(pic) if i in copies else look_alike() for i in range(n)])
+        found = index.match(query, digest=None)
+        assert found is not None and found["index"] == min(copies), (trial, sorted(copies), found)
