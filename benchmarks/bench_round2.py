@@ -118,11 +118,21 @@ def decode_once(work: Path, repeats: int, n_methods: int) -> dict[str, Any]:
         finally:
             embed.Embedder._leak_hook, embed.Embedder._index_fingerprints = hook, fps  # type: ignore[method-assign]
 
+    def no_guard() -> None:  # the same flow with the leakage guard off (what the guard costs)
+        runs["n"] += 1
+        from fp_rank import evaluate
+
+        evaluate([g["file"] for g in generated], [g["identity"] for g in generated],
+                 methods=[g["method"] for g in generated], prompts=[g["prompt"] for g in generated],
+                 gallery=str(gallery), encoder=folders, cache_dir=work / f"cache_{runs['n']}", progress=False,
+                 batch_size=32, check_leaks=False)
+
     bf.encode_once(gallery, generated, folders)  # warm-up: file cache, model loading code
     times = interleaved({
         "limit": lambda: bf.encode_once(gallery, generated, folders),
         "fp_rank": ours,
         "fp_rank_separate_leak_pass": before,
+        "fp_rank_without_leak_guard": no_guard,
     }, repeats)
     limit = times["limit"]["median_s"]
     per_repeat = [o / lim for o, lim in zip(times["fp_rank"]["times_s"], times["limit"]["times_s"])]
@@ -132,6 +142,7 @@ def decode_once(work: Path, repeats: int, n_methods: int) -> dict[str, Any]:
         "ratio_fp_rank_to_limit": times["fp_rank"]["median_s"] / limit,
         "ratio_fp_rank_to_limit_per_repeat": per_repeat,
         "ratio_separate_pass_to_limit": times["fp_rank_separate_leak_pass"]["median_s"] / limit,
+        "ratio_without_leak_guard_to_limit": times["fp_rank_without_leak_guard"]["median_s"] / limit,
     }
 
 
@@ -286,9 +297,11 @@ def summary_rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
     d = res.get("decode_once")
     if d:
+        off = d.get("ratio_without_leak_guard_to_limit")
         rows.append((f"8. Decode once: paper-sized flow ({d['generated_images']:,} images, 2 encoders) / encode-once limit",
                      f"{d['ratio_fp_rank_to_limit']:.2f} (separate leak pass, as before: "
-                     f"{d['ratio_separate_pass_to_limit']:.2f})", "<= 1.05", met(d["ratio_fp_rank_to_limit"] <= 1.05)))
+                     f"{d['ratio_separate_pass_to_limit']:.2f}" + (f"; leak guard off: {off:.2f}" if off else "") + ")",
+                     "<= 1.05", met(d["ratio_fp_rank_to_limit"] <= 1.05)))
     w = res.get("workers")
     if w:
         sc = w["scaling_vs_w_times_one_worker"]
@@ -367,13 +380,21 @@ def section(res: dict[str, Any]) -> list[str]:
                 "| flow | wall time | / limit |", "|---|---|---|"]
         for k, label in (("limit", "limit (each distinct image through each encoder once)"),
                          ("fp_rank", "fp-rank `evaluate` (leak fingerprints in the encoder's decode pass)"),
-                         ("fp_rank_separate_leak_pass", "fp-rank with the leakage guard's own decode pass (as before)")):
-            out.append(f"| {label} | {t[k]['median_s']:.2f} s | {t[k]['median_s'] / t['limit']['median_s']:.2f} |")
+                         ("fp_rank_separate_leak_pass", "fp-rank with the leakage guard's own decode pass (as before)"),
+                         ("fp_rank_without_leak_guard", "fp-rank with the leakage guard off (`check_leaks=False`)")):
+            if k in t:
+                out.append(f"| {label} | {t[k]['median_s']:.2f} s | {t[k]['median_s'] / t['limit']['median_s']:.2f} |")
         out += ["", "Per repeat, fp-rank / limit: " + ", ".join(f"{x:.2f}" for x in d["ratio_fp_rank_to_limit_per_repeat"])
                 + ". The leakage guard now takes each generated image's sha256 from the deduplication hash and its pHash "
                 "and thumbnail from the RGB picture the first encoder decodes (`Encoder.encode(on_decoded=)`); the real "
                 "splits' fingerprints are taken while they are encoded, so nothing is decoded twice unless it came from "
-                "the cache. What remains above the limit: loading the gallery, ranking, the report.", ""]
+                "the cache. With the guard off the flow is within a few percent of the limit (loading the gallery, "
+                "ranking, the report); what the guard still costs is its own arithmetic, not a decode: per image two "
+                "Pillow box resizes of the full picture (to 32x32 luminance and a 16x16 thumbnail, about 0.15 ms at "
+                "256 px) and the comparison with the index, on a machine whose 2 cores are already busy decoding and "
+                "running the model. Cheaper resizes (one 32x32 colour picture for both, or Pillow's `reducing_gap`) "
+                "took 0.08 ms but missed more copies in `benchmarks/leak_guard.py` at 60 pictures per kind (64 px "
+                "birds cropped 5%: 51/60 and 37/60 found against 54/60), so the guard keeps its definition.", ""]
     w = res.get("workers")
     if w:
         out += [f"**Worker processes** (`num_workers=`, `--workers`; {w['images']} photo-like JPEGs of 375x500 to "
