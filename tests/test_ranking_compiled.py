@@ -228,3 +228,19 @@ def test_device_path_names_non_finite_rows(on_device):
     sim[2, 4] = float("inf")
     with pytest.raises(InputError, match="similarity row 2 holds NaN or inf"):
         rank_metrics(sim, [0, 1, 0, 1], np.arange(30) % 2)
+
+
+@pytest.mark.parametrize("n, r", [(200_000, 200), (3000, 1000), (50, 1), (5000, 70)])
+def test_cmc_in_one_big_tie_group_is_exact_on_both_paths(numpy_path, n, r):
+    """Every score equal: CMC@k = 1 - C(n - k, r) / C(n, r), computed here in exact integers."""
+    from fractions import Fraction
+    from math import comb
+
+    ks = (1, 2, 5, 10, 100)
+    g = np.zeros(n, dtype=int)
+    g[:r] = 1
+    sim = np.zeros((1, n))
+    expected = {k: float(1 - Fraction(comb(n - k, r), comb(n, r))) if n - k >= r else 1.0 for k in ks}
+    for res in (rank_metrics(sim, [1], g, cmc_ks=ks), numpy_path(lambda: rank_metrics(sim, [1], g, cmc_ks=ks))):
+        for k in ks:
+            assert abs(res.cmc[k][0] - expected[k]) <= 1e-14, (k, res.cmc[k][0], expected[k])

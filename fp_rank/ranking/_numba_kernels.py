@@ -186,7 +186,7 @@ def _expected_inp(r_total: float, before: float, r_group: int, n_group: int) -> 
 
 @jit
 def score_rows(block: Any, rel: Any, n_rel: Any, harmonic: Any, ks: Any, ap: Any, first_hit: Any, inp: Any,
-               cmc: Any, recall: Any, any_tie: Any, finite_ok: Any, small_u: int) -> None:
+               cmc: Any, recall: Any, any_tie: Any, finite_ok: Any, small_u: int, cmc_terms: int) -> None:
     """AP, first-hit rank, INP, CMC@k, Recall@k and the tie flag of every row with relevant items.
 
     ``rel[i, :n_rel[i]]`` are row ``i``'s relevant scores, best first. Rows with ``n_rel == 0``
@@ -301,7 +301,16 @@ def score_rows(block: Any, rel: Any, n_rel: Any, harmonic: Any, ks: Any, ap: Any
                 prob = 0.0
             elif rest < r0:
                 prob = 1.0
-            else:  # 1 - C(n0 - tt, r0) / C(n0, r0)
+            elif min(r0, tt) <= cmc_terms:  # 1 - C(n0 - tt, r0) / C(n0, r0) as min(r0, tt) ratios
+                ratio = 1.0
+                if r0 <= tt:
+                    for j in range(int(r0)):
+                        ratio = ratio * ((n0 - tt - j) / (n0 - j))
+                else:
+                    for j in range(int(tt)):
+                        ratio = ratio * ((n0 - r0 - j) / (n0 - j))
+                prob = 1.0 - ratio
+            else:  # the same through lgamma
                 prob = 1.0 - math.exp(math.lgamma(rest + 1) - math.lgamma(max(rest - r0, 0.0) + 1) - lg_n0)
             cmc[i, q] = min(max(prob, 0.0), 1.0)
 

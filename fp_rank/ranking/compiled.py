@@ -26,6 +26,10 @@ import numpy as np
 #: Distinct relevant scores up to which the compare-and-count loops beat the cell histogram.
 SMALL_U = 16
 
+#: CMC@k within a tie group: the miss probability C(n - t, r) / C(n, r) is a product of min(r, t)
+#: ratios up to this many terms (exact to rounding; lgamma differences lose digits in big groups).
+CMC_PRODUCT_TERMS = 4096
+
 _KERNEL: Any = None
 _LOADED = False
 
@@ -97,6 +101,6 @@ def score_rows(
     kernel(
         block, np.ascontiguousarray(rel, dtype=block.dtype), np.ascontiguousarray(n_rel, dtype=np.int64),
         harmonic, np.asarray(ks, dtype=np.float64), out["ap"], out["first"], out["inp"], out["cmc"], out["recall"],
-        out["tied"], out["finite"], SMALL_U,
+        out["tied"], out["finite"], SMALL_U, CMC_PRODUCT_TERMS,
     )
     return out

@@ -530,11 +530,20 @@ def _metrics_from_counts(
     lg_n0 = torch.lgamma(n0_t + 1) - torch.lgamma(n0_t - r0_t + 1)
     for k in ks:
         tt = k - c0  # positions available inside the first group
-        # P(first hit within group position <= tt) = 1 - C(n0 - tt, r0) / C(n0, r0)
-        rest = torch.from_numpy(n0 - np.maximum(tt, 0.0))
-        log_ratio = torch.lgamma(rest + 1) - torch.lgamma(torch.clamp(rest - r0_t, min=0.0) + 1) - lg_n0
-        p = 1.0 - np.exp(log_ratio.numpy())
-        p = np.where(rest.numpy() < r0, 1.0, p)
+        # P(first hit within group position <= tt) = 1 - C(n0 - tt, r0) / C(n0, r0): as a product of
+        # min(r0, tt) ratios when that is short (exact to rounding), else through lgamma
+        rest = n0 - np.maximum(tt, 0.0)
+        m = np.minimum(r0, np.maximum(tt, 0.0))
+        short = (tt > 0) & (rest >= r0) & (m <= compiled.CMC_PRODUCT_TERMS)
+        by_relevant = r0 <= tt
+        ratio = np.ones(q)
+        for i in range(int(m[short].max()) if short.any() else 0):
+            factor = np.where(by_relevant, n0 - tt - i, n0 - r0 - i) / np.maximum(n0 - i, 1.0)  # > 0 where used
+            ratio = np.where(short & (i < m), ratio * factor, ratio)
+        log_ratio = torch.lgamma(torch.from_numpy(rest) + 1) - torch.lgamma(
+            torch.clamp(torch.from_numpy(rest) - r0_t, min=0.0) + 1) - lg_n0
+        p = np.where(short, 1.0 - ratio, 1.0 - np.exp(log_ratio.numpy()))
+        p = np.where(rest < r0, 1.0, p)
         p = np.where(tt <= 0, 0.0, p)
         cmc[k] = np.clip(p, 0.0, 1.0)
 
