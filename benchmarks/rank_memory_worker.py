@@ -18,14 +18,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import exact_rss_mode, release_free_memory  # noqa: E402
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(field)
+from _common import _status_kib, exact_rss_mode, release_free_memory  # noqa: E402
 
 
 def _padded_gather(ctx, emb, counts, order, dim, longest):  # noqa: ANN001, ANN202 - baseline of main before

@@ -76,10 +76,13 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT = _dct_matrix(_DCT_SIZE)
 
 
-def _fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
-    """pHash, 16x16 thumbnail and texture vector of a decoded picture (see the module docstring).
+def leak_fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
+    """What :class:`LeakIndex` keeps of a decoded real image, and compares a generated one by: its
+    pHash, 16x16 thumbnail and texture vector (see the module docstring).
 
-    The one definition used for the real images and the generated ones alike; it runs once per
+    Computed by whoever decodes the image (the encoder's decode pass, via ``on_decoded``), so that
+    indexing a split needs no second decode. The one definition used for the real images and the
+    generated ones alike; it runs once per
     generated image, so after the two Pillow resizes it takes a few small NumPy steps (the
     median by partition, the 64 bits packed at once). Cheaper resizes (one 32x32 colour picture
     for both the luminance and the thumbnail, or Pillow's ``reducing_gap``) were measured and
@@ -96,15 +99,6 @@ def _fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
     norm = float(np.linalg.norm(vec))
     texture = (vec / norm if norm > 1e-9 else np.zeros_like(vec)).astype(np.float32)
     return phash, thumb, texture
-
-
-def leak_fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
-    """What :class:`LeakIndex` keeps of a decoded real image: its pHash, thumbnail and texture.
-
-    Computed by whoever decodes the image (the encoder's decode pass, via ``on_decoded``), so
-    that indexing a split needs no second decode.
-    """
-    return _fingerprint(rgb)
 
 
 def perceptual_hash(item: Any) -> int:
@@ -125,7 +119,7 @@ def perceptual_hash(item: Any) -> int:
         >>> perceptual_hash(img) == perceptual_hash(img.resize((128, 128)))
         True
     """
-    return _fingerprint(to_rgb(item))[0]
+    return leak_fingerprint(to_rgb(item))[0]
 
 
 def hamming_distance(a: int, b: int) -> int:
@@ -257,7 +251,7 @@ class LeakIndex:
                 rgb = to_rgb(item)
             except ImageDecodeError:
                 return None
-        phash, thumb, texture = _fingerprint(rgb)
+        phash, thumb, texture = leak_fingerprint(rgb)
         dist = _popcount(self._hash_array ^ np.uint64(phash))
         # the mean colour bounds the thumbnail difference from below: a cheap first cut
         mean = thumb.reshape(-1, 3).mean(axis=0, dtype=np.float32)

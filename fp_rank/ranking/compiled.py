@@ -1,8 +1,9 @@
 """Compiled counting for the ranking kernel: per query, how many items beat or tie each relevant score.
 
-:func:`fp_rank.ranking.kernel._count_block` needs, for every query row ``x`` and each of its
+The ranking kernel needs, for every query row ``x`` and each of its
 distinct relevant scores ``u_1 > ... > u_U``, the exact counts ``#{x > u_k}`` and ``#{x == u_k}``.
-With Numba installed these are computed here in one call per block of rows, without sorting:
+With Numba installed these are computed here in one call per block of rows, without sorting,
+and AP, CMC@k, Recall@k and INP are computed from them in the same loop:
 
 * few distinct scores (``U <= SMALL_U``): one vectorised compare-and-count loop per score over
   the row, which stays in the CPU cache (the first loop also checks that the row is finite);

@@ -229,18 +229,26 @@ def _scan_pool() -> ThreadPoolExecutor:
 _PASS_ELEMENTS = 1 << 18
 
 
+def _relevant_positions(
+    rows: np.ndarray, order: np.ndarray, starts: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(b, r_max)`` gallery positions of each row's relevant items (padded by repeating one) and the valid mask.
+
+    ``r_max`` is the largest count among ``rows`` (the rows with relevant items; 1 when none).
+    """
+    r_max = int(counts[rows].max()) if len(rows) else 1
+    col = np.arange(r_max)
+    valid = col[None, :] < counts[:, None]
+    if not len(order):
+        return np.zeros((len(counts), r_max), dtype=np.int64), valid
+    return order[starts[:, None] + np.minimum(col[None, :], np.maximum(counts, 1)[:, None] - 1)], valid
+
+
 def _relevant_scores(
     block: np.ndarray, rows: np.ndarray, order: np.ndarray, starts: np.ndarray, counts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(b, r_max)`` relevant similarities of each row, best first (``-inf`` padding), and the valid mask."""
-    n_rows = block.shape[0]
-    r_max = int(counts[rows].max()) if len(rows) else 1
-    col = np.arange(r_max)
-    n_rel_c = np.maximum(counts, 1)
-    valid = col[None, :] < counts[:, None]
-    take = order[starts[:, None] + np.minimum(col[None, :], n_rel_c[:, None] - 1)] if len(order) else np.zeros(
-        (n_rows, r_max), dtype=np.int64
-    )
+    take, valid = _relevant_positions(rows, order, starts, counts)
     rel = np.where(valid, np.take_along_axis(block, take, axis=1), -np.inf)
     return -np.sort(-rel, axis=1), valid  # best first; padding (-inf) last
 
@@ -443,10 +451,8 @@ def _count_block_torch(
     rows = np.flatnonzero(~missing)
     if len(rows) == 0:
         return {"top1": top1, "rows": rows, "counts": {}}
-    r_max = int(counts[rows].max())
-    col = np.arange(r_max)
-    valid = col[None, :] < counts[rows, None]
-    take = order[starts[rows, None] + np.minimum(col[None, :], counts[rows, None] - 1)]
+    take, valid = _relevant_positions(np.arange(len(rows)), order, starts[rows], counts[rows])
+    r_max = take.shape[1]
     sub = block[torch.from_numpy(rows).to(dev)]
     rel_t = torch.gather(sub, 1, torch.from_numpy(take).to(dev))
     rel_t = torch.where(torch.from_numpy(valid).to(dev), rel_t, torch.tensor(-torch.inf, dtype=sub.dtype, device=dev))
