@@ -2,7 +2,11 @@
 
 import logging
 
-from space.page import build_app, launch
+from fp_rank.cpu_threads import prefer_passive_waiting
+
+prefer_passive_waiting()  # before torch loads (see fp_rank/cpu_threads.py)
+
+from space.page import build_app, launch  # noqa: E402
 
 __all__ = ["build_app", "launch"]
 

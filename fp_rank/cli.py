@@ -473,6 +473,9 @@ def _silence_progress_bars() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fp-rank`` console script."""
+    from fp_rank.cpu_threads import prefer_passive_waiting
+
+    prefer_passive_waiting()  # before torch loads: idle model threads must not spin on the decoding cores
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

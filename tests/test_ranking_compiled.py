@@ -244,3 +244,18 @@ def test_cmc_in_one_big_tie_group_is_exact_on_both_paths(numpy_path, n, r):
     for res in (rank_metrics(sim, [1], g, cmc_ks=ks), numpy_path(lambda: rank_metrics(sim, [1], g, cmc_ks=ks))):
         for k in ks:
             assert abs(res.cmc[k][0] - expected[k]) <= 1e-14, (k, res.cmc[k][0], expected[k])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_candidates_are_the_items_at_or_above_the_cut_in_order(dtype):
+    from fp_rank.ranking import _numba_kernels as kernels
+
+    rng = np.random.default_rng(11)
+    for n in [*range(0, 140), 1000, 4097]:
+        for cut in (-np.inf, -1.0, 0.5, 2.5, 10.0):
+            x = rng.standard_normal(n).astype(dtype)
+            x[rng.random(n) < 0.1] = dtype(cut) if np.isfinite(cut) else 0  # items exactly at the cut
+            out = np.full(n, np.nan, dtype=dtype)
+            k = kernels._candidates(x, dtype(cut), out)
+            expected = x[x >= dtype(cut)]
+            assert k == expected.size and np.array_equal(out[:k], expected), (n, cut)

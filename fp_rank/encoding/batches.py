@@ -5,6 +5,7 @@ fingerprints) on the decoded images without decoding them twice.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fp_rank.cpu_threads import WAIT_POLICY, waits_passively
 from fp_rank.encoding.images import (
     describe_source,
     to_rgb,
@@ -155,11 +157,26 @@ def _worker_batches(
     """
     from torch.utils.data import DataLoader
 
+    _hint_wait_policy(device)
     loader = DataLoader(
         _BatchDataset(items, batch_size, prepare), batch_size=None, shuffle=False, num_workers=num_workers,
         pin_memory=str(device).startswith("cuda"), prefetch_factor=2, collate_fn=_identity,
     )
     yield from loader
+
+
+_HINTED: list[bool] = []
+
+
+def _hint_wait_policy(device: str) -> None:
+    """Once per process: where the model's idle CPU threads spin, say how to stop it (see :mod:`fp_rank.cpu_threads`)."""
+    if _HINTED or str(device).startswith("cuda") or waits_passively() or torch.get_num_threads() < 2:
+        return
+    _HINTED.append(True)
+    logging.getLogger(__name__).info(
+        "worker processes decode on the cores that torch's idle threads keep busy while they wait; set %s=PASSIVE "
+        "before importing torch (the fp-rank command does) for more images per second", WAIT_POLICY,
+    )
 
 
 def _identity(batch: Any) -> Any:

@@ -26,13 +26,36 @@ except RuntimeError:  # (a read-only install with an unwritable home): compile i
 
 jit = njit(nogil=True, cache=CACHED)
 
-#: Items per chunk when copying out the candidates (a chunk without one is skipped after one check).
-_CHUNK = 16
+#: Items per chunk when copying out the candidates (a chunk without one is skipped after one check;
+#: 64 measured fastest of 16, 32, 64 and 128 at every hit rate tried, in both dtypes).
+_CHUNK = 64
 
 
 @jit
 def _gt_ge_finite(x: Any, u: Any) -> tuple[int, int, int]:
-    """``#{x > u}``, ``#{x >= u}`` and the number of finite items, in one vectorised loop."""
+    """``#{x > u}``, ``#{x >= u}`` and the number of finite items, in one vectorised loop (counters
+    as wide as the scores: 32-bit beside float32, 64-bit beside float64)."""
+    if x.itemsize == 8:
+        return _gt_ge_finite_wide(x, u)
+    return _gt_ge_finite_narrow(x, u)
+
+
+@jit
+def _gt_ge_finite_wide(x: Any, u: Any) -> tuple[int, int, int]:
+    gt = 0
+    ge = 0
+    fin = 0
+    inf = np.inf
+    for j in range(x.shape[0]):
+        v = x[j]
+        gt += v > u
+        ge += v >= u
+        fin += abs(v) < inf
+    return gt, ge, fin
+
+
+@jit
+def _gt_ge_finite_narrow(x: Any, u: Any) -> tuple[int, int, int]:
     gt = int32(0)
     ge = int32(0)
     fin = int32(0)
