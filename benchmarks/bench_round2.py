@@ -6,7 +6,8 @@ repeated, medians reported: the machine is shared, so only ratios measured in on
 * **start-up**: ``import fp_rank`` and ``fp-rank --help`` in fresh interpreters, next to a bare
   ``python -c pass``; and the time from launching ``fp-rank evaluate`` to its first forward pass.
 * **decode once**: the paper-sized flow (``bench_flows.py``) against the encode-once limit, with
-  the leakage guard sharing the encoder's decode (now) and decoding separately (before).
+  the leakage guard sharing the encoder's decode (now) and decoding separately (before);
+  **guard_cost**: what the guard adds to one encoder's pass, piece by piece.
 * **workers**: decode + preprocess throughput with a near-free model (tiny DINOv2) at
   ``num_workers`` = 0 (in-process), 1, 2, ... ``--workers W``; DINOv2-base fp32 pipeline vs bare forward.
 
@@ -138,16 +139,57 @@ def decode_once(work: Path, repeats: int, n_methods: int) -> dict[str, Any]:
         "fp_rank_separate_leak_pass": before,
         "fp_rank_without_leak_guard": no_guard,
     }, repeats)
+    return _decode_figures({"generated_images": len(generated), "encoders": ["tiny-dinov2", "tiny-clip"],
+                            "repeats": repeats, "times": times})
+
+
+def _decode_figures(out: dict[str, Any]) -> dict[str, Any]:
+    """The ratios of a decode-once result, from its ``times`` (also after pooling rounds)."""
+    times = out["times"]
     limit = times["limit"]["median_s"]
-    per_repeat = [o / lim for o, lim in zip(times["fp_rank"]["times_s"], times["limit"]["times_s"])]
-    return {
-        "generated_images": len(generated), "encoders": ["tiny-dinov2", "tiny-clip"], "repeats": repeats,
-        "times": times,
-        "ratio_fp_rank_to_limit": times["fp_rank"]["median_s"] / limit,
-        "ratio_fp_rank_to_limit_per_repeat": per_repeat,
-        "ratio_separate_pass_to_limit": times["fp_rank_separate_leak_pass"]["median_s"] / limit,
-        "ratio_without_leak_guard_to_limit": times["fp_rank_without_leak_guard"]["median_s"] / limit,
+    out["ratio_fp_rank_to_limit"] = times["fp_rank"]["median_s"] / limit
+    out["ratio_fp_rank_to_limit_per_repeat"] = [
+        o / lim for o, lim in zip(times["fp_rank"]["times_s"], times["limit"]["times_s"])]
+    out["ratio_separate_pass_to_limit"] = times["fp_rank_separate_leak_pass"]["median_s"] / limit
+    out["ratio_without_leak_guard_to_limit"] = times["fp_rank_without_leak_guard"]["median_s"] / limit
+    return out
+
+
+def guard_cost(work: Path, repeats: int, n_methods: int) -> dict[str, Any]:
+    """What the leakage guard adds to one encoder's pass over the generated images, piece by piece."""
+    import bench_flows as bf
+    from PIL import Image
+
+    from fp_rank import load_encoder, load_gallery
+    from fp_rank.checks.leakage import gallery_leak_index, leak_fingerprint
+    from fp_rank.encoding.images import to_rgb
+
+    gallery, generated = bf.build_world(work / "guard_world", 256, n_methods)
+    files = [g["file"] for g in generated]
+    enc = load_encoder(str(models.build("tiny-dinov2", work / "guard_tiny")))
+    index = gallery_leak_index(load_gallery(str(gallery)))
+
+    def resizes_only(i: int, rgb: Any) -> None:
+        rgb.convert("L").resize((32, 32), Image.Resampling.BOX)
+        rgb.resize((16, 16), Image.Resampling.BOX)
+
+    hooks: dict[str, Any] = {
+        "no guard": None,
+        "the two Pillow resizes only": resizes_only,
+        "fingerprint": lambda i, rgb: leak_fingerprint(rgb),
+        "fingerprint and match (the guard)": lambda i, rgb: index.match(None, digest=None, rgb=rgb),
     }
+    enc.encode(files, batch_size=32, progress=False)  # warm-up
+    def run(hook: Any) -> Any:
+        return enc.encode(files, batch_size=32, progress=False, **({"on_decoded": hook} if hook else {}))
+
+    times = interleaved({name: (lambda hook=hook: run(hook)) for name, hook in hooks.items()}, repeats)
+    rgb = to_rgb(files[0])
+    per_image = min(timed(lambda: [leak_fingerprint(rgb) for _ in range(200)])[0] for _ in range(5)) / 200
+    base = times["no guard"]["median_s"]
+    return {"images": len(files), "encoder": "tiny-dinov2", "repeats": repeats, "times": times,
+            "added_s": {k: v["median_s"] - base for k, v in times.items()},
+            "fingerprint_alone_ms": 1e3 * per_image, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
 
 # ------------------------------------------------------------------------------------ workers
@@ -164,12 +206,16 @@ def workers(work: Path, repeats: int, max_workers: int, n_images: int, base_imag
     counts = sorted({0, 1, *range(2, max_workers + 1)})
     variants = {f"W={w}": (lambda w=w: tiny.encode(files, batch_size=16, progress=False, num_workers=w)) for w in counts}
     times = interleaved(variants, repeats)
-    rate = {w: n_images / times[f"W={w}"]["median_s"] for w in counts}
-    scaling = {w: rate[w] / (w * rate[1]) for w in counts if w >= 1}
+    cpu = {}
+    for w in counts:  # where the CPU time goes: this process (the model's threads) and the workers
+        before = os.times()
+        variants[f"W={w}"]()
+        after = os.times()
+        cpu[str(w)] = {"main_process_s": after.user - before.user + after.system - before.system,
+                       "workers_s": after.children_user - before.children_user
+                       + after.children_system - before.children_system}
     out: dict[str, Any] = {"images": n_images, "near_free_model": "tiny-dinov2", "cores": os.cpu_count(),
-                           "images_per_s": {str(w): r for w, r in rate.items()},
-                           "scaling_vs_w_times_one_worker": {str(w): s for w, s in scaling.items()},
-                           "times": times, "repeats": repeats}
+                           "times": times, "repeats": repeats, "cpu_time_of_one_run": cpu}
     # DINOv2-base fp32 with the default preprocessing: pipeline vs bare forward
     base = load_encoder(str(models.build("dinov2-base", work / "w_base")), device="cpu")
     some = files[:base_images]
@@ -188,13 +234,39 @@ def workers(work: Path, repeats: int, max_workers: int, n_images: int, base_imag
         "pipeline W=0": lambda: base.encode(some, batch_size=16, progress=False),
         "pipeline W=1": lambda: base.encode(some, batch_size=16, progress=False, num_workers=1),
     }, max(2, repeats - 1))
-    bare_s = t["bare forward"]["median_s"]
-    out["dinov2_base_fp32"] = {
-        "images": len(some), "preprocessing": base.preprocessing, "times": t,
-        "images_per_s": {k: len(some) / v["median_s"] for k, v in t.items()},
-        "vs_bare": {k: bare_s / v["median_s"] for k, v in t.items()},
-    }
+    out["dinov2_base_fp32"] = {"images": len(some), "preprocessing": base.preprocessing, "times": t}
+    return _workers_figures(out)
+
+
+def _workers_figures(out: dict[str, Any]) -> dict[str, Any]:
+    """Rates and ratios of a workers result, from its ``times`` (also after pooling rounds)."""
+    times = out["times"]
+    rate = {int(k.split("=")[1]): out["images"] / v["median_s"] for k, v in times.items()}
+    out["images_per_s"] = {str(w): r for w, r in sorted(rate.items())}
+    out["scaling_vs_w_times_one_worker"] = {str(w): rate[w] / (w * rate[1]) for w in sorted(rate) if w >= 1}
+    b = out["dinov2_base_fp32"]
+    bare_s = b["times"]["bare forward"]["median_s"]
+    b["images_per_s"] = {k: b["images"] / v["median_s"] for k, v in b["times"].items()}
+    b["vs_bare"] = {k: bare_s / v["median_s"] for k, v in b["times"].items()}
     return out
+
+
+def _pooled(runs: list[dict[str, Any]], figures: Any) -> dict[str, Any]:
+    """Several rounds of one section as one result: their times pooled, medians and ratios recomputed."""
+
+    def pool(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        names = parts[0]
+        merged = {k: [x for p in parts for x in p[k]["times_s"]] for k in names}
+        return {k: {"median_s": statistics.median(v), "times_s": v} for k, v in merged.items()}
+
+    out = dict(runs[0])
+    out["times"] = pool([r["times"] for r in runs])
+    out["repeats"] = sum(r["repeats"] for r in runs)
+    out["rounds"] = len(runs)
+    if "dinov2_base_fp32" in out:
+        base = pool([r["dinov2_base_fp32"]["times"] for r in runs])
+        out["dinov2_base_fp32"] = dict(out["dinov2_base_fp32"], times=base)
+    return figures(out)
 
 
 # ------------------------------------------------------------------------------------ ranking
@@ -304,8 +376,8 @@ def summary_rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         off = d.get("ratio_without_leak_guard_to_limit")
         du = d.get("openmp_unset")
         rows.append((f"8. Decode once: paper-sized flow ({d['generated_images']:,} images, 2 encoders) / encode-once limit",
-                     f"{d['ratio_fp_rank_to_limit']:.2f}" + _policy_note(d)
-                     + (f" (OMP_WAIT_POLICY unset: {du['ratio_fp_rank_to_limit']:.2f})" if du else "")
+                     f"{d['ratio_fp_rank_to_limit']:.2f}"
+                     + _policy_note(d, f"{du['ratio_fp_rank_to_limit']:.2f}" if du else None)
                      + f"; separate leak pass, as before: {d['ratio_separate_pass_to_limit']:.2f}"
                      + (f"; leak guard off: {off:.2f}" if off else ""),
                      "<= 1.05", met(d["ratio_fp_rank_to_limit"] <= 1.05)))
@@ -313,16 +385,16 @@ def summary_rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if w:
         sc = w["scaling_vs_w_times_one_worker"]
         wu = w.get("openmp_unset")
-        unset = (" (OMP_WAIT_POLICY unset: " + ", ".join(f"{v:.2f}" for _, v in sorted(wu["scaling_vs_w_times_one_worker"].items(), key=lambda kv: int(kv[0]))) + ")") if wu else ""
+        unset = ", ".join(f"{wu['scaling_vs_w_times_one_worker'][k]:.2f}" for k in sorted(sc, key=int)) if wu else None
         rows.append((f"8. Worker processes, near-free model: rate at W / (W x rate at 1), W = {', '.join(sorted(sc, key=int))}",
-                     ", ".join(f"{sc[k]:.2f}" for k in sorted(sc, key=int)) + f" ({w['cores']} cores)" + _policy_note(w) + unset,
+                     ", ".join(f"{sc[k]:.2f}" for k in sorted(sc, key=int)) + f" on {w['cores']} cores" + _policy_note(w, unset),
                      ">= 0.8 up to the cores", met(all(v >= 0.8 for k, v in sc.items() if int(k) <= w["cores"]))))
         b = w["dinov2_base_fp32"]["vs_bare"]
         best = max(b["pipeline W=0"], b["pipeline W=1"])
         bu = wu["dinov2_base_fp32"]["vs_bare"] if wu else None
         rows.append(("8. DINOv2-base fp32 pipeline / bare forward (W=0 / W=1)",
-                     f"{100 * b['pipeline W=0']:.0f}% / {100 * b['pipeline W=1']:.0f}%" + _policy_note(w)
-                     + (f" (OMP_WAIT_POLICY unset: {100 * bu['pipeline W=0']:.0f}% / {100 * bu['pipeline W=1']:.0f}%)" if bu else ""),
+                     f"{100 * b['pipeline W=0']:.0f}% / {100 * b['pipeline W=1']:.0f}%"
+                     + _policy_note(w, f"{100 * bu['pipeline W=0']:.0f}% / {100 * bu['pipeline W=1']:.0f}%" if bu else None),
                      ">= 90%", met(best >= 0.9)))
     s = res.get("startup")
     if s:
@@ -363,8 +435,22 @@ def summary_rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def _policy_note(part: dict[str, Any]) -> str:
-    return " as the fp-rank command runs (OMP_WAIT_POLICY=PASSIVE)" if part.get("openmp_wait_policy") else ""
+def _cpu_note(w: dict[str, Any], wu: dict[str, Any] | None) -> str:
+    """The main process's CPU time in one run at each W >= 1, passive and unset."""
+    if not wu or "cpu_time_of_one_run" not in w:
+        return ""
+    per = lambda part: ", ".join(  # noqa: E731
+        f"W={k}: {v['main_process_s']:.2f} s"
+        for k, v in sorted(part["cpu_time_of_one_run"].items(), key=lambda kv: int(kv[0])) if int(k) >= 1)
+    return (f" (CPU time of the main process in one run of the {w['images']} images, which only waits and runs the "
+            f"near-free model: {per(wu)} with the variable unset, against {per(w)} with `OMP_WAIT_POLICY=PASSIVE`)")
+
+
+def _policy_note(part: dict[str, Any], unset: str | None = None) -> str:
+    """Which OpenMP setting a summary figure is for, and the figure with it unset."""
+    if not part.get("openmp_wait_policy"):
+        return ""
+    return " (OMP_WAIT_POLICY=PASSIVE, as the fp-rank command runs" + (f"; unset: {unset}" if unset else "") + ")"
 
 
 def section(res: dict[str, Any]) -> list[str]:
@@ -390,7 +476,8 @@ def section(res: dict[str, Any]) -> list[str]:
     if d:
         t, du = d["times"], d.get("openmp_unset")
         out += [f"**Decode once** ({d['generated_images']:,} generated 256 px PNGs, 150 gallery + 150 reference images, "
-                f"tiny DINOv2 + tiny CLIP, medians of {d['repeats']}" + (
+                f"tiny DINOv2 + tiny CLIP, medians of {d['repeats']}"
+                + (f" ({d['rounds']} rounds)" if d.get("rounds") else "") + (
                     "; each column one fresh process, `OMP_WAIT_POLICY=PASSIVE` as the fp-rank command and the Space "
                     "set it, and unset" if du else "") + "):", ""]
         head = "| flow | wall time | / limit |" + (" unset: wall time | / limit |" if du else "")
@@ -405,23 +492,35 @@ def section(res: dict[str, Any]) -> list[str]:
                     tu = du["times"]
                     row += f" {tu[k]['median_s']:.2f} s | {tu[k]['median_s'] / tu['limit']['median_s']:.2f} |"
                 out.append(row)
+        g = res.get("guard_cost")
+        guard = "" if not g else (
+            f" (one encoder's pass over the {g['images']:,} generated images, `guard_cost`, medians of {g['repeats']}"
+            + (f", OMP_WAIT_POLICY={g['omp_wait_policy']}" if g.get("omp_wait_policy") else "") + ": "
+            f"{g['times']['no guard']['median_s']:.2f} s without it; the two resizes alone, which release the GIL, add "
+            f"{g['added_s']['the two Pillow resizes only']:.2f} s, the whole fingerprint "
+            f"{g['added_s']['fingerprint']:.2f} s, fingerprint and match {g['added_s']['fingerprint and match (the guard)']:.2f}"
+            " s: the two threads take turns at the GIL and share the cores with the model's)")
+        fp_ms = f"{g['fingerprint_alone_ms']:.2f}" if g else "0.2"
         out += ["", "Per repeat, fp-rank / limit: " + ", ".join(f"{x:.2f}" for x in d["ratio_fp_rank_to_limit_per_repeat"])
                 + ". The leakage guard now takes each generated image's sha256 from the deduplication hash and its pHash "
                 "and thumbnail from the RGB picture the first encoder decodes (`Encoder.encode(on_decoded=)`); the real "
                 "splits' fingerprints are taken while they are encoded, so nothing is decoded twice unless it came from "
                 "the cache. With the guard off the flow is within a few percent of the limit (loading the gallery, "
                 "ranking, the report); what the guard still costs is its own arithmetic, not a decode: per image two "
-                "Pillow box resizes of the full picture (to 32x32 luminance and a 16x16 thumbnail, about 0.15 ms at "
-                "256 px) and the comparison with the index, on a machine whose 2 cores are already busy decoding and "
-                "running the model. Cheaper resizes (one 32x32 colour picture for both, or Pillow's `reducing_gap`) "
-                "took 0.08 ms but missed more copies in `benchmarks/leak_guard.py` at 60 pictures per kind (64 px "
+                "Pillow box resizes of the full picture (to 32x32 luminance and a 16x16 thumbnail; the fingerprint "
+                f"takes about {fp_ms} ms at 256 px) and the comparison with the index. The flow is decode-bound: one "
+                "thread decodes and preprocesses while the tiny models take a few percent of the time, so the guard "
+                f"runs in a side thread on the other core; even so it adds to the pass{guard}. Cheaper resizes (one "
+                "32x32 colour picture for both, or Pillow's `reducing_gap`) took 0.08 ms but missed more copies in "
+                "`benchmarks/leak_guard.py` at 60 pictures per kind (64 px "
                 "birds cropped 5%: 51/60 and 37/60 found against 54/60), so the guard keeps its definition.", ""]
     w = res.get("workers")
     if w:
         wu = w.get("openmp_unset")
         out += [f"**Worker processes** (`num_workers=`, `--workers`; {w['images']} photo-like JPEGs of 375x500 to "
                 f"1024x1024, batch 16, near-free model {w['near_free_model']}, {w['cores']} cores, medians of "
-                f"{w['repeats']}" + ("; each pair of columns one fresh process, `OMP_WAIT_POLICY=PASSIVE` as the "
+                f"{w['repeats']}" + (f" ({w['rounds']} rounds)" if w.get("rounds") else "")
+                + ("; each pair of columns one fresh process, `OMP_WAIT_POLICY=PASSIVE` as the "
                                      "fp-rank command and the Space set it, and unset" if wu else "") + "):", "",
                 "| W | images/s | rate / (W x rate at W=1) |" + (" unset: images/s | rate / (W x rate at W=1) |" if wu else ""),
                 "|---|---|---|" + ("---|---|" if wu else "")]
@@ -446,8 +545,7 @@ def section(res: dict[str, Any]) -> list[str]:
                 "(so every forward pass sees the batch a single process would: embeddings are bit-identical whatever W, "
                 "`tests/test_workers.py`); on CUDA the batches come in pinned memory and are copied without blocking. "
                 "While the workers decode, the main process waits for the next batch; with torch's OpenMP threads "
-                "left at the runtime's default they spin on the cores the workers need (the main process's CPU time "
-                "for 256 of these images was about 1 s against 0.06 s with `OMP_WAIT_POLICY=PASSIVE`). The fp-rank "
+                "left at the runtime's default they spin on the cores the workers need" + _cpu_note(w, wu) + ". The fp-rank "
                 "command and the Space therefore set `OMP_WAIT_POLICY=PASSIVE` before torch loads unless the "
                 "environment names a policy (`fp_rank/cpu_threads.py`); a script that imports torch itself keeps the "
                 "runtime's default, which the `unset` columns show, and `Encoder.encode` logs a hint when it starts "
@@ -510,28 +608,36 @@ OPENMP_VARIANTS = {"passive": "PASSIVE", "unset": None}
 
 
 def _in_fresh_processes(part: str, args: Any, work: Path) -> dict[str, Any]:
-    """``part`` run once per :data:`OPENMP_VARIANTS` entry in its own process; the passive run, with the other beside it."""
-    out: dict[str, Any] = {}
-    for name, policy in OPENMP_VARIANTS.items():
-        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-        if policy is not None:
-            env["OMP_WAIT_POLICY"] = policy
-        target = work / f"{part}_{name}.json"
-        cmd = [sys.executable, __file__, "--only", part, "--in-process", "--out", str(target), "--repeats",
-               str(args.repeats), "--workers", str(args.workers), "--workdir", str(work / f"{part}_{name}")]
-        subprocess.run(cmd + (["--quick"] if args.quick else []), env=env, check=True)
-        out[name] = json.loads(target.read_text(encoding="utf-8"))[part]
-    res = out["passive"]
+    """``part`` in fresh processes, ``--rounds`` per :data:`OPENMP_VARIANTS` entry, the variants
+    alternating (so a slow spell of the machine hits both); each variant's rounds pooled. The
+    passive result, with the other beside it."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in OPENMP_VARIANTS}
+    for i in range(args.rounds):
+        for name in (list(OPENMP_VARIANTS) if i % 2 == 0 else list(OPENMP_VARIANTS)[::-1]):
+            policy = OPENMP_VARIANTS[name]
+            env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+            if policy is not None:
+                env["OMP_WAIT_POLICY"] = policy
+            target = work / f"{part}_{name}_{i}.json"
+            cmd = [sys.executable, __file__, "--only", part, "--in-process", "--out", str(target), "--repeats",
+                   str(args.repeats), "--workers", str(args.workers), "--workdir", str(work / f"{part}_{name}_{i}")]
+            subprocess.run(cmd + (["--quick"] if args.quick else []), env=env, check=True)
+            runs[name].append(json.loads(target.read_text(encoding="utf-8"))[part])
+    figures = _workers_figures if part == "workers" else _decode_figures
+    res = _pooled(runs["passive"], figures)
     res["openmp_wait_policy"] = "PASSIVE"
-    res["openmp_unset"] = out["unset"]
+    res["openmp_unset"] = _pooled(runs["unset"], figures)
     return res
 
 
 def main() -> None:
     def extra(parser: Any) -> None:
-        parser.add_argument("--only", nargs="+", choices=["startup", "decode_once", "workers", "ranking", "rank_memory"])
+        parser.add_argument("--only", nargs="+",
+                            choices=["startup", "decode_once", "guard_cost", "workers", "ranking", "rank_memory"])
         parser.add_argument("--workers", type=int, default=2, help="largest number of worker processes (default 2)")
         parser.add_argument("--repeats", type=int, default=3)
+        parser.add_argument("--rounds", type=int, default=2,
+                            help="fresh processes per OpenMP variant for decode_once and workers (default 2, alternating)")
         parser.add_argument("--in-process", action="store_true",
                             help="run decode_once and workers in this process as its environment is (by default each "
                             "runs in two fresh processes, with OMP_WAIT_POLICY=PASSIVE as the fp-rank command sets it "
@@ -539,7 +645,7 @@ def main() -> None:
 
     args = parse_args(__doc__.splitlines()[0], extra)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="fp_rank_bench_round2_"))
-    parts = args.only or ["startup", "decode_once", "workers", "ranking", "rank_memory"]
+    parts = args.only or ["startup", "decode_once", "guard_cost", "workers", "ranking", "rank_memory"]
     result: dict[str, Any] = {"machine": machine()}
     start = time.perf_counter()
     reps = 2 if args.quick else args.repeats
@@ -551,7 +657,8 @@ def main() -> None:
             t, value = timed(lambda part=part: {
                 "startup": lambda: startup(work, reps + 2),
                 "decode_once": lambda: decode_once(work, reps, 2 if args.quick else 7),
-                "workers": lambda: workers(work, reps, args.workers, 32 if args.quick else 128, 8 if args.quick else 32),
+                "guard_cost": lambda: guard_cost(work, reps, 2 if args.quick else 7),
+                "workers": lambda: workers(work, reps, args.workers, 32 if args.quick else 256, 8 if args.quick else 32),
                 "ranking": lambda: ranking(reps, args.quick),
                 "rank_memory": lambda: rank_memory(work, [1, 2] if args.quick else [1, 2, 4],
                                                    4096 if args.quick else 16384, 1024, 1024 if args.quick else 2048),

@@ -6,10 +6,11 @@ core busy for a while, spinning, in case more work comes at once. While a model 
 next batch, those spinning threads take the cores that decode and preprocess it: the prefetch
 thread, the leakage guard's side thread and ``num_workers`` worker processes. With a cheap
 model (tiny backbones, or a GPU doing the forward pass) the run is decode-bound and the spinning
-costs throughput directly (``benchmarks/bench_round2.py``, section *workers*: the main process's
-CPU time fell from about 1 s to 0.06 s per 256 images with two workers, and the rate at W = 2
-rose from about 0.8 to about 0.9 of twice the one-worker rate). A forward-bound model is not
-slowed by sleeping threads (DINOv2-base's bare forward pass is within noise either way).
+costs throughput directly (``benchmarks/bench_round2.py``, section *workers*, on 2 cores: the
+main process's CPU time for 256 images with one worker fell from 0.96 s to 0.06 s, and the rate
+at W = 2 went from 0.88 to 0.93 of twice the one-worker rate; BENCHMARKS.md has the run). A
+forward-bound model is not slowed by sleeping threads (DINOv2-base's bare forward pass is within
+noise either way).
 
 The policy is read once, when the OpenMP runtime loads with torch, so it can only be chosen
 before torch is imported. The ``fp-rank`` command and the Space set ``OMP_WAIT_POLICY=PASSIVE``

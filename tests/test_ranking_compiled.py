@@ -259,3 +259,16 @@ def test_candidates_are_the_items_at_or_above_the_cut_in_order(dtype):
             k = kernels._candidates(x, dtype(cut), out)
             expected = x[x >= dtype(cut)]
             assert k == expected.size and np.array_equal(out[:k], expected), (n, cut)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_two_scores_counted_in_one_pass(dtype):
+    from fp_rank.ranking import _numba_kernels as kernels
+
+    rng = np.random.default_rng(12)
+    for n in (0, 1, 7, 64, 1001):
+        x = np.round(rng.standard_normal(n), 1).astype(dtype)  # many ties with the scores below
+        for a, b in ((0.5, 0.5), (1.0, -0.3), (-np.inf, np.inf), (0.0, -0.0)):
+            a, b = dtype(a), dtype(b)
+            want = (int((x > a).sum()), int((x >= a).sum()), int((x > b).sum()), int((x >= b).sum()))
+            assert tuple(int(c) for c in kernels._gt_ge_pair(x, a, b)) == want, (n, a, b)
