@@ -4,13 +4,14 @@ torch's CPU builds run their intra-op threads on OpenMP (GNU ``libgomp`` in the 
 Unless told otherwise, an OpenMP thread that finishes its share of a parallel region keeps a
 core busy for a while, spinning, in case more work comes at once. While a model waits for the
 next batch, those spinning threads take the cores that decode and preprocess it: the prefetch
-thread, the leakage guard's side thread and ``num_workers`` worker processes. With a cheap
-model (tiny backbones, or a GPU doing the forward pass) the run is decode-bound and the spinning
-costs throughput directly (``benchmarks/bench_round2.py``, section *workers*, on 2 cores: the
-main process's CPU time for 256 images with one worker fell from 0.96 s to 0.06 s, and the rate
-at W = 2 went from 0.88 to 0.93 of twice the one-worker rate; BENCHMARKS.md has the run). A
-forward-bound model is not slowed by sleeping threads (DINOv2-base's bare forward pass is within
-noise either way).
+thread, the leakage guard's side thread and ``num_workers`` worker processes. With a cheap model
+on the CPU the run is decode-bound and the spinning costs throughput. Measured on 2 cores
+(``benchmarks/bench_round2.py``, BENCHMARKS.md section 8): the main process's CPU time over 256
+images with one worker fell from 0.96 s to 0.06 s; in-process decoding (W = 0) went from 157 to
+164 images/s and the paper-sized flow's encode-once limit from 4.07 s to 3.89 s; W = 1 and W = 2
+moved within the noise (135 / 238 against 134 / 251 images/s). DINOv2-base's bare forward pass
+was not slowed there (6.74 against 6.85 images/s); on hosts with many cores waking sleeping
+threads costs more per parallel region, which was not measured.
 
 The policy is read once, when the OpenMP runtime loads with torch, so it can only be chosen
 before torch is imported. The ``fp-rank`` command and the Space set ``OMP_WAIT_POLICY=PASSIVE``
@@ -36,8 +37,9 @@ def prefer_passive_waiting() -> str | None:
     kept. Child processes (DataLoader workers, ``torchrun`` ranks) inherit it.
 
     Returns:
-        The waiting policy in effect for this process's torch: the variable's value, or None
-        when torch was imported before with no policy set (the runtime's default, spinning).
+        The policy the environment names now (torch honours it only if it was set before torch
+        loaded), or None when torch was imported already and no policy is set (the runtime's
+        default, spinning).
     """
     if WAIT_POLICY in os.environ:
         return os.environ[WAIT_POLICY]
@@ -48,5 +50,6 @@ def prefer_passive_waiting() -> str | None:
 
 
 def waits_passively() -> bool:
-    """Whether this process's OpenMP threads sleep when idle (``OMP_WAIT_POLICY=PASSIVE``)."""
+    """Whether the environment asks OpenMP threads to sleep when idle (``OMP_WAIT_POLICY=PASSIVE``;
+    it took effect only if it was set before torch loaded)."""
     return os.environ.get(WAIT_POLICY, "").strip().upper() == "PASSIVE"

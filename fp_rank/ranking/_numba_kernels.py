@@ -138,6 +138,23 @@ def _gt_ge_pair(x: Any, a: Any, b: Any) -> tuple[int, int, int, int]:
 
 @jit
 def _n_finite(x: Any) -> int:
+    """The number of finite items (counters as wide as the scores)."""
+    if x.itemsize == 8:
+        return _n_finite_wide(x)
+    return _n_finite_narrow(x)
+
+
+@jit
+def _n_finite_wide(x: Any) -> int:
+    fin = 0
+    inf = np.inf
+    for j in range(x.shape[0]):
+        fin += abs(x[j]) < inf
+    return fin
+
+
+@jit
+def _n_finite_narrow(x: Any) -> int:
     fin = int32(0)
     inf = np.inf
     for j in range(x.shape[0]):

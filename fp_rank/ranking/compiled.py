@@ -5,8 +5,9 @@ distinct relevant scores ``u_1 > ... > u_U``, the exact counts ``#{x > u_k}`` an
 With Numba installed these are computed here in one call per block of rows, without sorting,
 and AP, CMC@k, Recall@k and INP are computed from them in the same loop:
 
-* few distinct scores (``U <= SMALL_U``): one vectorised compare-and-count loop per score over
-  the row, which stays in the CPU cache (the first loop also checks that the row is finite);
+* few distinct scores (``U <= SMALL_U``): vectorised compare-and-count loops over the row, which
+  stays in the CPU cache, each counting for two scores (the first, for the lowest score, also
+  checks that the row is finite);
 * more: every item is mapped to one of ``m`` equal-width *cells* spanning ``[u_U, u_1]`` by a
   monotone function, the cells are counted in one pass, and only the items falling in a cell that
   holds one of the ``u_k`` are compared exactly. Monotone means ``cell(x) > cell(u)`` implies
