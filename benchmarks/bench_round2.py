@@ -10,7 +10,6 @@ repeated, medians reported: the machine is shared, so only ratios measured in on
   **guard_cost**: what the guard adds to one encoder's pass, piece by piece.
 * **workers**: decode + preprocess throughput with a near-free model (tiny DINOv2) at
   ``num_workers`` = 0 (in-process), 1, 2, ... ``--workers W``; DINOv2-base fp32 pipeline vs bare forward.
-
 * **ranking**: ``rank_metrics`` vs one pass over the same matrix (a row max), in the random-score
   regime of the issue and in the regimes of ``bench_ranking.py`` (scaled to fit in memory); with
   its threads, with one, and with the compiled kernel switched off (the NumPy path, as before).
