@@ -21,7 +21,7 @@ import models  # noqa: E402
 from _common import interleaved, machine, parse_args, write_photos, write_result  # noqa: E402
 
 from fp_rank import load_encoder  # noqa: E402
-from fp_rank.encoding.images import to_rgb  # noqa: E402
+from fp_rank.images.decode import to_rgb  # noqa: E402
 
 SIZES = [(512, 512), (768, 512), (1024, 1024), (375, 500)]
 

@@ -163,7 +163,7 @@ def guard_cost(work: Path, repeats: int, n_methods: int) -> dict[str, Any]:
 
     from fp_rank import load_encoder, load_gallery
     from fp_rank.checks.leakage import gallery_leak_index, leak_fingerprint
-    from fp_rank.encoding.images import to_rgb
+    from fp_rank.images.decode import to_rgb
 
     gallery, generated = bf.build_world(work / "guard_world", 256, n_methods)
     files = [g["file"] for g in generated]
@@ -220,7 +220,7 @@ def workers(work: Path, repeats: int, max_workers: int, n_images: int, base_imag
     # DINOv2-base fp32 with the default preprocessing: pipeline vs bare forward
     base = load_encoder(str(models.build("dinov2-base", work / "w_base")), device="cpu")
     some = files[:base_images]
-    from fp_rank.encoding.images import to_rgb
+    from fp_rank.images.decode import to_rgb
 
     ready = [base.preprocess([to_rgb(f) for f in some[i: i + 16]]) for i in range(0, len(some), 16)]
 

@@ -42,7 +42,7 @@ def _sync(device: str) -> None:
 def measure(folder: Path, paths: list[str], batch: int, device: str, dtype: str, repeats: int,
             workers: list[int]) -> dict[str, Any]:
     from fp_rank import load_encoder
-    from fp_rank.encoding.images import to_rgb
+    from fp_rank.images.decode import to_rgb
 
     enc = load_encoder(str(folder), device=device, dtype=dtype)
     tensors = [enc.preprocess([to_rgb(p) for p in paths[i : i + batch]]) for i in range(0, len(paths), batch)]

@@ -69,7 +69,7 @@ def processor_inputs(folders: dict[str, Path], cases: list[Any]) -> dict[str, An
     from transformers import AutoImageProcessor
 
     from fp_rank.encoding import load_encoder
-    from fp_rank.encoding.images import to_rgb
+    from fp_rank.images.decode import to_rgb
 
     out: dict[str, Any] = {}
     for name, folder in folders.items():

@@ -1,15 +1,84 @@
-"""The fp-rank exception family.
+"""The fp-rank exception family, and how messages name options.
 
 Every error caused by what the caller passed in (arguments, images, galleries, encoders) is an
 :class:`InputError`, which is also a :class:`ValueError`, so ``except ValueError`` keeps working.
 Messages name the offending item and say what would be accepted.
+
+A message that names an option holds it as an :class:`Opt` part, not as text: ``str(error)``
+spells it as a Python keyword (``on_invalid='skip'``), and a front end renders the same error
+with its own spelling (the CLI: ``--on-invalid skip``) through :meth:`FpRankError.render`. No
+front end rewrites message text.
+
+Example:
+    >>> err = InputError("pass ", Opt("on_invalid", "skip"), " to score the rest")
+    >>> str(err)
+    "pass on_invalid='skip' to score the rest"
+    >>> err.render(lambda opt: "--" + opt.name.replace("_", "-") + " " + str(opt.value))
+    'pass --on-invalid skip to score the rest'
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-class FpRankError(Exception):
-    """Base class of every error raised on purpose by fp-rank."""
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+#: The value of an :class:`Opt` that names an option without a value.
+NO_VALUE: Any = _NoValue()
+
+
+@dataclass(frozen=True)
+class Opt:
+    """An option named inside a message, optionally with a value to pass.
+
+    Attributes:
+        name: the option's Python keyword (``on_invalid``).
+        value: the value the message suggests or refers to (:data:`NO_VALUE`: the name alone).
+    """
+
+    name: str
+    value: Any = NO_VALUE
+
+    def __str__(self) -> str:
+        return self.name if self.value is NO_VALUE else f"{self.name}={self.value!r}"
+
+
+#: How a front end spells an :class:`Opt`.
+Spelling = Callable[[Opt], str]
+
+
+class _Message:
+    """A message made of text and :class:`Opt` parts (mixed into the exception and warning classes)."""
+
+    parts: tuple[str | Opt, ...]
+
+    def _keep(self, parts: tuple[str | Opt, ...]) -> str:
+        self.parts = parts
+        return "".join(str(p) for p in parts)
+
+    def render(self, spell: Spelling | None = None) -> str:
+        """The message with every option spelled by ``spell`` (default: as Python keywords)."""
+        return "".join(p if isinstance(p, str) else (spell(p) if spell else str(p)) for p in self.parts)
+
+
+class FpRankError(_Message, Exception):
+    """Base class of every error raised on purpose by fp-rank.
+
+    Args:
+        *parts: the message, as text and :class:`Opt` parts (one string is the common case).
+    """
+
+    def __init__(self, *parts: str | Opt) -> None:
+        super().__init__(self._keep(parts))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled with its parts (worker processes, ranks)
+        return type(self), self.parts
 
 
 class InputError(FpRankError, ValueError):
@@ -23,9 +92,12 @@ class ImageDecodeError(InputError):
         self.item = item
         self.reason = reason
         super().__init__(
-            f"cannot read image {item}: {reason}. Fix or remove this file, "
-            "or pass on_invalid='skip' to score the rest and list it in the report."
+            f"cannot read image {item}: {reason}. Fix or remove this file, or pass ", Opt("on_invalid", "skip"),
+            " to score the rest and list it in the report.",
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.item, self.reason)
 
 
 class GalleryError(InputError):
@@ -47,3 +119,14 @@ class BuilderError(InputError):
     (unless ``skip_corrupt`` is set), a selection rule that the source cannot satisfy, an output
     folder that already exists, or a gallery folder that fails the pre-flight validation.
     """
+
+
+class FpRankDeprecationWarning(_Message, FutureWarning):
+    """An fp-rank spelling that still works but will be removed (the message names its replacement).
+
+    A :class:`FutureWarning`, so that it is shown by default; its parts spell options as
+    :class:`FpRankError` does.
+    """
+
+    def __init__(self, *parts: str | Opt) -> None:
+        super().__init__(self._keep(parts))

@@ -130,7 +130,7 @@ def _pack_arrays(predictions: Any) -> Any:
     """Arrays (and tensors) as ``{'bytes': <.npy>, 'path': None}``, checked first; other items unchanged."""
     if predictions is None or isinstance(predictions, (str, bytes)):
         return predictions
-    from fp_rank.encoding.images import check_array_image
+    from fp_rank.images.decode import check_array_image
 
     out = []
     for i, item in enumerate(predictions):

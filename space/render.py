@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from fp_rank.encoding.images import to_rgb
+from fp_rank.images.decode import to_rgb
 from fp_rank.errors import FpRankError
 from fp_rank.protocol import DEFAULT_KS, Metric, card_metrics
 from fp_rank.reporting.results import metric_value

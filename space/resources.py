@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image
 
 import fp_rank
-from fp_rank.encoding.images import to_rgb
+from fp_rank.images.decode import to_rgb
 from fp_rank.errors import FpRankError, GalleryError, InputError
 from fp_rank.reporting.strips import square
 from space.settings import (

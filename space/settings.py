@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fp_rank.demo.run import DEMO_ENCODER
-from fp_rank.encoding.images import DEFAULT_FORMATS, check_formats
+from fp_rank.images.decode import DEFAULT_FORMATS, check_formats
 from fp_rank.encoding.registry import REGISTRY
 from fp_rank.errors import InputError
 
@@ -126,7 +126,7 @@ class Limits:
 
 def formats_from_env() -> tuple[str, ...]:
     """Decoded formats: ``FP_RANK_SPACE_FORMATS`` (comma-separated, a subset of the library's
-    default list), else :data:`fp_rank.encoding.images.DEFAULT_FORMATS`.
+    default list), else :data:`fp_rank.images.decode.DEFAULT_FORMATS`.
 
     Raises:
         InputError: a format outside the library's safe list, naming the variable.

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from fp_rank.encoding.images import read_header
+from fp_rank.images.decode import read_header
 from fp_rank.errors import ImageDecodeError, InputError
 from fp_rank.runs import IMAGE_SUFFIXES, ManifestRow, read_manifest
 from space.settings import MAX_IDENTITY_CHARS, MAX_METHOD_CHARS, MAX_NAME_CHARS, MAX_PROMPT_CHARS, Limits, mb_text

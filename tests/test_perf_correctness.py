@@ -20,7 +20,7 @@ from PIL import Image
 from fp_rank import evaluate, load_encoder, rank_metrics
 from fp_rank.caching.store import cache_key
 from fp_rank.encoding.fast_preprocess import fast_preprocessor, unsupported_reason
-from fp_rank.encoding.prefetch import Prefetcher
+from fp_rank.images.prefetch import Prefetcher
 from fp_rank.errors import ImageDecodeError
 from fp_rank.ranking.metrics import rank_metrics_from_embeddings
 

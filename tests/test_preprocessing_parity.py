@@ -22,7 +22,7 @@ from fp_rank import EncoderError, InputError
 from fp_rank.caching.store import cache_key
 from fp_rank.encoding import load_encoder
 from fp_rank.encoding.backends._resize import opencv_linear, opencv_linear_emulated
-from fp_rank.encoding.images import to_rgb
+from fp_rank.images.decode import to_rgb
 from tests.gallery_fixtures import write_gallery
 from tests.model_fixtures import make_tiny_clip_224, make_tiny_dinov2_224
 from tests.photo_fixtures import Case, photo, photo_cases

@@ -11,7 +11,7 @@ import pytest
 import fp_rank
 from fp_rank import InputError
 from fp_rank.encoding import load_encoder
-from fp_rank.encoding.images import to_rgb
+from fp_rank.images.decode import to_rgb
 from tests.gallery_fixtures import png_bytes, write_gallery
 from tests.test_ranking import textbook_ap
 

@@ -57,13 +57,13 @@ def cache_key(encoder_identity: dict[str, Any], content: str, protocol_version: 
         encoder_identity: :meth:`fp_rank.encoding.Encoder.identity` (id, revision, pooling,
             preprocessing with the processor class, dtype, device type: GPU kernels such as TF32
             give slightly different vectors than the CPU).
-        content: :func:`fp_rank.encoding.images.content_fingerprint` of the images, in order.
+        content: :func:`fp_rank.images.decode.content_fingerprint` of the images, in order.
         protocol_version: the protocol version (defaults to the current one).
 
     Returns:
         A 64-character hex key.
     """
-    from fp_rank.encoding.images import DECODE_RULE_VERSION
+    from fp_rank.images.decode import DECODE_RULE_VERSION
 
     payload = {
         "format": CACHE_FORMAT,

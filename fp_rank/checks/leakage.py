@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fp_rank.encoding.images import source_bytes, to_rgb
+from fp_rank.images.decode import source_bytes, to_rgb
 from fp_rank.errors import ImageDecodeError, InputError
 
 #: Near-duplicate threshold on the 64-bit pHash (bits that may differ). JPEG re-encoding at

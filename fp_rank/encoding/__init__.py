@@ -1,23 +1,23 @@
-"""Encoding: reading images and turning them into embeddings with a registered backbone.
+"""Encoding: turning decoded images into embeddings with a registered backbone.
 
 :mod:`~fp_rank.encoding.registry` names the backbones, :mod:`~fp_rank.encoding.backends` loads
 them (one module per kind of model), :mod:`~fp_rank.encoding.encoders` holds the one encoding
-loop and ``load_encoder``.
+loop and ``load_encoder``. Names are imported on first use: reading the registry loads no torch.
 """
 
-from fp_rank.encoding.encoders import EncodeResult, Encoder, load_encoder
-from fp_rank.encoding.images import ImageSource, content_hash, describe_source, to_rgb
-from fp_rank.encoding.registry import REGISTRY, EncoderSpec, known_aliases
+from fp_rank._lazy import lazy_exports
 
-__all__ = [
-    "REGISTRY",
-    "EncodeResult",
-    "Encoder",
-    "EncoderSpec",
-    "ImageSource",
-    "content_hash",
-    "describe_source",
-    "known_aliases",
-    "load_encoder",
-    "to_rgb",
-]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "REGISTRY": "fp_rank.encoding.registry",
+        "EncoderSpec": "fp_rank.encoding.registry",
+        "known_aliases": "fp_rank.encoding.registry",
+        "EncodeResult": "fp_rank.encoding.encoders",
+        "Encoder": "fp_rank.encoding.encoders",
+        "load_encoder": "fp_rank.encoding.encoders",
+    },
+    globals(),
+)
+
+__all__ = ["REGISTRY", "EncodeResult", "Encoder", "EncoderSpec", "known_aliases", "load_encoder"]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fp_rank.cpu_threads import WAIT_POLICY, waits_passively
-from fp_rank.encoding.images import (
+from fp_rank.images.decode import (
     describe_source,
     to_rgb,
 )

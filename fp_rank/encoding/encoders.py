@@ -33,7 +33,7 @@ from fp_rank.encoding.batches import (
     _worker_batches,
     check_num_workers,
 )
-from fp_rank.encoding.images import (
+from fp_rank.images.decode import (
     DEFAULT_MAX_PIXELS,
     describe_source,
     iter_batches,
@@ -45,7 +45,7 @@ from fp_rank.encoding.options import (
     _resolve_dtype,
     resolve_preprocessing,
 )
-from fp_rank.encoding.prefetch import Prefetcher
+from fp_rank.images.prefetch import Prefetcher
 from fp_rank.encoding.registry import REGISTRY, known_aliases
 from fp_rank.errors import EncoderError, ImageDecodeError, InputError
 

@@ -57,7 +57,7 @@ class TextAligner:
         import torch
 
         from fp_rank.encoding.encoders import output_tensor
-        from fp_rank.encoding.images import describe_source, to_rgb
+        from fp_rank.images.decode import describe_source, to_rgb
 
         if len(images) != len(prompts):
             raise InputError(f"{len(images)} images but {len(prompts)} prompts for CLIP-T")

@@ -25,7 +25,7 @@ from fp_rank.checks.leakage import (
 )
 from fp_rank.encoding.background import Matting, with_background_removal
 from fp_rank.encoding.encoders import Encoder, EncodeResult, load_encoder
-from fp_rank.encoding.images import content_fingerprint, content_hash, source_bytes
+from fp_rank.images.decode import content_fingerprint, content_hash, source_bytes
 from fp_rank.errors import EncoderError, FpRankError, InputError
 from fp_rank.galleries.load import Gallery, GallerySplit
 

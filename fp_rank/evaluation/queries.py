@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fp_rank.encoding.images import describe_source
+from fp_rank.images.decode import describe_source
 from fp_rank.errors import GalleryError, InputError
 from fp_rank.galleries.load import Gallery
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fp_rank.encoding.images import content_fingerprint
+from fp_rank.images.decode import content_fingerprint
 from fp_rank.errors import GalleryError, InputError
 from fp_rank.galleries.card import _check_source, _read_card
 from fp_rank.galleries.datasets_cache import (

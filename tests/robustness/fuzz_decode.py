@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from fp_rank.encoding.images import MAX_ASPECT_RATIO, to_rgb
+from fp_rank.images.decode import MAX_ASPECT_RATIO, to_rgb
 from fp_rank.errors import ImageDecodeError
 
 #: A mutation: (kind, position as a fraction of the length, a byte value, a span length).

@@ -19,7 +19,7 @@ import pytest
 
 import fp_rank
 from fp_rank.caching.store import EmbeddingCache, cache_key
-from fp_rank.encoding.images import content_fingerprint
+from fp_rank.images.decode import content_fingerprint
 from tests.gallery_fixtures import png_bytes, write_gallery
 from tests.robustness import _workers
 
@@ -193,7 +193,7 @@ def test_cache_key_covers_everything_that_changes_the_vectors() -> None:
     assert cache_key(identity, content_fingerprint(["b" * 64, "a" * 64])) != base  # order matters
     assert cache_key(identity, content, protocol_version="0.9") != base
     # the image decoding rule is part of the key too
-    import fp_rank.encoding.images as images
+    import fp_rank.images.decode as images
 
     original = images.DECODE_RULE_VERSION
     try:

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageFile
 
 import fp_rank
-from fp_rank.encoding.images import DEFAULT_MAX_PIXELS, to_rgb
+from fp_rank.images.decode import DEFAULT_MAX_PIXELS, to_rgb
 from fp_rank.errors import ImageDecodeError
 from tests.robustness import zoo
 

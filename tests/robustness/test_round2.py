@@ -86,7 +86,7 @@ def test_float_arrays_outside_unit_range_are_refused_by_index(demo_gallery_dir: 
     # within the tolerance of computed values: accepted, equal to the clean image
     nudged = good.copy()
     nudged[0, 0, 0] = 1.0 + 1e-9
-    from fp_rank.encoding.images import to_rgb
+    from fp_rank.images.decode import to_rgb
 
     assert np.asarray(to_rgb(nudged))[0, 0, 0] == 255
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from fp_rank.encoding.images import DEFAULT_FORMATS, check_formats, read_header, to_rgb
+from fp_rank.images.decode import DEFAULT_FORMATS, check_formats, read_header, to_rgb
 from fp_rank.errors import ImageDecodeError, InputError
 from space import service, settings
 from space import uploads as intake
