@@ -1,9 +1,10 @@
-"""The three ranking counters agree: compiled (Numba), NumPy (the fallback) and torch (the GPU path).
+"""The two ranking paths agree: the compiled kernel (Numba) and the NumPy definition (the fallback).
 
 The NumPy path is the one checked against textbook loops and exhaustive tie enumeration in
-``test_ranking.py``; the others must give the same per-query numbers on inputs full of ties, in
-both dtypes, on both branches of each counter (few vs many relevant items; few vs many
-candidates), with queries lacking relevant items, and fail the same way on NaN and inf.
+``test_ranking.py``; the compiled kernel must give the same per-query numbers on inputs full of
+ties, in both dtypes, on both branches (few vs many relevant items; few vs many candidates), with
+queries lacking relevant items, and fail the same way on NaN and inf. Tensors and half precision
+go through the same interface (read on the CPU, widened exactly).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-import fp_rank.ranking.kernel as kernel_mod
-import fp_rank.ranking.metrics as metrics_mod
+import fp_rank.ranking.accumulate as accumulate_mod
 from fp_rank import rank_metrics
 from fp_rank.errors import InputError
 from fp_rank.ranking import compiled
@@ -179,55 +179,64 @@ def test_non_finite_row_without_relevant_items_is_caught():
         rank_metrics(sim, [0, 9], np.zeros(30, dtype=int), on_missing="skip")
 
 
-@pytest.fixture
-def on_device(monkeypatch):
-    """Route tensors through the device path while they sit on the CPU (the path a GPU takes)."""
-    monkeypatch.setattr(metrics_mod, "_accelerator", lambda *xs: torch.device("cpu"))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_tensors_are_ranked_as_their_arrays(dtype):
+    """A tensor (any dtype) gives the numbers of its values as a float array (half precision widened exactly)."""
+    sim, q, g = _case(np.random.default_rng(3), 30, 500, 12, 5, np.float64)
+    t = torch.from_numpy(sim).to(dtype)
+    as_array = t.float().numpy() if dtype in (torch.float16, torch.bfloat16) else t.numpy()
+    _assert_same(rank_metrics(t, q, g, cmc_ks=KS, on_missing="zero"), rank_metrics(as_array, q, g, cmc_ks=KS,
+                                                                                       on_missing="zero"), tol=0)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n_ids, levels", [(12, 0), (12, 5), (2, 0), (2, 40)])
-def test_device_path_matches_numpy_path(numpy_path, on_device, monkeypatch, dtype, n_ids, levels):
-    rng = np.random.default_rng(n_ids * 100 + levels)
-    sim, q, g = _case(rng, 30, 500, n_ids, levels, dtype)
+def test_half_precision_arrays_take_the_compiled_kernel(monkeypatch):
+    """float16 similarities are widened to float32, so the compiled kernel scores them (not the NumPy path)."""
+    sim, q, g = _case(np.random.default_rng(4), 20, 300, 8, 7, np.float32)
     calls = []
-    real = kernel_mod._count_block_torch
-    monkeypatch.setattr(kernel_mod, "_count_block_torch", lambda *a: calls.append(a[0].device) or real(*a))
-    ours = rank_metrics(torch.from_numpy(sim), q, g, cmc_ks=KS, on_missing="zero")
-    assert calls and all(d.type == "cpu" for d in calls)
-    base = numpy_path(lambda: rank_metrics(sim, q, g, cmc_ks=KS, on_missing="zero"))
-    if n_ids == 2:
-        assert ours.n_relevant.max() > kernel_mod._TORCH_COMPARE_MAX_R  # the sort + searchsorted branch
-    _assert_same(ours, base)
+    real = accumulate_mod._score_block_compiled
+    monkeypatch.setattr(accumulate_mod, "_score_block_compiled", lambda *a, **k: calls.append(a[0].dtype) or real(*a, **k))
+    half = rank_metrics(sim.astype(np.float16), q, g, cmc_ks=KS, on_missing="zero")
+    assert calls and calls[0] == np.float32
+    _assert_same(half, rank_metrics(sim.astype(np.float16).astype(np.float32), q, g, cmc_ks=KS, on_missing="zero"), tol=0)
 
 
-def test_device_path_bounds_its_comparisons(numpy_path, on_device, monkeypatch):
-    monkeypatch.setattr(kernel_mod, "_TORCH_COMPARE_ELEMENTS", 1000)  # forces many row chunks
-    sim, q, g = _case(np.random.default_rng(5), 23, 200, 10, 6, np.float64)
-    _assert_same(rank_metrics(torch.from_numpy(sim), q, g, cmc_ks=KS, on_missing="skip"),
-                 numpy_path(lambda: rank_metrics(sim, q, g, cmc_ks=KS, on_missing="skip")))
-
-
-def test_device_path_from_embeddings(on_device):
+def test_embeddings_given_as_tensors_equal_their_arrays():
     rng = np.random.default_rng(11)
     qe, ge = rng.standard_normal((37, 16)), rng.standard_normal((210, 16))
     qi, gi = rng.integers(0, 9, 37), rng.integers(0, 9, 210)
     ours = rank_metrics_from_embeddings(torch.from_numpy(qe).float(), torch.from_numpy(ge).float(), qi, gi,
                                         cmc_ks=KS, chunk_size=8)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(metrics_mod, "_accelerator", lambda *xs: None)
-        base = rank_metrics_from_embeddings(qe.astype(np.float32), ge.astype(np.float32), qi, gi, cmc_ks=KS,
-                                            chunk_size=8)
-    # float64 products of the same float32 inputs on either side (torch's and NumPy's matmul)
-    _assert_same(ours, base)
-    np.testing.assert_allclose(ours.extras["top1_score"], base.extras["top1_score"], rtol=0, atol=1e-12)
+    base = rank_metrics_from_embeddings(qe.astype(np.float32), ge.astype(np.float32), qi, gi, cmc_ks=KS, chunk_size=8)
+    _assert_same(ours, base, tol=0)
+    np.testing.assert_array_equal(ours.extras["top1_score"], base.extras["top1_score"])
 
 
-def test_device_path_names_non_finite_rows(on_device):
-    sim = torch.rand(4, 30, dtype=torch.float64)
-    sim[2, 4] = float("inf")
-    with pytest.raises(InputError, match="similarity row 2 holds NaN or inf"):
-        rank_metrics(sim, [0, 1, 0, 1], np.arange(30) % 2)
+def test_concurrent_first_callers_all_wait_for_the_compiled_kernel(monkeypatch):
+    """The kernel is marked loaded only once it has loaded: no first caller takes the NumPy path meanwhile."""
+    import threading
+    import time
+
+    compiled.reset()
+    real = compiled._import_kernel
+
+    def slow_import():
+        time.sleep(0.3)
+        return real()
+
+    monkeypatch.setattr(compiled, "_import_kernel", slow_import)
+    seen: list[bool] = []
+    threads = [threading.Thread(target=lambda: seen.append(compiled.available())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [True] * 4
+
+
+def test_ranking_imports_no_torch():
+    code = "import sys, numpy as np; from fp_rank import rank_metrics; rank_metrics(np.eye(3), [0, 1, 2], [0, 1, 2]); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("n, r", [(200_000, 200), (3000, 1000), (50, 1), (5000, 70)])

@@ -2,7 +2,8 @@
 
 They are defined at module level so that Numba's on-disk cache (``cache=True``) keeps the machine
 code between processes. The maths of :func:`score_rows` is that of
-:func:`fp_rank.ranking.kernel._metrics_from_counts`, written per query instead of per array.
+:func:`fp_rank.ranking.numpy_path.metrics_from_counts`, written per query instead of per array;
+the per-query functions of :mod:`fp_rank.ranking.scalar` are compiled from the same source.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 import numpy as np
 from numba import int32, njit
+
+from fp_rank.ranking.scalar import expected_inp
 
 
 def _probe() -> int:
@@ -248,18 +251,8 @@ def _count_cells(
         gt[k] += hist[_cell(float(u[k]), lo, scale, top)]
 
 
-@jit
-def _expected_inp(r_total: float, before: float, r_group: int, n_group: int) -> float:
-    """E[R / rank of the last relevant item] when the last ``r_group`` relevant items share a tie
-    group of ``n_group`` items after ``before`` others: P(last at group position m) = C(m-1, r-1) / C(n, r)."""
-    log_c = math.lgamma(n_group + 1) - math.lgamma(r_group + 1) - math.lgamma(n_group - r_group + 1)
-    total = 0.0
-    acc = 0.0
-    for m in range(r_group, n_group + 1):
-        p = math.exp(math.lgamma(m) - math.lgamma(r_group) - math.lgamma(m - r_group + 1) - log_c)
-        total += p
-        acc += p * r_total / (before + m)
-    return acc / total
+#: The NumPy path's own function, compiled (one definition of the maths).
+_expected_inp = jit(expected_inp)
 
 
 @jit

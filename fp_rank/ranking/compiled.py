@@ -20,20 +20,21 @@ candidates, binary search); both give identical counts (``tests/test_ranking_com
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from fp_rank.ranking.scalar import CMC_PRODUCT_TERMS
+
 #: Distinct relevant scores up to which the compare-and-count loops beat the cell histogram.
 SMALL_U = 16
 
-#: CMC@k within a tie group: the miss probability C(n - t, r) / C(n, r) is a product of min(r, t)
-#: ratios up to this many terms (exact to rounding; lgamma differences lose digits in big groups).
-CMC_PRODUCT_TERMS = 4096
 
 _KERNEL: Any = None
 _LOADED = False
+_LOCK = threading.Lock()
 
 
 def available() -> bool:
@@ -42,25 +43,36 @@ def available() -> bool:
 
 
 def load() -> Callable[..., None] | None:
-    """The compiled ``score_rows`` function, compiled (or read from Numba's cache) on first use."""
+    """The compiled ``score_rows`` function, compiled (or read from Numba's cache) on first use.
+
+    Thread-safe: concurrent first callers wait for the one load, so none of them takes the NumPy
+    path while the kernel is still compiling (the two paths may differ in the last bit).
+    """
     global _KERNEL, _LOADED
     if _LOADED:
         return _KERNEL
-    _LOADED = True
+    with _LOCK:
+        if not _LOADED:
+            _KERNEL = _import_kernel()
+            _LOADED = True
+    return _KERNEL
+
+
+def _import_kernel() -> Callable[..., None] | None:
     if os.environ.get("FP_RANK_NO_NUMBA", "").strip() not in ("", "0"):
         return None
     try:
         from fp_rank.ranking._numba_kernels import score_rows as kernel
     except ImportError:  # pragma: no cover - numba is a dependency; kept for platforms without wheels
         return None
-    _KERNEL = kernel
-    return _KERNEL
+    return kernel
 
 
 def reset() -> None:
     """Forget the loaded kernel so the next :func:`load` re-reads ``FP_RANK_NO_NUMBA`` (tests)."""
     global _KERNEL, _LOADED
-    _KERNEL, _LOADED = None, False
+    with _LOCK:
+        _KERNEL, _LOADED = None, False
 
 
 def new_outputs(n_rows: int, n_ks: int) -> dict[str, np.ndarray]:

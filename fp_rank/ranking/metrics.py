@@ -17,12 +17,13 @@ Definitions (protocol 1.1; unchanged since 1.0 except for Recall@k, added in 1.1
 * The chance floor is the exact expected AP of a uniformly random ranking
   (:mod:`fp_rank.ranking.chance`).
 
-The implementation (:mod:`fp_rank.ranking.kernel`) never sorts the gallery: per query it needs only,
-for each relevant score, how many items score above it and how many tie with it. These counts
-are exact and come from compiled loops (:mod:`fp_rank.ranking.compiled`, Numba) over each row
-while it is in the CPU cache, from a NumPy path when Numba is missing (the items scoring at
-least as high as the query's lowest relevant item are sorted and every relevant score located
-among them by binary search), or, for tensors on a GPU, from torch on that device.
+The implementation never sorts the gallery: per query it needs only, for each relevant score, how
+many items score above it and how many tie with it. These counts are exact; they come from one
+NumPy definition (:mod:`fp_rank.ranking.numpy_path`: the items scoring at least as high as the
+query's lowest relevant item are sorted and every relevant score is located among them by binary
+search) or from a compiled kernel (:mod:`fp_rank.ranking.compiled`, Numba) that counts over each
+row while it is in the CPU cache; the two are tested against each other. Tensors (on any device)
+are read as NumPy arrays on the CPU.
 :func:`rank_metrics_from_embeddings` computes the similarities one chunk of queries at a time,
 so memory is bounded by the chunk size whatever the number of queries.
 """
@@ -33,11 +34,12 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from fp_rank.errors import InputError
+from fp_rank.ranking.accumulate import Accumulator
 from fp_rank.ranking.chance import chance_average_precision, harmonic_number
-from fp_rank.ranking.kernel import RankingResult, _Accumulator
+from fp_rank.ranking.labels import checked_labels
+from fp_rank.ranking.result import RankingResult
 
 __all__ = [
     "DEFAULT_CHUNK_ELEMENTS", "OnMissing", "RankingResult", "average_precision", "chance_average_precision",
@@ -100,71 +102,14 @@ def _relevance_flags(r: np.ndarray) -> np.ndarray:
 
 
 def _as_float_array(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
+    if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
+        return _similarity_array(x)
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
     if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
     return arr
-
-
-def _encode_labels(query_ids: Sequence[Any], gallery_ids: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Map identity labels to integer codes shared by queries and gallery.
-
-    Labels are compared as they are: ``1`` and ``"1"`` would be different identities, so a mix of
-    numbers and strings is refused, as are None and NaN; strings keep every character (NumPy's
-    fixed-width strings would drop trailing NULs and merge ``"a\\x00"`` with ``"a"``).
-    """
-    q = np.asarray(query_ids, dtype=object) if not isinstance(query_ids, np.ndarray) else query_ids
-    g = np.asarray(gallery_ids, dtype=object) if not isinstance(gallery_ids, np.ndarray) else gallery_ids
-    if q.ndim != 1 or g.ndim != 1:
-        raise InputError(f"query_ids and gallery_ids must be 1-D, got shapes {q.shape} and {g.shape}")
-    if q.dtype.kind in "iu" and g.dtype.kind in "iu":
-        return q.astype(np.int64), g.astype(np.int64)
-    codes: dict[Any, int] = {}
-    kinds: dict[str, tuple[str, Any]] = {}
-    out = []
-    for name, labels in (("query_ids", q), ("gallery_ids", g)):
-        arr = np.empty(len(labels), dtype=np.int64)
-        for i, label in enumerate(labels.tolist()):
-            kind = _label_kind(label, name, i)
-            kinds.setdefault(kind, (f"{name}[{i}]", label))
-            arr[i] = codes.setdefault(label, len(codes))
-        out.append(arr)
-    if len(kinds) > 1:
-        (wa, la), (wb, lb) = kinds["number"], kinds["string"]
-        raise InputError(
-            f"identity labels mix numbers and strings ({wa} = {la!r}, {wb} = {lb!r}); 1 and '1' would be different "
-            "identities. Use one type for every label (e.g. all strings)"
-        )
-    return out[0], out[1]
-
-
-def _label_kind(label: Any, name: str, i: int) -> str:
-    if isinstance(label, str):
-        return "string"
-    if isinstance(label, (bool, np.bool_)) or label is None or not isinstance(label, (int, float, np.number)):
-        raise InputError(f"{name}[{i}] is {label!r}; identity labels must be strings or integers")
-    if isinstance(label, (float, np.floating)) and not float(label).is_integer():
-        raise InputError(f"{name}[{i}] is {label!r}; identity labels must be strings or integers (not NaN or fractions)")
-    return "number"
-
-
-def _checked_labels(
-    query_ids: Sequence[Any], gallery_ids: Sequence[Any], n_q: int, n_g: int, words: tuple[str, str, str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes of the labels, checked against the numbers of queries and gallery items."""
-    verb, q_what, g_what = words
-    q_codes, g_codes = _encode_labels(query_ids, gallery_ids)
-    if len(q_codes) != n_q:
-        raise InputError(f"query_ids has {len(q_codes)} labels but {verb} {n_q} {q_what}")
-    if len(g_codes) != n_g:
-        raise InputError(f"gallery_ids has {len(g_codes)} labels but {verb} {n_g} {g_what}")
-    if n_g == 0:
-        raise InputError(f"the gallery is empty: {verb} 0 {g_what}")
-    return q_codes, g_codes
 
 
 def rank_metrics(
@@ -180,8 +125,8 @@ def rank_metrics(
 
     Args:
         similarity: ``(Q, N)`` array or tensor of query-to-gallery similarities (any real values,
-            negative cosines included; higher = more similar). Must be finite. A tensor on a GPU
-            is ranked there (only per-query counts come back); anything else on the CPU.
+            negative cosines included; higher = more similar). Must be finite. A tensor is read
+            on the CPU (half precision widened exactly).
         query_ids: ``Q`` identity labels of the queries (strings or integers).
         gallery_ids: ``N`` identity labels of the gallery items.
         cmc_ks: ranks at which to report CMC and Recall.
@@ -211,13 +156,12 @@ def rank_metrics(
     if on_missing not in ("error", "skip", "zero"):
         raise InputError(f"on_missing must be 'error', 'skip' or 'zero', got {on_missing!r}")
     ks = _check_ks(cmc_ks)
-    device = _accelerator(similarity)
-    sim = _device_similarity(similarity) if device is not None else _similarity_array(similarity)
+    sim = _similarity_array(similarity)
     if sim.ndim != 2:
         raise InputError(f"similarity must be a 2-D (queries, gallery) array, got shape {tuple(sim.shape)}")
     n_q, n_g = sim.shape
-    q_codes, g_codes = _checked_labels(query_ids, gallery_ids, n_q, n_g, ("similarity has", "rows", "columns"))
-    acc = _Accumulator(q_codes, g_codes, query_ids, ks, on_missing)
+    q_codes, g_codes = checked_labels(query_ids, gallery_ids, n_q, n_g, ("similarity has", "rows", "columns"))
+    acc = Accumulator(q_codes, g_codes, query_ids, ks, on_missing)
     if chunk_size is None:
         r_max = int(acc.counts.max()) if n_q else 1
         chunk_size = max(1, min(_VIEW_CHUNK_ELEMENTS // n_g, DEFAULT_CHUNK_ELEMENTS // max(r_max, 1)))
@@ -247,9 +191,8 @@ def rank_metrics_from_embeddings(
     ``rank_metrics(query_embeddings @ gallery_embeddings.T, ...)`` computed in ``dtype``.
 
     Args:
-        query_embeddings: ``(Q, D)`` array or tensor (L2-normalised for cosine similarity).
-            When either side is a tensor on a GPU, both go there and the similarities are
-            computed and ranked on it, one chunk at a time.
+        query_embeddings: ``(Q, D)`` array or tensor (L2-normalised for cosine similarity);
+            tensors are read on the CPU.
         gallery_embeddings: ``(N, D)`` array or tensor.
         query_ids: ``Q`` identity labels of the queries.
         gallery_ids: ``N`` identity labels of the gallery items.
@@ -275,23 +218,17 @@ def rank_metrics_from_embeddings(
     if on_missing not in ("error", "skip", "zero"):
         raise InputError(f"on_missing must be 'error', 'skip' or 'zero', got {on_missing!r}")
     ks = _check_ks(cmc_ks)
-    device = _accelerator(query_embeddings, gallery_embeddings)
-    if device is not None:  # embeddings on a GPU stay there: similarities are computed and counted on it
-        t_dtype = torch.from_numpy(np.zeros(0, dtype=dtype)).dtype
-        q_emb = _device_similarity(query_embeddings, device).to(t_dtype)
-        g_emb = _device_similarity(gallery_embeddings, device).to(t_dtype)
-    else:
-        q_emb = _similarity_array(query_embeddings).astype(dtype, copy=False)
-        g_emb = _similarity_array(gallery_embeddings).astype(dtype, copy=False)
+    q_emb = _similarity_array(query_embeddings).astype(dtype, copy=False)
+    g_emb = _similarity_array(gallery_embeddings).astype(dtype, copy=False)
     if q_emb.ndim != 2 or g_emb.ndim != 2 or q_emb.shape[1] != g_emb.shape[1]:
         raise InputError(
             f"embeddings must be (Q, D) and (N, D) with the same D, got shapes {q_emb.shape} and {g_emb.shape}"
         )
     n_q, n_g = q_emb.shape[0], g_emb.shape[0]
-    q_codes, g_codes = _checked_labels(
+    q_codes, g_codes = checked_labels(
         query_ids, gallery_ids, n_q, n_g, ("there are", "query embeddings", "gallery embeddings")
     )
-    acc = _Accumulator(q_codes, g_codes, query_ids, ks, on_missing)
+    acc = Accumulator(q_codes, g_codes, query_ids, ks, on_missing)
     if chunk_size is None:
         chunk_size = max(1, DEFAULT_CHUNK_ELEMENTS // max(n_g, 1))
     if chunk_size < 1:
@@ -302,8 +239,7 @@ def rank_metrics_from_embeddings(
         block = q_emb[start : start + chunk_size] @ g_t
         acc.add(start, block)
         stop = start + len(block)
-        best = block[np.arange(len(block)), acc.top1[start:stop]]
-        top1_score[start:stop] = best.cpu().numpy() if isinstance(best, torch.Tensor) else best
+        top1_score[start:stop] = block[np.arange(len(block)), acc.top1[start:stop]]
         del block  # before the next chunk is computed: one chunk alive at a time
     res = acc.result()
     res.extras["top1_score"] = top1_score
@@ -317,33 +253,18 @@ def _check_ks(cmc_ks: Sequence[int]) -> list[int]:
     return ks
 
 
-def _accelerator(*xs: Any) -> torch.device | None:
-    """The device of the first input that is a tensor off the CPU (a GPU), else None."""
-    for x in xs:
-        if isinstance(x, torch.Tensor) and x.device.type != "cpu":
-            return x.device
-    return None
-
-
-def _device_similarity(x: Any, device: torch.device | None = None) -> torch.Tensor:
-    """A floating tensor on ``device`` (default: where it is); half precision is widened exactly."""
-    t = x.detach() if isinstance(x, torch.Tensor) else torch.from_numpy(_as_float_array(x, "embeddings"))
-    if device is not None:
-        t = t.to(device)
-    if not torch.is_floating_point(t):
-        return t.double()
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
-
-
 def _similarity_array(x: Any) -> np.ndarray:
-    """A NumPy view (no copy when possible) of a float array or CPU tensor."""
-    if isinstance(x, torch.Tensor):
+    """A NumPy view (no copy when possible) of a float array or a tensor (read on the CPU).
+
+    Half precision (NumPy float16, torch float16/bfloat16) is widened to float32 exactly, so
+    every float input is ranked by the same (compiled) kernel.
+    """
+    if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor, on any device
         t = x.detach().cpu()
-        if not torch.is_floating_point(t):
+        if not t.is_floating_point():
             t = t.double()
-        elif t.dtype in (torch.float16, torch.bfloat16):
+        elif str(t.dtype) in ("torch.float16", "torch.bfloat16"):
             t = t.float()  # exact widening; NumPy has no bfloat16
         return t.numpy()
-    return _as_float_array(x, "similarity")
-
-
+    arr = _as_float_array(x, "similarity")
+    return arr.astype(np.float32) if arr.dtype == np.float16 else arr
