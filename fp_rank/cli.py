@@ -15,21 +15,22 @@ from fp_rank.version import PROTOCOL_VERSION, __version__
 
 
 def _write_outputs(report: Any, out: str | None) -> list[Path]:
-    """``--out``: a .json file, or a folder in the output layout (:func:`fp_rank.reporting.outputs.write_outputs`)."""
-    from fp_rank.reporting.outputs import write_outputs
+    """``--out``: a .json file, or a folder in the output layout (:func:`fp_rank.views.outputs.write_outputs`)."""
+    from fp_rank.views.outputs import write_outputs
 
     return write_outputs(report, out).paths if out else []
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from fp_rank.demo.run import explain, run_demo
+    from fp_rank.views.table import format_table
 
     report = run_demo(seed=args.seed, cache=not args.no_cache, progress=not args.no_progress)
     _maybe_statistics(report, args)
     print(f"fp-rank {__version__} demo (protocol {PROTOCOL_VERSION}): synthetic benchmark, seed {args.seed}")
     print(f"gallery: {report.metadata['gallery']['id']} (fingerprint {report.metadata['gallery']['fingerprint'][:12]}; "
           f"`--gallery {_demo_alias(args.seed)}` names it)")
-    print(report.format_table())
+    print(format_table(report))
     print(explain(report))
     for path in _write_outputs(report, args.out):
         print(f"wrote {path}")
@@ -61,9 +62,11 @@ def _resolve_gallery(spec: str, progress: bool) -> str:
 
 
 def _maybe_statistics(report: Any, args: argparse.Namespace) -> None:
+    from fp_rank.analysis import add_statistics
+
     n_boot = getattr(args, "bootstrap", 0)
     if n_boot:
-        report.add_statistics(n_boot=n_boot, seed=getattr(args, "seed", 0))
+        add_statistics(report, n_boot=n_boot, seed=getattr(args, "seed", 0))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -72,6 +75,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from fp_rank.galleries.load import load_gallery
     from fp_rank.distributed import is_main_process
     from fp_rank.runs import read_generated
+    from fp_rank.views.table import format_table
 
     check_device(args.device)  # before any loading: an absent GPU is one line, exit 2
 
@@ -116,7 +120,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not is_main_process():  # torchrun / accelerate launch: rank 0 alone reports and writes
         return 0
     _maybe_statistics(report, args)
-    print(report.format_table())
+    print(format_table(report))
     missing = report.metadata.get("missing") or []
     if missing:
         labels = sorted({m["identity"] for m in missing})
@@ -137,6 +141,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from fp_rank.analysis import compare
     from fp_rank.reporting.report import Report
 
     first = Report.load(args.reports[0])
@@ -149,8 +154,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         method_a, method_b = first.methods[0], other.methods[0]
     else:
         raise InputError(f"name the two methods with --methods A B; the report holds {first.methods}")
-    result = first.compare(
-        method_a, method_b, other=other, encoder=args.encoder, n_boot=args.bootstrap,
+    result = compare(
+        first, method_a, method_b, other=other, encoder=args.encoder, n_boot=args.bootstrap,
         n_permutations=args.permutations, seed=args.seed, interval=args.interval,
     )
     ci = result.ci
@@ -181,10 +186,11 @@ def format_p(p: float) -> str:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from fp_rank.analysis import plan as plan_comparison
     from fp_rank.reporting.report import Report
 
-    plan = Report.load(args.report).plan(
-        args.delta, power=args.power, alpha=args.alpha, methods=args.methods, encoder=args.encoder,
+    plan = plan_comparison(
+        Report.load(args.report), args.delta, power=args.power, alpha=args.alpha, methods=args.methods, encoder=args.encoder,
         identity_correlation=args.identity_correlation,
     )
     print(plan.summary())
@@ -197,12 +203,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
+    from fp_rank.analysis import add_statistics
     from fp_rank.reporting.report import Report
+    from fp_rank.views.plots import plot
 
     report = Report.load(args.report)
     if not any(r.intervals for r in report.results) and args.bootstrap:
-        report.add_statistics(n_boot=args.bootstrap, seed=args.seed)
-    for path in report.plot(args.out):
+        add_statistics(report, n_boot=args.bootstrap, seed=args.seed)
+    for path in plot(report, args.out):
         print(f"wrote {path}")
     return 0
 

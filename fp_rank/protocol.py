@@ -2,9 +2,10 @@
 
 Every table, file and front end derives its metrics from :data:`METRICS`: the per-query rows
 and CSV columns, :class:`~fp_rank.reporting.report.MethodResult`'s fields and JSON keys, the
-summary rows behind the terminal and Markdown tables, the bootstrap intervals, the ``evaluate``
-module's ``compute()`` keys and the Space's cards. Adding a metric is one :class:`Metric` entry
-here plus its per-query kernel (in :mod:`fp_rank.ranking` for a ranking metric).
+bootstrap intervals, the ``evaluate`` module's ``compute()`` keys and the metric card. Adding a
+metric is one :class:`Metric` entry here, its per-query kernel (in :mod:`fp_rank.ranking` for a
+ranking metric) and one line saying where the views show it
+(:data:`fp_rank.views.presentation.SHOWN`).
 
 Aggregation (one rule for every per-query metric): a group's value is the mean over its scored
 queries; a method's value is the mean over groups (macro). Queries whose value is undefined
@@ -42,8 +43,7 @@ class Metric:
 
     Attributes:
         key: short name; the summary-row key (with ``k`` appended for per-k metrics: ``cmc1``).
-        label: short label for terminal tables and cards (``{k}`` is filled in: ``CMC@{k}``).
-        title: long label for Markdown tables (defaults to ``label``).
+        label: short label (``{k}`` is filled in: ``CMC@{k}``).
         description: one sentence for cards, docs and the evaluate module.
         result_field: attribute of :class:`~fp_rank.reporting.report.MethodResult` and key of
             the report JSON's results (a ``{k: value}`` dict for per-k metrics).
@@ -56,17 +56,12 @@ class Metric:
         aggregation: how a group's value comes from its queries (see :data:`Aggregation`); the
             method's value is always the mean over groups.
         per_k: one value per rank k of ``cmc_ks``.
-        table_k: the k shown in tables, cards and intervals for a per-k metric (the nearest
+        table_k: the k a per-k metric is summarised at (tables, cards and intervals; the nearest
             computed k when that one was not computed).
         per_group_field: MethodResult attribute holding group -> value, if the report keeps it.
         interval: gets a bootstrap interval (key: the summary-row key).
-        terminal, markdown, card: shown in the terminal table, the Markdown table, the Space's cards.
         lower, upper: the range of valid values (the JSON schema's bounds).
-        hint: the card's subtitle when there is no interval (``{ceiling_split}`` is filled in).
-        css: the card's CSS class suffix (``fp-<css>``; default: the key).
         optional: computed only on request (CLIP-T): tables drop its column when no row has it.
-        query_label: header of its per-query value in per-image tables (``{k}`` filled in; the
-            per-query form of mAP is AP); None: not shown per image.
     """
 
     key: str
@@ -75,22 +70,15 @@ class Metric:
     result_field: str
     column: str | None
     source: str | None = None
-    title: str | None = None
     kind: Kind = "query"
     aggregation: Aggregation = "query_mean"
     per_k: bool = False
     table_k: int = 1
     per_group_field: str | None = None
     interval: bool = False
-    terminal: bool = False
-    markdown: bool = False
-    card: bool = False
     lower: float | None = 0.0
     upper: float | None = 1.0
-    hint: str = ""
-    css: str | None = None
     optional: bool = False
-    query_label: str | None = None
 
     def column_for(self, k: int | None = None) -> str:
         """The per-query column (for per-k metrics, at rank ``k``)."""
@@ -100,9 +88,6 @@ class Metric:
 
     def label_for(self, k: int | None = None) -> str:
         return self.label.format(k=k if k is not None else self.table_k)
-
-    def title_for(self, k: int | None = None) -> str:
-        return (self.title or self.label).format(k=k if k is not None else self.table_k)
 
     def shown_k(self, ks: Sequence[int]) -> int:
         """The k a table shows: ``table_k`` when computed, else the nearest computed k."""
@@ -117,59 +102,53 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         key="map", label="mAP", description="Mean average precision of retrieving the query's own identity "
         "(exact under tied similarities), mean over groups of each group's mean.",
-        result_field="map", column="ap", source="ap", per_group_field="map_per_group",
-        interval=True, terminal=True, markdown=True, card=True, hint="identity retrieval", query_label="AP",
+        result_field="map", column="ap", source="ap", per_group_field="map_per_group", interval=True,
     ),
     Metric(
         key="cmc", label="CMC@{k}", description="Share of queries whose first same-identity gallery image is "
         "within the top k.", result_field="cmc", column="cmc{k}", source="cmc", per_k=True, table_k=1,
-        interval=True, terminal=True, markdown=True, card=True, hint="top match correct", query_label="CMC@{k}",
+        interval=True,
     ),
     Metric(
         key="recall", label="Recall@{k}", description="Share of the query's same-identity gallery images ranked "
         "within the top k (expected value under ties).", result_field="recall", column="recall{k}",
-        source="recall", per_k=True, table_k=10, interval=True, markdown=True, card=True,
-        hint="own-identity photos in the top k", query_label="Recall@{k}",
+        source="recall", per_k=True, table_k=10, interval=True,
     ),
     Metric(
         key="minp", label="mINP", description="Mean inverse negative penalty: R over the rank of the last "
-        "same-identity image.", result_field="minp", column="inp", source="inp", terminal=True,
+        "same-identity image.", result_field="minp", column="inp", source="inp",
     ),
     Metric(
-        key="pairwise", label="pairwise", title="Pairwise", description="DreamBench-style baseline, same encoder: "
+        key="pairwise", label="pairwise", description="DreamBench-style baseline, same encoder: "
         "cosine to the real image a generated image was conditioned on (zero-shot methods), else the mean cosine "
         "to its identity's reference (fine-tuning) images.",
         result_field="pairwise_similarity", column="pairwise", per_group_field="pairwise_per_group",
-        interval=True, terminal=True, markdown=True, card=True, lower=-1.000001, upper=1.000001, hint="baseline",
-        query_label="Pairwise",
+        interval=True, lower=-1.000001, upper=1.000001,
     ),
     Metric(
         key="clip_t", label="CLIP-T", description="Text alignment: cosine between a generated image's CLIP image "
         "features and its prompt's text features; per group, mean over prompts of a subject, then over subjects.",
-        result_field="clip_t", column="clip_t", aggregation="identity_prompt_mean", markdown=True, card=True,
-        lower=-1.000001, upper=1.000001, hint="prompt following", optional=True,
-        query_label="CLIP-T",
+        result_field="clip_t", column="clip_t", aggregation="identity_prompt_mean",
+        lower=-1.000001, upper=1.000001, optional=True,
     ),
     Metric(
-        key="floor", label="chance", title="Chance floor", description="Exact expected mAP of a uniformly random "
+        key="floor", label="chance", description="Exact expected mAP of a uniformly random "
         "ranking of the same gallery.", result_field="chance_map", column="chance_ap", source="chance_ap",
-        terminal=True, markdown=True, card=True, hint="random ranking", css="chance",
     ),
     Metric(
-        key="ceiling", label="ceiling", title="Ceiling", description="Holdout ceiling: mAP of held-out real images "
+        key="ceiling", label="ceiling", description="Holdout ceiling: mAP of held-out real images "
         "of the identities used as queries (per group the holdout split, else the reference split); the "
-        "normalised score uses it.", result_field="ceiling_map", column=None, kind="calibration", terminal=True,
-        markdown=True, card=True, hint="{ceiling_split} photos",
+        "normalised score uses it.", result_field="ceiling_map", column=None, kind="calibration",
     ),
     Metric(
-        key="baseline", label="real", title="Real-image baseline", description="The paper's real-image baseline: "
+        key="baseline", label="real", description="The paper's real-image baseline: "
         "mAP of the reference (fine-tuning) images used as queries against the same gallery.",
-        result_field="real_baseline_map", column=None, kind="calibration", markdown=True,
+        result_field="real_baseline_map", column=None, kind="calibration",
     ),
     Metric(
-        key="normalised", label="normalised", title="Normalised", description="(mAP - chance) / (ceiling - "
+        key="normalised", label="normalised", description="(mAP - chance) / (ceiling - "
         "chance): 0 at chance, 1 at the real-image ceiling.", result_field="normalised", column=None,
-        kind="calibration", markdown=True, lower=None, upper=None,
+        kind="calibration", lower=None, upper=None,
     ),
 )
 
@@ -202,11 +181,6 @@ def query_columns(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
         else:
             cols.append(m.column_for())
     return cols
-
-
-def card_metrics() -> tuple[Metric, ...]:
-    """The metrics the Space shows as cards, in declaration order (the first is the headline)."""
-    return tuple(m for m in METRICS if m.card)
 
 
 def interval_metrics() -> tuple[Metric, ...]:

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fp_rank.errors import InputError
-from fp_rank.evaluation import DEFAULT_METHOD
+
+#: The method label of generated images given without one.
+DEFAULT_METHOD = "generated"
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 

@@ -19,7 +19,7 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from fp_rank.errors import FpRankError  # noqa: E402
-from fp_rank.evaluation import DEFAULT_METHOD  # noqa: E402
+from fp_rank.runs import DEFAULT_METHOD  # noqa: E402
 from space.render import (  # noqa: E402
     HEADLINE_PLACEHOLDER,
     TABLE_COLUMNS,

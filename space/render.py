@@ -1,8 +1,8 @@
 """What the page shows, as HTML, Markdown and plain data: no Gradio here.
 
 The score cards and the status lines are built from an :class:`~space.service.Outcome`; the
-ranked strips and the per-identity figure are drawn by :mod:`fp_rank.reporting.strips` and
-:mod:`fp_rank.reporting.identity_figure` from the report's own fields, and only framed here.
+ranked strips and the per-identity figure are drawn by :mod:`fp_rank.views.strips` and
+:mod:`fp_rank.views.identity_figure` from the report's own fields, and only framed here.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from PIL import Image
 
 from fp_rank.images.decode import to_rgb
 from fp_rank.errors import FpRankError
-from fp_rank.protocol import DEFAULT_KS, Metric, card_metrics
+from fp_rank.protocol import DEFAULT_KS, Metric
+from fp_rank.views.presentation import card_metrics, per_image_columns, title_for
+from fp_rank.views.presentation import shown as presentation
 from fp_rank.reporting.results import metric_value
-from fp_rank.reporting.identity_figure import identity_figure as report_identity_figure
-from fp_rank.reporting.strips import THUMB, Strip, query_strips, rank_text, score_text
+from fp_rank.views.identity_figure import identity_figure as report_identity_figure
+from fp_rank.views.strips import THUMB, Strip, query_strips, rank_text, score_text
 from space.service import Outcome, ScoringSpace
 
 
@@ -107,9 +109,9 @@ def headline_html(outcome: Outcome) -> str:
             if position and (value is None or not math.isfinite(value)):
                 continue  # not computed for this run (a ceiling without real splits, CLIP-T without prompts)
             key = m.summary_key(report.ks)
-            sub = (_ci_text(ci, key) if m.interval else "") or m.hint.format(ceiling_split=res.ceiling_split)
-            cards.append(_card(m.title_for(m.shown_k(report.ks)), score_text(value), sub, main=position == 0,
-                               klass=f"fp-{m.css or m.key}", tip=m.description))
+            sub = (_ci_text(ci, key) if m.interval else "") or presentation(m).hint.format(ceiling_split=res.ceiling_split)
+            cards.append(_card(title_for(m, m.shown_k(report.ks)), score_text(value), sub, main=position == 0,
+                               klass=f"fp-{presentation(m).css or m.key}", tip=m.description))
             shown[m.key] = m
         # the owner's label for the encoder, never the folder or Hub id it was loaded from
         encoder = outcome.encoder_label or res.encoder
@@ -122,7 +124,7 @@ def headline_html(outcome: Outcome) -> str:
             f'<div class="fp-cards" style="display:flex;gap:10px;flex-wrap:wrap">{"".join(cards)}</div></div>'
         )
     explained = " ".join(
-        f"<b>{html.escape(m.title_for(m.shown_k(report.ks)))}</b>: {html.escape(m.description)}" for m in shown.values()
+        f"<b>{html.escape(title_for(m, m.shown_k(report.ks)))}</b>: {html.escape(m.description)}" for m in shown.values()
     )
     note = f'<div style="font-size:0.85em;color:#475569;margin-top:4px">{explained}</div>'
     if outcome.is_demo_encoder:
@@ -160,19 +162,8 @@ def status_markdown(outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
-def _row_metrics(ks: Sequence[int]) -> list[tuple[str, str]]:
-    """(table header, per-query column) of the card metrics declared with a per-image label."""
-    out = []
-    for m in card_metrics():
-        if m.query_label is None:
-            continue
-        k = m.shown_k(ks)
-        out.append((m.query_label.format(k=k), m.column_for(k) if m.per_k else m.column_for()))
-    return out
-
-
 #: The per-image table's columns at the default ranks (metrics from the declaration).
-TABLE_COLUMNS = ["file", "method", "identity", *[h for h, _ in _row_metrics(DEFAULT_KS)], "first hit at rank",
+TABLE_COLUMNS = ["file", "method", "identity", *[h for h, _ in per_image_columns(DEFAULT_KS)], "first hit at rank",
                  "top-1 identity"]
 
 
@@ -184,7 +175,7 @@ def query_table(outcome: Outcome) -> dict[str, list[Any]]:
     identity (✓ when it is the query's own, ✗ otherwise). A file flagged as a copy of a real image starts with ⚠.
     """
     ks = outcome.report.ks if outcome.report is not None else list(DEFAULT_KS)
-    metrics = _row_metrics(ks)
+    metrics = per_image_columns(ks)
     if outcome.report is not None:  # like the cards: leave out a metric no image has (CLIP-T without prompts)
         metrics = [(h, c) for h, c in metrics if any(q.get(c) is not None for q in outcome.report.queries)]
     columns = ["file", "method", "identity", *[h for h, _ in metrics], "first hit at rank", "top-1 identity"]

@@ -23,7 +23,7 @@ from PIL import Image
 import fp_rank
 from fp_rank.images.decode import to_rgb
 from fp_rank.errors import FpRankError, GalleryError, InputError
-from fp_rank.reporting.strips import square
+from fp_rank.views.strips import square
 from space.settings import (
     GallerySource,
     Limits,

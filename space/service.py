@@ -19,8 +19,8 @@ from typing import Any
 import fp_rank
 from fp_rank.demo.run import DEMO_ENCODER
 from fp_rank.errors import FpRankError, InputError
-from fp_rank.evaluation import DEFAULT_METHOD
-from fp_rank.reporting.outputs import write_outputs
+from fp_rank.runs import DEFAULT_METHOD
+from fp_rank.views.outputs import write_outputs
 from space.resources import SpaceResources
 from space.settings import (
     MAX_IDENTITY_CHARS,
@@ -109,7 +109,7 @@ class ScoringSpace(SpaceResources):
             gallery: a gallery label from the allow-list.
             config: the gallery config (default: its first).
             identity: the identity of every image not listed in ``mapping``.
-            method: method label of those images (default :data:`fp_rank.evaluation.DEFAULT_METHOD`).
+            method: method label of those images (default :data:`fp_rank.runs.DEFAULT_METHOD`).
             mapping: a CSV ``file, identity[, method]``.
             encoder: an encoder label from the allow-list.
             work_dir: folder private to this request; archive members are extracted into its
@@ -256,10 +256,9 @@ class ScoringSpace(SpaceResources):
         )
         for skipped in report.skipped:
             out.problems.append(Problem(str(skipped.get("file")), str(skipped.get("reason"))))
-        add_intervals = getattr(report, "add_intervals", None)
-        if callable(add_intervals) and self.n_boot > 0:
+        if self.n_boot > 0:
             step(0.85, "Computing confidence intervals")
-            add_intervals(n_boot=self.n_boot, seed=0)
+            fp_rank.add_intervals(report, n_boot=self.n_boot, seed=0)
         report.extras["space"] = {
             "gallery_label": gallery,
             "encoder_label": encoder,

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from fp_rank.errors import InputError
-from fp_rank.reporting import strips as drawing
+from fp_rank.views import strips as drawing
 from space import render, service, settings
 from space import uploads as intake
 from tests.app_fixtures import (

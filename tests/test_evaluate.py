@@ -115,12 +115,12 @@ def test_several_encoders_and_statistics(demo_gallery_dir: Path, demo_generated:
     assert len(report.encoders) == 2 and len(report.results) == 6
     with pytest.raises(InputError, match="several results"):
         _ = report.map
-    report.add_statistics(n_boot=200, seed=1)
+    fp_rank.add_statistics(report, n_boot=200, seed=1)
     agreement = report.extras["encoder_agreement"]
     assert set(agreement["rankings"]) == set(report.encoders)
     res = report.result("faithful", "fp-rank-demo")
     assert res.intervals["map"]["low"] <= res.map <= res.intervals["map"]["high"]
-    cmp = report.compare("faithful", "drifting", encoder="fp-rank-demo", n_boot=200, n_permutations=2000)
+    cmp = fp_rank.compare(report, "faithful", "drifting", encoder="fp-rank-demo", n_boot=200, n_permutations=2000)
     assert cmp.n_shared_identities == 5 and cmp.difference == pytest.approx(
         report.result("faithful", "fp-rank-demo").map - report.result("drifting", "fp-rank-demo").map
     )
@@ -132,9 +132,9 @@ def test_several_encoders_and_statistics(demo_gallery_dir: Path, demo_generated:
     csv_text = report.to_csv()
     assert csv_text.splitlines()[0].startswith("encoder,method,identity,group,prompt,seed,file,ap")
     assert len(csv_text.splitlines()) == 1 + len(report.queries)
-    md = report.to_markdown()
+    md = fp_rank.to_markdown(report)
     assert md.count("| faithful |") == 2
-    figures = report.plot(tmp_path / "figs")
+    figures = fp_rank.plot(report, tmp_path / "figs")
     assert all(p.exists() and p.stat().st_size > 2000 for p in figures)
 
 

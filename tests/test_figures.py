@@ -11,7 +11,7 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
 from fp_rank.errors import InputError  # noqa: E402
-from fp_rank.reporting.figures import (  # noqa: E402
+from fp_rank.views.figures import (  # noqa: E402
     figure_confusion,
     figure_map_ci,
     figure_pairwise_vs_map,
@@ -228,7 +228,7 @@ def test_importing_the_module_does_not_import_matplotlib():
     root = str(Path(fp_rank.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     code = (
-        "import sys, fp_rank.reporting.figures, fp_rank.reporting.markdown, fp_rank.stats; "
+        "import sys, fp_rank.views.figures, fp_rank.views.markdown, fp_rank.stats; "
         "sys.exit(1 if 'matplotlib' in sys.modules else 0)"
     )
     completed = subprocess.run(
@@ -238,7 +238,7 @@ def test_importing_the_module_does_not_import_matplotlib():
 
 
 def test_report_plot_gives_every_identity_of_the_group_a_row_and_a_column(tmp_path):
-    from fp_rank.reporting.analysis import _full_confusion, _group_identities
+    from fp_rank.views.plots import _full_confusion, _group_identities
     from fp_rank.reporting.report import Report
 
     rows = [

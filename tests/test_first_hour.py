@@ -18,6 +18,7 @@ from fp_rank.cli import as_cli_message, build_parser, format_p, main
 from fp_rank.errors import EncoderError, GalleryError, InputError
 from fp_rank.reporting.report import Report
 from fp_rank.runs import read_generated
+from fp_rank.views.table import leak_note
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,7 +137,7 @@ def test_tables_mark_copies_of_real_images(demo_gallery_dir: Path, demo_generate
     copy_line = next(line for line in printed.splitlines() if " copycat " in line)
     honest_line = next(line for line in printed.splitlines() if " honest " in line)
     assert copy_line.rstrip().endswith("⚠2") and honest_line.rstrip().endswith(" 0")
-    assert "⚠ copies: 2 generated image(s)" in printed and "(copycat 2)" in printed and "--exclude-leaks" in printed
+    assert "⚠ copies: 2 generated image(s)" in printed and "(copycat 2)" in printed and "--leaks exclude" in printed
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "⚠2 |" in summary and "(copycat 2)" in summary
     report = Report.load(out / "report.json")
@@ -145,18 +146,18 @@ def test_tables_mark_copies_of_real_images(demo_gallery_dir: Path, demo_generate
     assert main(["evaluate", "--gallery", str(demo_gallery_dir), "--config", "finch", "--generated", str(tmp_path / "run"),
                  "--encoder", "fp-rank-demo", "--exclude-leaks", "--out", str(tmp_path / "ex"), "--bootstrap", "0",
                  "--no-progress"]) == 0
-    assert "--exclude-leaks removed 2 of them from the scores" in capsys.readouterr().out
+    assert "2 of them were left out of the scores (--leaks exclude" in capsys.readouterr().out
     excluded = Report.load(tmp_path / "ex" / "report.json")
     assert excluded.leak_counts()["copycat"] == {"flagged": 2, "scored": 0, "excluded": 2}
-    assert "removed 2" in excluded.to_markdown()
+    assert "2 of them were left out of the scores" in fp_rank.to_markdown(excluded)
 
 
 def test_no_mark_without_copies(demo_gallery_dir: Path, demo_generated: list[dict]) -> None:
     recs = demo_generated[:20]
     report = fp_rank.evaluate([r["image"] for r in recs], [r["identity"] for r in recs], gallery=str(demo_gallery_dir),
                               encoder="fp-rank-demo", progress=False)
-    assert "copies" not in report.format_table() and "⚠" not in report.to_markdown()
-    assert report.leak_note() is None
+    assert "copies" not in fp_rank.format_table(report) and "⚠" not in fp_rank.to_markdown(report)
+    assert leak_note(report) is None
 
 
 # -- leak detector --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from fp_rank.hub import space_build
 from fp_rank.metric import SHIM_SOURCE
 from fp_rank.reporting.report import Report
 from fp_rank.version import PROTOCOL_VERSION, __version__
+from fp_rank.hub.results import to_eval_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -225,7 +226,7 @@ def demo_report(demo_gallery_dir: Path) -> Report:
 
 
 def test_eval_results_entries_follow_the_report(demo_report: Report) -> None:
-    by_method = demo_report.to_eval_results("my-org/fp-rank-demo", "0123abc", allow_demo=True)
+    by_method = to_eval_results(demo_report, dataset_id="my-org/fp-rank-demo", dataset_revision="0123abc", allow_demo=True)
     assert sorted(by_method) == ["drifting", "faithful"]
     entries = by_method["faithful"]
     result = demo_report.result("faithful")
@@ -251,7 +252,7 @@ def test_export_results_round_trips_through_huggingface_hub(demo_report: Report,
     ]
     assert _tree(tmp_path / "a") == _tree(tmp_path / "b")  # no dates, same bytes
     parsed = hub_results.read_eval_results(files[1])
-    assert parsed == demo_report.to_eval_results("my-org/fp-rank-demo", "0123abc", allow_demo=True)["faithful"]
+    assert parsed == to_eval_results(demo_report, dataset_id="my-org/fp-rank-demo", dataset_revision="0123abc", allow_demo=True)["faithful"]
     declared = {t["id"] for t in yaml.safe_load((demo_gallery_dir / "eval.yaml").read_text())["tasks"]}
     assert {e.task_id for e in parsed} <= declared
     raw = yaml.safe_load(files[1].read_text())
@@ -260,13 +261,13 @@ def test_export_results_round_trips_through_huggingface_hub(demo_report: Report,
 
 def test_export_results_refusals(demo_report: Report, demo_gallery_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a Hub dataset id"):
-        demo_report.to_eval_results(allow_demo=True)
+        to_eval_results(demo_report, allow_demo=True)
     with pytest.raises(InputError, match="demo encoder"):
-        demo_report.to_eval_results("my-org/fp-rank-demo")
+        to_eval_results(demo_report, dataset_id="my-org/fp-rank-demo")
     with pytest.raises(InputError, match="no result for method='nobody'"):
-        demo_report.to_eval_results("my-org/fp-rank-demo", method="nobody", allow_demo=True)
+        to_eval_results(demo_report, dataset_id="my-org/fp-rank-demo", method="nobody", allow_demo=True)
     with pytest.raises(InputError, match="cannot name a Hub repository"):
-        demo_report.to_eval_results("my-org/bad name", allow_demo=True)
+        to_eval_results(demo_report, dataset_id="my-org/bad name", allow_demo=True)
     # a local gallery's eval.yaml must declare the tasks written
     data = demo_report.to_dict()
     folder = tmp_path / "gallery"
@@ -274,7 +275,7 @@ def test_export_results_refusals(demo_report: Report, demo_gallery_dir: Path, tm
     (folder / "eval.yaml").write_text(yaml.safe_dump({"tasks": [{"id": "all"}]}))
     data["metadata"]["gallery"]["id"] = str(folder)
     with pytest.raises(InputError, match=r"tasks \['finch', 'jay', 'tern'\] are not declared"):
-        Report.from_dict(data).to_eval_results("my-org/fp-rank-demo", allow_demo=True)
+        to_eval_results(Report.from_dict(data), dataset_id="my-org/fp-rank-demo", allow_demo=True)
     bad = tmp_path / "bad.yaml"
     bad.write_text("- dataset: {id: a/b}\n  value: 1\n")
     with pytest.raises(InputError, match="invalid entry"):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fp_rank.errors import InputError
-from fp_rank.reporting.markdown import MISSING, markdown_caption, markdown_summary
+from fp_rank.views.markdown import MISSING, markdown_caption, markdown_summary
 
 
 def _full_row(method, map_, **overrides):

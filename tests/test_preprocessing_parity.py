@@ -303,5 +303,5 @@ def test_protocol_is_1_1_and_a_1_0_report_still_loads(e2e_gallery: Path, tmp_pat
     path.write_text(json.dumps(old))
     loaded = fp_rank.Report.load(path)
     assert loaded.metadata["protocol_version"] == "1.0"
-    assert "protocol 1.0" in loaded.to_markdown()
+    assert "protocol 1.0" in fp_rank.to_markdown(loaded)
     assert loaded.single.map == pytest.approx(report.single.map)

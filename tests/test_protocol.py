@@ -11,17 +11,21 @@ import fp_rank
 from fp_rank import InputError
 from fp_rank.metric import result_dict
 from fp_rank.protocol import DEFAULT_KS, METRICS, metric, query_columns, query_metrics
-from fp_rank.reporting.markdown import row_keys
+from fp_rank.views.markdown import row_keys
 from fp_rank.reporting.report import Report, report_schema, validate_report
+from fp_rank.views.presentation import SHOWN, title_for
+from fp_rank.views.presentation import shown as presentation
+from fp_rank.views.table import summary_rows
 
 
 @pytest.fixture(scope="module")
 def demo_report(demo_gallery_dir, demo_generated) -> Report:
     recs = demo_generated[::5]
-    return fp_rank.evaluate(
+    report = fp_rank.evaluate(
         [r["image"] for r in recs], [r["identity"] for r in recs], methods=[r["method"] for r in recs],
         gallery=str(demo_gallery_dir), encoder="fp-rank-demo", progress=False,
-    ).add_intervals(n_boot=50)
+    )
+    return fp_rank.add_intervals(report, n_boot=50)
 
 
 def _column_schema(schema: dict, column: str) -> dict:
@@ -70,16 +74,16 @@ def test_report_outputs_follow_the_declaration(demo_report: Report) -> None:
         assert column in row
     header = report.to_csv().splitlines()[0].split(",")
     assert set(query_columns(ks)) <= set(header)
-    summary = report.summary_rows()[0]
+    summary = summary_rows(report)[0]
     assert set(row_keys(ks)) <= set(summary) | {"method"}
-    md = report.to_markdown()
-    table = report.format_table()
+    md = fp_rank.to_markdown(report)
+    table = fp_rank.format_table(report)
     flat = result_dict(Report(results=report.results[:1], queries=report.queries, metadata=report.metadata))
     for m in METRICS:
         label = m.label_for(m.shown_k(ks))
-        if m.markdown:  # an optional metric nobody asked for (CLIP-T here) drops its column
-            assert (m.title_for(m.shown_k(ks)) in md) != m.optional, m.key
-        if m.terminal:
+        if presentation(m).markdown:  # an optional metric nobody asked for (CLIP-T here) drops its column
+            assert (title_for(m, m.shown_k(ks)) in md) != m.optional, m.key
+        if presentation(m).terminal:
             assert label in table, m.key
         assert (f"{m.key}@{ks[0]}" if m.per_k else m.result_field) in flat, m.key
     validate_report(report)
@@ -118,12 +122,12 @@ def test_summarise_keeps_stored_per_k_values_that_rows_lack() -> None:
 
 
 def test_terminal_table_orders_by_map_and_shows_a_dash_for_nothing_scored() -> None:
-    from fp_rank.evaluation import summarise
+    from fp_rank.reporting.aggregate import summarise
 
     rows = [{"encoder": "e", "method": m, "identity": "a", "group": "g", "ap": ap, "cmc1": 1.0, "pairwise": 0.5}
             for m, ap in (("low", 0.3), ("high", 0.9))]
     results = summarise(rows, [], encoders=["e"], methods=["low", "none", "high"], ks=(1,))
-    table = Report(results=results, queries=rows, metadata={}).format_table().splitlines()[2:]
+    table = fp_rank.format_table(Report(results=results, queries=rows, metadata={})).splitlines()[2:]
     assert [line.split()[1] for line in table] == ["high", "low", "none"]
     assert "nan" not in table[2] and " - " in table[2]
 
@@ -135,3 +139,8 @@ def test_an_unreadable_unknown_image_is_counted_once(demo_gallery_dir) -> None:
                               check_leaks=False)
     r = report.single
     assert (r.n_queries, r.n_missing, r.n_skipped) == (1, 0, 1)
+
+
+def test_every_declared_metric_has_one_presentation() -> None:
+    """The views say where each declared metric is shown, and know no metric the protocol lacks."""
+    assert list(SHOWN) == [m.key for m in METRICS]

@@ -99,7 +99,7 @@ def test_real_image_baseline_is_the_reference_split_as_queries(gallery_dir: Path
     assert report.single.real_baseline_map == pytest.approx(float(np.mean(per_group)), abs=1e-6)
     # no holdout split: the ceiling falls back to the reference split, so both figures agree here
     assert report.single.ceiling_map == report.single.real_baseline_map
-    assert "Real-image baseline" in report.to_markdown()
+    assert "Real-image baseline" in fp_rank.to_markdown(report)
 
 
 @pytest.fixture(scope="module")
@@ -142,4 +142,4 @@ def test_clip_t_equals_its_definition(gallery_dir: Path, tiny_clip_text_dir: Pat
     g2 = np.mean([e[4], e[5]])  # g2-c: one prompt, two images
     assert report.single.clip_t == pytest.approx(np.mean([g1, g2]), abs=1e-6)
     assert report.metadata["clip_t"]["model_id"] == str(tiny_clip_text_dir)
-    assert "CLIP-T" in report.to_markdown()
+    assert "CLIP-T" in fp_rank.to_markdown(report)

@@ -11,13 +11,13 @@ from PIL import Image
 
 from fp_rank.errors import InputError
 from fp_rank.reporting.report import Report
-from fp_rank.reporting.strips import query_strips
+from fp_rank.views.strips import query_strips
 from tests.app_fixtures import expected_report, save_records
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from fp_rank.reporting.identity_figure import figure_map_per_identity, identity_figure  # noqa: E402
+from fp_rank.views.identity_figure import figure_map_per_identity, identity_figure  # noqa: E402
 
 
 def _row(file: str, identity: str, hits: list[bool], ap: float = 0.5, first: float = 2.0) -> dict:

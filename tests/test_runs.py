@@ -1,7 +1,9 @@
 """The manifest reader shared by the CLI and the Space (fp_rank.runs) and the output layout
-writer shared by both (fp_rank.reporting.outputs)."""
+writer shared by both (fp_rank.views.outputs)."""
 
 from __future__ import annotations
+
+import fp_rank
 
 import json
 from pathlib import Path
@@ -9,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from fp_rank.errors import InputError
-from fp_rank.evaluation import DEFAULT_METHOD
-from fp_rank.reporting.outputs import QUERIES_FILE, REPORT_FILE, SUMMARY_FILE, write_outputs
+from fp_rank.runs import DEFAULT_METHOD
+from fp_rank.views.outputs import QUERIES_FILE, REPORT_FILE, SUMMARY_FILE, write_outputs
 from fp_rank.reporting.report import Report
 from fp_rank.runs import ManifestRow, read_generated, read_manifest
 from tests.app_fixtures import expected_report, save_records
@@ -84,7 +86,7 @@ def test_write_outputs_folder_layout_and_single_file(small_report: Report, tmp_p
     assert written.paths == [tmp_path / "out" / name for name in (REPORT_FILE, QUERIES_FILE, SUMMARY_FILE)]
     assert Report.load(written.report).to_dict() == small_report.to_dict()
     assert written.queries.read_text(encoding="utf-8") == small_report.to_csv()
-    assert written.summary.read_text(encoding="utf-8") == small_report.to_markdown() + "\n"
+    assert written.summary.read_text(encoding="utf-8") == fp_rank.to_markdown(small_report) + "\n"
 
     single = write_outputs(small_report, tmp_path / "elsewhere" / "r.JSON")
     assert single.paths == [tmp_path / "elsewhere" / "r.JSON"] and single.queries is None and single.summary is None

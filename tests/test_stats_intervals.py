@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fp_rank
+
 import json
 import math
 
@@ -240,7 +242,7 @@ def test_interval_properties(data, interval, confidence):
 
 def report_from_rows(rows: list[dict]) -> Report:
     """A minimal report holding ``rows`` (encoder, method, identity, group, ap, ...), summarised by the library."""
-    from fp_rank.evaluation import summarise
+    from fp_rank.reporting.aggregate import summarise
 
     encoders = list(dict.fromkeys(r["encoder"] for r in rows))
     methods = sorted({r["method"] for r in rows})
@@ -263,7 +265,7 @@ def toy_rows(methods=("A", "B"), groups=(("wren", 6), ("tern", 3)), n=4, seed=0)
 
 
 def test_add_intervals_records_method_and_few_identity_warnings():
-    report = report_from_rows(toy_rows()).add_intervals()
+    report = fp_rank.add_intervals(report_from_rows(toy_rows()))
     stats = report.metadata["statistics"]
     assert stats["interval_method"] == "logit_t" and stats["n_boot"] == 0
     assert "logit scale" in stats["method"]
@@ -274,18 +276,18 @@ def test_add_intervals_records_method_and_few_identity_warnings():
     assert result.intervals["per_group"]["tern"]["map"]["warnings"]
     assert not result.intervals["per_group"]["wren"]["map"]["warnings"]
     assert -1.0 <= result.intervals["pairwise"]["low"] <= result.intervals["pairwise"]["high"] <= 1.0
-    markdown = report.to_markdown()
+    markdown = fp_rank.to_markdown(report)
     assert "95% CIs: Student t on the logit scale" in markdown
     assert "Note: group 'tern' has only 3 identities" in markdown
 
 
 def test_bootstrap_intervals_in_a_report_keep_the_old_caption():
-    from fp_rank.reporting.analysis import add_intervals
+    from fp_rank.analysis.statistics import add_intervals
 
     report = add_intervals(report_from_rows(toy_rows()), n_boot=50, interval="bootstrap")
     assert report.metadata["statistics"]["n_boot"] == 50
     assert report.results[0].intervals["map"]["method"] == "bootstrap"
-    assert "hierarchical bootstrap over identities then queries, 50 replicates" in report.to_markdown()
+    assert "hierarchical bootstrap over identities then queries, 50 replicates" in fp_rank.to_markdown(report)
 
 
 def test_report_intervals_follow_the_schema():
@@ -293,7 +295,7 @@ def test_report_intervals_follow_the_schema():
 
     from fp_rank.reporting.report import report_schema
 
-    report = report_from_rows(toy_rows()).add_intervals()
+    report = fp_rank.add_intervals(report_from_rows(toy_rows()))
     data = json.loads(report.to_json())
     schema = report_schema()["properties"]
     jsonschema.validate(data["metadata"]["statistics"], schema["metadata"]["properties"]["statistics"])

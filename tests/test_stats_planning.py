@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fp_rank
+
 import json
 from pathlib import Path
 
@@ -201,19 +203,19 @@ def test_prediction_functions_invalid():
 
 def test_report_plan_uses_both_methods():
     report = report_from_rows(toy_rows())
-    plan = report.plan(0.05)
+    plan = fp_rank.plan(report, 0.05)
     assert plan.methods == ("A", "B") and plan.encoder == "enc"
     assert set(plan.components) == {"tern", "wren"}
-    assert report.plan(methods=["B"]).methods == ("B",)
+    assert fp_rank.plan(report, methods=["B"]).methods == ("B",)
 
 
 def test_report_plan_needs_named_methods_when_more_than_two():
     report = report_from_rows(toy_rows(methods=("A", "B", "C")))
     with pytest.raises(InputError, match="name one or two methods"):
-        report.plan(0.05)
-    assert report.plan(0.05, methods=("C", "A")).methods == ("C", "A")
+        fp_rank.plan(report, 0.05)
+    assert fp_rank.plan(report, 0.05, methods=("C", "A")).methods == ("C", "A")
     with pytest.raises(InputError, match="no scored queries for method 'Z'"):
-        report.plan(0.05, methods=("Z", "A"))
+        fp_rank.plan(report, 0.05, methods=("Z", "A"))
 
 
 def test_cli_plan(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -40,7 +40,7 @@ from fp_rank.evaluation.score import (
     pairwise_similarity,
     rank_queries,
 )
-from fp_rank.evaluation.summarise import summarise
+from fp_rank.reporting.aggregate import summarise
 from fp_rank.galleries.load import Gallery, load_gallery
 from fp_rank.protocol import query_columns
 from fp_rank.ranking.metrics import OnMissing

@@ -17,9 +17,8 @@ import numpy as np
 from fp_rank.images.decode import describe_source
 from fp_rank.errors import GalleryError, InputError
 from fp_rank.galleries.load import Gallery
+from fp_rank.runs import DEFAULT_METHOD
 
-#: The method label of generated images given without one.
-DEFAULT_METHOD = "generated"
 
 
 @dataclass

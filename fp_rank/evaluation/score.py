@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from fp_rank.protocol import query_metrics
+from fp_rank.reporting.aggregate import indices_by_label
 from fp_rank.ranking.metrics import (
     OnMissing,
     RankingResult,
@@ -146,22 +147,6 @@ def pairwise_similarity(
         out[has] = np.einsum("ij,ij->i", q_emb[has].astype(np.float64), c_emb[has].astype(np.float64))
         rules[has] = PAIRWISE_RULES[0]
     return out, rules
-
-
-def indices_by_label(labels: np.ndarray) -> dict[Any, np.ndarray]:
-    """label -> ascending positions holding it, in one sort (linear in the number of labels).
-
-    Example:
-        >>> {k: v.tolist() for k, v in indices_by_label(np.array(["b", "a", "b"], dtype=object)).items()}
-        {'a': [1], 'b': [0, 2]}
-    """
-    labels = np.asarray(labels, dtype=object)
-    if not len(labels):
-        return {}
-    order = np.argsort(labels, kind="stable")
-    ordered = labels[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    return {ordered[a]: order[a:b] for a, b in zip(starts, np.r_[starts[1:], len(labels)])}
 
 
 def ceiling_rows(

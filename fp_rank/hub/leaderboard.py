@@ -3,7 +3,7 @@
 Reports are grouped into *boards*: one per gallery (id, config and content fingerprint) and
 encoder, because mAP values are comparable only on the same gallery under the same encoder and
 protocol. Within a board each method is a row, best mAP first, with the columns of
-:func:`fp_rank.reporting.markdown.markdown_summary` (intervals where the report has them). A
+:func:`fp_rank.views.markdown.markdown_summary` (intervals where the report has them). A
 method may appear once per board; two reports scoring it are an error, not a silent choice.
 
 For the Hub's own view of a benchmark (results submitted by model repositories), see
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fp_rank.errors import InputError
+from fp_rank.views.table import summary_rows
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Leaderboard:
 
         ``figures[i]`` is the figure of ``boards[i]`` (``None``: none).
         """
-        from fp_rank.reporting.markdown import markdown_caption, markdown_summary
+        from fp_rank.views.markdown import markdown_caption, markdown_summary
 
         lines = ["# fp-rank leaderboard", ""]
         for index, board in enumerate(self.boards):
@@ -109,7 +110,7 @@ class Leaderboard:
 
     def write(self, out: str | os.PathLike[str]) -> list[Path]:
         """Write ``leaderboard.md`` and one PNG per board into ``out``; returns the paths."""
-        from fp_rank.reporting.figures import plot_map_ci
+        from fp_rank.views.figures import plot_map_ci
 
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
@@ -185,7 +186,7 @@ def build_leaderboard(paths: Sequence[str | os.PathLike[str]]) -> Leaderboard:
             continue
         gallery = report.metadata.get("gallery") or {}
         gid, config, fp = str(gallery.get("id")), str(gallery.get("config") or "all"), str(gallery.get("fingerprint") or "")
-        for row in report.summary_rows():
+        for row in summary_rows(report):
             key = (gid, config, fp, str(row["encoder"]))
             board = boards.setdefault(key, Board(
                 gallery=gid, config=config, fingerprint=fp, encoder=str(row["encoder"]),

@@ -14,7 +14,7 @@ from typing import Any
 
 from fp_rank.errors import InputError
 from fp_rank.protocol import DEFAULT_KS, METRICS, query_columns
-from fp_rank.reporting.results import TABLE_METRICS, MethodResult, _clean, metric_value
+from fp_rank.reporting.results import MethodResult, _clean, metric_value
 
 __all__ = ["MethodResult", "Report", "metric_value", "query_csv_columns", "report_schema", "validate_report"]
 
@@ -43,11 +43,17 @@ QUERY_COLUMNS = tuple(query_csv_columns())
 
 @dataclass
 class Report:
-    """The result of :func:`fp_rank.evaluate`.
+    """The result of :func:`fp_rank.evaluate`: per-query rows, method results, provenance.
 
     With a single method and encoder the headline fields read directly (``report.map``,
     ``report.cmc[1]``, ...). With several, pick one: ``report["method"]`` or
     ``report.result("method", "encoder")``.
+
+    A report is data and its file forms (:meth:`to_json` / :meth:`load`, :meth:`to_csv`).
+    Statistics, tables, figures and Hub entries take a report: ``fp_rank.add_statistics(report)``,
+    ``fp_rank.compare(report, "a", "b")``, ``fp_rank.to_markdown(report)``,
+    ``fp_rank.plot(report, folder)``. The 0.1 methods of those names still work until 0.3, with a
+    deprecation warning (:mod:`fp_rank._compat`).
     """
 
     results: list[MethodResult]
@@ -112,7 +118,7 @@ class Report:
         column the rows lack (CMC@5 of a schema-1.0 report, which stored only ``cmc1``) keeps its
         stored value.
         """
-        from fp_rank.evaluation.summarise import summarise
+        from fp_rank.reporting.aggregate import summarise  # NumPy, loaded when aggregating
 
         before = {(r.encoder, r.method): r for r in self.results}
         dropped = {
@@ -196,29 +202,6 @@ class Report:
             _atomic_write(Path(path), text)
         return text
 
-    def summary_rows(self) -> list[dict[str, Any]]:
-        """One flat row per (encoder, method) for tables: every shown metric, with its interval.
-
-        Keys: ``encoder``, ``method``, each table metric's summary key (``map``, ``cmc1``,
-        ``recall10``, ``pairwise``, ``floor``, ``ceiling``, ``normalised``), ``<key>_low`` and
-        ``<key>_high`` for those with intervals, ``n_queries``, and ``copies`` (generated images
-        flagged as copies of real images, see :meth:`leak_counts`).
-        """
-        rows = []
-        copies = self.leak_counts()
-        for r in self.results:
-            row: dict[str, Any] = {"encoder": r.encoder, "method": r.method}
-            for m in TABLE_METRICS:
-                key = m.summary_key(self.ks)
-                row[key] = metric_value(r, m, self.ks)
-                if m.interval:
-                    ci = r.intervals.get(key) or {}
-                    row[f"{key}_low"], row[f"{key}_high"] = ci.get("low"), ci.get("high")
-            row["n_queries"] = r.n_queries
-            row["copies"] = copies.get(r.method, {}).get("flagged", 0)
-            rows.append(row)
-        return rows
-
     def leak_counts(self) -> dict[str, dict[str, int]]:
         """Per method, the generated images the leakage guard flagged as copies of real images.
 
@@ -243,109 +226,6 @@ class Report:
         for c in counts.values():
             c["flagged"] = c["scored"] + c["excluded"]
         return counts
-
-    def leak_note(self) -> str | None:
-        """One sentence on the flagged copies for under a table (None when there are none)."""
-        counts = {m: c for m, c in self.leak_counts().items() if c["flagged"]}
-        if not counts:
-            return None
-        listed = ", ".join(f"{m} {c['flagged']}" for m, c in counts.items())
-        excluded = sum(c["excluded"] for c in counts.values())
-        tail = (
-            f"--exclude-leaks removed {excluded} of them from the scores."
-            if excluded
-            else "they are in the scores; --exclude-leaks (exclude_leaks=True) leaves them out."
-        )
-        return (
-            f"\u26a0 copies: {sum(c['flagged'] for c in counts.values())} generated image(s) are exact or near copies of "
-            f"real gallery/reference/holdout images ({listed}); a copy retrieves its own source at rank 1, so "
-            f"its score measures copying, not personalization: {tail}"
-        )
-
-    def format_table(self) -> str:
-        """A plain-text table for terminals (the metrics declared ``terminal``)."""
-        shown = [(m, max(7, len(m.label_for(m.shown_k(self.ks))) + 1)) for m in METRICS if m.terminal]
-        head = f"{'encoder':<16} {'method':<18} " + " ".join(
-            f"{m.label_for(m.shown_k(self.ks)):>{w}}" for m, w in shown
-        ) + f" {'queries':>8}"
-        copies = self.leak_counts()
-        marked = any(c["flagged"] for c in copies.values())
-        head += f" {'copies':>7}" if marked else ""
-        lines = [head, "-" * len(head)]
-        for r in sorted(self.results, key=lambda x: (x.encoder, not _finite(x.map), -(x.map if _finite(x.map) else 0.0))):
-            cells = []
-            for m, w in shown:
-                value = metric_value(r, m, self.ks)
-                cells.append(f"{'-':>{w}}" if value is None else f"{value:{w}.3f}")
-            line = f"{r.encoder[:16]:<16} {r.method[:18]:<18} " + " ".join(cells) + f" {r.n_queries:8d}"
-            if marked:
-                flagged = copies.get(r.method, {}).get("flagged", 0)
-                line += f" {('⚠' + str(flagged)) if flagged else '0':>7}"
-            lines.append(line)
-        note = self.leak_note()
-        return "\n".join(lines + ([note] if note else []))
-
-    # -- statistics (see fp_rank.reporting.analysis) --------------------------------------
-    def add_intervals(
-        self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
-    ) -> Report:
-        """Attach CIs of every declared interval metric to every result; returns self.
-
-        ``interval``: ``"logit_t"`` (default: analytic, identity-clustered, Satterthwaite df; keeps
-        its coverage with 5 identities per group), ``"t"``, or ``"bootstrap"`` (hierarchical,
-        ``n_boot`` replicates, ``seed``). See :func:`fp_rank.reporting.analysis.add_intervals`.
-        """
-        from fp_rank.reporting.analysis import add_intervals
-
-        return add_intervals(self, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
-
-    def add_statistics(
-        self, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0, interval: str = "logit_t"
-    ) -> Report:
-        """CIs (as :meth:`add_intervals`), drift diagnostics and (with several encoders) Kendall's tau; returns self."""
-        from fp_rank.reporting.analysis import add_statistics
-
-        return add_statistics(self, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval)
-
-    def compare(self, method_a: str, method_b: str, **kwargs: Any) -> Any:
-        """Paired comparison A - B on shared identities (see :func:`fp_rank.reporting.analysis.compare`)."""
-        from fp_rank.reporting.analysis import compare
-
-        return compare(self, method_a, method_b, **kwargs)
-
-    def plan(self, delta: float | None = None, **kwargs: Any) -> Any:
-        """Plan a comparison from this report as a pilot: power, images needed, detectable difference.
-
-        See :func:`fp_rank.reporting.analysis.plan` (options ``power``, ``alpha``, ``methods``,
-        ``encoder``, ``identity_correlation``); returns :class:`fp_rank.stats.Plan`.
-        """
-        from fp_rank.reporting.analysis import plan
-
-        return plan(self, delta, **kwargs)
-
-    def drift(self, k: int = 10) -> dict[str, Any]:
-        """Confusion matrices (query identity -> top-1 identity) and worst queries."""
-        from fp_rank.reporting.analysis import drift
-
-        return drift(self, k=k)
-
-    def to_markdown(self) -> str:
-        """Markdown summary table(s), ready for a paper or a leaderboard."""
-        from fp_rank.reporting.analysis import to_markdown
-
-        return to_markdown(self)
-
-    def to_eval_results(self, dataset_id: str | None = None, dataset_revision: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        """mAP as Hub ``.eval_results`` entries, per method (see :func:`fp_rank.hub.results.to_eval_results`)."""
-        from fp_rank.hub.results import to_eval_results
-
-        return to_eval_results(self, dataset_id=dataset_id, dataset_revision=dataset_revision, **kwargs)
-
-    def plot(self, out_dir: str | os.PathLike[str]) -> list[Path]:
-        """Write the PNG figures to ``out_dir``; returns their paths."""
-        from fp_rank.reporting.analysis import plot
-
-        return plot(self, out_dir)
 
     def __repr__(self) -> str:
         scores = ", ".join(
@@ -382,10 +262,6 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _finite(value: Any) -> bool:
-    return value is not None and math.isfinite(value)
 
 
 def report_schema() -> dict[str, Any]:

@@ -134,10 +134,6 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-#: The metrics a summary table can show (terminal, Markdown or the Space's cards).
-TABLE_METRICS = tuple(m for m in METRICS if m.terminal or m.markdown or m.card)
-
-
 def metric_value(result: MethodResult, m: Metric, ks: Sequence[int] = DEFAULT_KS) -> float | None:
     """A result's value of metric ``m`` as tables show it (per-k metrics at the shown k; None if absent or NaN)."""
     value = result.values.get(m.result_field)

@@ -198,7 +198,7 @@ def test_holdout_identities_without_gallery_images_are_counted(tmp_path: Path) -
 
 
 def test_per_identity_bookkeeping_is_linear() -> None:
-    from fp_rank.evaluation.summarise import summarise
+    from fp_rank.reporting.aggregate import summarise
 
     def rows(n_ids: int) -> list[dict]:
         return [

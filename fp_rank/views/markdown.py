@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from fp_rank.errors import InputError
-from fp_rank.protocol import DEFAULT_KS, METRICS, Metric
+from fp_rank.protocol import DEFAULT_KS, Metric
+from fp_rank.reporting.report import Report
+from fp_rank.stats.intervals import INTERVAL_DESCRIPTIONS
+from fp_rank.views.presentation import markdown_metrics, title_for
+from fp_rank.views.table import COPY_MARK, leak_note, summary_rows
 
 #: Keys a row must have; the others default to None (shown as a dash).
 REQUIRED_KEYS = ("method", "map")
 MISSING = "–"  # en dash
-#: Marks the mAP of a method with generated images flagged as copies of real images (``0.993 ⚠2``).
-COPY_MARK = "⚠"
 
 
 def _key_k(m: Metric, key: str) -> int | None:
@@ -24,7 +26,7 @@ def _key_k(m: Metric, key: str) -> int | None:
 
 def _columns(ks: Sequence[int]) -> list[tuple[Metric, str]]:
     """The declared Markdown metrics with their row keys at ranks ``ks``."""
-    return [(m, m.summary_key(ks)) for m in METRICS if m.markdown]
+    return [(m, m.summary_key(ks)) for m in markdown_metrics()]
 
 
 def row_keys(ks: Sequence[int] = DEFAULT_KS) -> tuple[str, ...]:
@@ -45,7 +47,7 @@ ROW_KEYS = row_keys()
 
 
 def _header(columns: list[tuple[Metric, str]]) -> list[str]:
-    titles = [m.title_for(_key_k(m, key)) + (" [CI]" if m.interval else "") for m, key in columns]
+    titles = [title_for(m, _key_k(m, key)) + (" [CI]" if m.interval else "") for m, key in columns]
     return ["| # | Method | " + " | ".join(titles) + " | Queries |", "|--:|:--|" + "--:|" * (len(titles) + 1)]
 
 
@@ -204,3 +206,32 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
     if caption:
         lines.extend(["", "Table: " + " ".join(caption.split())])
     return "\n".join(lines) + "\n"
+
+
+def to_markdown(report: Report) -> str:
+    """A Markdown table per encoder (methods by mAP, with CIs, floor, ceiling, pairwise baseline)."""
+    stats = report.metadata.get("statistics") or {}
+    interval = stats.get("interval_method", "bootstrap")
+    gallery = report.metadata.get("gallery", {})
+    gallery_name = str(gallery.get("id", "?")) + (f" [{gallery['config']}]" if gallery.get("config") else "")
+    blocks = []
+    for encoder in report.encoders:
+        rows = [r for r in summary_rows(report) if r["encoder"] == encoder]
+        caption = markdown_caption(
+            encoder=encoder,
+            gallery=gallery_name,
+            protocol_version=str(report.metadata.get("protocol_version")),
+            fingerprint=gallery.get("fingerprint"),
+            n_boot=stats.get("n_boot"),
+            confidence=stats.get("confidence"),
+            seed=stats.get("seed"),
+            interval=None if not stats or interval == "bootstrap" else INTERVAL_DESCRIPTIONS.get(interval, interval),
+        )
+        blocks.append(markdown_summary(rows, caption=caption, ks=report.ks))
+    notes = stats.get("warnings") or []
+    if notes:
+        blocks.append("\n".join(f"Note: {note}." for note in notes))
+    note = leak_note(report)
+    if note:
+        blocks.append(note + "\n")
+    return "\n\n".join(blocks)

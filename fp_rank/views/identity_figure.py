@@ -1,7 +1,7 @@
 """The per-identity figure: mAP of each identity's generated images, one bar per method.
 
 :func:`figure_map_per_identity` takes plain lists and numbers like the figures of
-:mod:`fp_rank.reporting.figures`; :func:`identity_figure` reads a report's own fields into it
+:mod:`fp_rank.views.figures`; :func:`identity_figure` reads a report's own fields into it
 (``MethodResult.map_per_identity`` for the bars, the query rows' ``chance_ap`` for the floors).
 The figure is built without pyplot, so no global figure state is created or kept.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fp_rank.errors import InputError
-from fp_rank.reporting.figures import _figure_class, _labels
+from fp_rank.views.figures import _figure_class, _labels
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -1,7 +1,7 @@
 """The output layout of a report on disk, shared by ``fp-rank evaluate --out`` and the Space.
 
 A folder holds ``report.json`` (everything, see :meth:`Report.to_json`), ``queries.csv`` (one row
-per query, :meth:`Report.to_csv`) and ``summary.md`` (:meth:`Report.to_markdown`); a target
+per query, :meth:`Report.to_csv`) and ``summary.md`` (:func:`fp_rank.views.markdown.to_markdown`); a target
 ending in ``.json`` is that one report file.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fp_rank.errors import InputError
 from fp_rank.reporting.report import Report
+from fp_rank.views.markdown import to_markdown
 
 #: File names inside an output folder.
 REPORT_FILE = "report.json"
@@ -71,7 +72,7 @@ def write_outputs(report: Report, target: str | os.PathLike[str]) -> Outputs:
     json_path, csv_path, md_path = out / REPORT_FILE, out / QUERIES_FILE, out / SUMMARY_FILE
     report.to_json(json_path)
     report.to_csv(csv_path)
-    md_path.write_text(report.to_markdown() + "\n", encoding="utf-8")
+    md_path.write_text(to_markdown(report) + "\n", encoding="utf-8")
     return Outputs(report=json_path, queries=csv_path, summary=md_path)
 
 

@@ -1,20 +1,27 @@
-"""Statistics on a :class:`~fp_rank.Report`: intervals, method comparison, drift, encoder agreement,
-Markdown and figures. Thin glue between the report's per-query rows and :mod:`fp_rank.stats`."""
+"""Statistics on a :class:`~fp_rank.Report`: intervals, paired comparison, planning, drift and encoder
+agreement. Thin glue between a report's per-query rows and :mod:`fp_rank.stats`: each function
+takes a report (a saved one too) and never changes its scores."""
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from fp_rank.errors import InputError
 from fp_rank.protocol import interval_metrics
-
-if TYPE_CHECKING:
-    from fp_rank.reporting.report import Report
+from fp_rank.reporting.report import Report
+from fp_rank.stats import (
+    confusion_matrix,
+    kendall_tau_matrix,
+    macro_interval,
+    macro_interval_by_group,
+    paired_comparison,
+    plan_comparison,
+    worst_queries,
+)
+from fp_rank.stats.intervals import INTERVAL_DESCRIPTIONS
 
 def _interval_columns(ks: list[int]) -> dict[str, tuple[str, tuple[float, float]]]:
     """Interval key (``map``, ``cmc1``, ``recall10``, ``pairwise``) -> (per-query column, value range), as declared.
@@ -57,8 +64,6 @@ def add_intervals(
     ``seed``). ``report.metadata["statistics"]`` records the method and, under ``warnings``,
     the groups whose intervals rest on very few identities.
     """
-    from fp_rank.stats import macro_interval, macro_interval_by_group
-
     notes: dict[str, None] = {}
     for result in report.results:
         rows = _rows(report, result.method, result.encoder)
@@ -87,8 +92,6 @@ def add_intervals(
 
 
 def _interval_description(interval: str) -> str:
-    from fp_rank.stats.intervals import INTERVAL_DESCRIPTIONS
-
     return INTERVAL_DESCRIPTIONS.get(interval, interval)
 
 
@@ -122,8 +125,6 @@ def compare(
     Raises:
         InputError: unknown method/encoder, no shared identities, or reports on different galleries.
     """
-    from fp_rank.stats import paired_comparison
-
     report_b = other or report
     if other is not None:
         fa = report.metadata.get("gallery", {}).get("fingerprint")
@@ -175,10 +176,6 @@ def plan(
         InputError: unknown method or encoder, more than two methods and none named, or invalid
             planning options.
     """
-    from dataclasses import replace
-
-    from fp_rank.stats import plan_comparison
-
     enc = encoder or _single_encoder(report)
     names = list(methods) if methods is not None else [r.method for r in report.results if r.encoder == enc]
     if not 1 <= len(names) <= 2:
@@ -211,8 +208,6 @@ def _checked_rows(report: Report, method: str, encoder: str) -> list[dict[str, A
 
 def drift(report: Report, *, k: int = 10) -> dict[str, Any]:
     """Per (encoder, method, group): confusion matrix query identity -> top-1 identity, and worst queries."""
-    from fp_rank.stats import confusion_matrix, worst_queries
-
     out: dict[str, Any] = {}
     for result in report.results:
         rows = _rows(report, result.method, result.encoder)
@@ -231,8 +226,6 @@ def drift(report: Report, *, k: int = 10) -> dict[str, Any]:
 
 def encoder_agreement(report: Report) -> dict[str, Any] | None:
     """Method ranking per encoder and Kendall's tau between encoders (None with one encoder)."""
-    from fp_rank.stats import kendall_tau_matrix
-
     if len(report.encoders) < 2:
         return None
     scores: dict[str, dict[str, float]] = {}
@@ -251,110 +244,3 @@ def add_statistics(
     if agreement is not None:
         report.extras["encoder_agreement"] = agreement
     return report
-
-
-def to_markdown(report: Report) -> str:
-    """A Markdown table per encoder (methods by mAP, with CIs, floor, ceiling, pairwise baseline)."""
-    from fp_rank.reporting.markdown import markdown_caption, markdown_summary
-
-    stats = report.metadata.get("statistics") or {}
-    interval = stats.get("interval_method", "bootstrap")
-    gallery = report.metadata.get("gallery", {})
-    gallery_name = str(gallery.get("id", "?")) + (f" [{gallery['config']}]" if gallery.get("config") else "")
-    blocks = []
-    for encoder in report.encoders:
-        rows = [r for r in report.summary_rows() if r["encoder"] == encoder]
-        caption = markdown_caption(
-            encoder=encoder,
-            gallery=gallery_name,
-            protocol_version=str(report.metadata.get("protocol_version")),
-            fingerprint=gallery.get("fingerprint"),
-            n_boot=stats.get("n_boot"),
-            confidence=stats.get("confidence"),
-            seed=stats.get("seed"),
-            interval=None if not stats or interval == "bootstrap" else _interval_description(interval),
-        )
-        blocks.append(markdown_summary(rows, caption=caption, ks=report.ks))
-    notes = stats.get("warnings") or []
-    if notes:
-        blocks.append("\n".join(f"Note: {note}." for note in notes))
-    note = report.leak_note()
-    if note:
-        blocks.append(note + "\n")
-    return "\n\n".join(blocks)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
-
-
-def _group_identities(report: Report) -> dict[str, list[str]]:
-    """Every identity seen in each group: queried by any method or encoder, or retrieved first."""
-    seen: dict[str, set[str]] = {}
-    for row in report.queries:
-        group = row.get("group")
-        if group is None:
-            continue
-        names = seen.setdefault(str(group), set())
-        for key in ("identity", "top1_identity"):
-            if row.get(key) is not None:
-                names.add(str(row[key]))
-    return {group: sorted(names) for group, names in seen.items()}
-
-
-def _full_confusion(conf: dict[str, Any], labels: list[str]) -> tuple[np.ndarray, list[str]]:
-    """The stored matrix embedded in rows and columns for all of ``labels`` (absent ones: zeros)."""
-    stored = [str(label) for label in conf["labels"]]
-    full = sorted(set(labels) | set(stored))
-    where = {name: i for i, name in enumerate(full)}
-    matrix = np.zeros((len(full), len(full)), dtype=np.int64)
-    if stored:
-        index = np.asarray([where[name] for name in stored])
-        matrix[np.ix_(index, index)] = np.asarray(conf["matrix"], dtype=np.int64)
-    return matrix, full
-
-
-def plot(report: Report, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """PNG figures: mAP with CIs per method, pairwise vs mAP, and drift confusion matrices.
-
-    A drift matrix has a row and a column for every identity of its group that the report
-    knows of (queried or retrieved first by any method), also those this method never queried
-    or never retrieved first, so matrices of different methods line up.
-    """
-    from fp_rank.reporting.figures import plot_confusion, plot_map_ci, plot_pairwise_vs_map
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    drift_data = report.extras.get("drift") or drift(report)
-    group_identities = _group_identities(report)
-    for encoder in report.encoders:
-        results = sorted((r for r in report.results if r.encoder == encoder), key=lambda r: -r.map)
-        methods = [r.method for r in results]
-        maps = [r.map for r in results]
-        lows = [(r.intervals.get("map") or {}).get("low", r.map) for r in results]
-        highs = [(r.intervals.get("map") or {}).get("high", r.map) for r in results]
-        floor = float(np.mean([r.chance_map for r in results]))
-        ceilings = [r.ceiling_map for r in results if r.ceiling_map is not None]
-        ceiling = float(np.mean(ceilings)) if ceilings else None
-        tag = _slug(encoder)
-        written.append(
-            plot_map_ci(methods, maps, lows, highs, out / f"map_ci_{tag}.png", floor=floor, ceiling=ceiling,
-                        title=f"mAP per method ({encoder})")
-        )
-        written.append(
-            plot_pairwise_vs_map(
-                methods, [r.pairwise_similarity for r in results], maps, out / f"pairwise_vs_map_{tag}.png",
-                map_lows=lows, map_highs=highs, floor=floor, title=f"Pairwise similarity vs identity mAP ({encoder})",
-            )
-        )
-        for method, data in drift_data.get(encoder, {}).items():
-            for group, conf in data["confusion"].items():
-                matrix, labels = _full_confusion(conf, group_identities.get(group, []))
-                written.append(
-                    plot_confusion(
-                        matrix, labels, out / f"drift_{tag}_{_slug(method)}_{_slug(group)}.png",
-                        title=f"{method}, {group}: query identity -> top-1 identity",
-                    )
-                )
-    return written

@@ -1,7 +1,7 @@
-"""The summarise stage: per-query rows -> one :class:`~fp_rank.MethodResult` per (encoder, method).
+"""Aggregation: per-query rows -> one :class:`~fp_rank.MethodResult` per (encoder, method).
 
-Pure: it reads only the report's own rows (``queries`` and ``ceilings``), so a saved report can be
-re-aggregated without re-encoding (:meth:`fp_rank.Report.summarise`). The rules are the
+Pure: it reads only the report's own rows (``queries`` and ``ceilings``), so the evaluation's
+summarise stage and a saved report (:meth:`fp_rank.Report.summarise`) aggregate the same way. The rules are the
 protocol's: a group's value is the mean over its scored queries, a method's is the mean over
 groups (macro); the ceiling of a group is its holdout split as queries where it has one, else its
 reference split (the paper's real-image baseline is the reference split alone); the normalised
@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from fp_rank.evaluation.score import indices_by_label
 from fp_rank.protocol import metric, query_metrics
 from fp_rank.reporting.results import MethodResult
 
@@ -182,3 +181,19 @@ def _mean(values: np.ndarray) -> float:
 def _macro(values: Mapping[str, float]) -> float:
     finite = [v for v in values.values() if v is not None and np.isfinite(v)]
     return float(np.mean(finite)) if finite else float("nan")
+
+
+def indices_by_label(labels: np.ndarray) -> dict[Any, np.ndarray]:
+    """label -> ascending positions holding it, in one sort (linear in the number of labels).
+
+    Example:
+        >>> {k: v.tolist() for k, v in indices_by_label(np.array(["b", "a", "b"], dtype=object)).items()}
+        {'a': [1], 'b': [0, 2]}
+    """
+    labels = np.asarray(labels, dtype=object)
+    if not len(labels):
+        return {}
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return {ordered[a]: order[a:b] for a, b in zip(starts, np.r_[starts[1:], len(labels)])}

@@ -1,0 +1,85 @@
+"""A report as tables: the summary rows behind every table, and the plain-text table of the terminal."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fp_rank.reporting.report import Report
+from fp_rank.reporting.results import metric_value
+from fp_rank.views.presentation import table_metrics, terminal_metrics
+
+#: Marks a method with generated images flagged as copies of real images (``⚠2``).
+COPY_MARK = "\u26a0"
+
+
+def summary_rows(report: Report) -> list[dict[str, Any]]:
+    """One flat row per (encoder, method) for tables: every shown metric, with its interval.
+
+    Keys: ``encoder``, ``method``, each table metric's summary key (``map``, ``cmc1``,
+    ``recall10``, ``pairwise``, ``floor``, ``ceiling``, ``normalised``), ``<key>_low`` and
+    ``<key>_high`` for those with intervals, ``n_queries``, and ``copies`` (generated images
+    flagged as copies of real images, see :meth:`~fp_rank.Report.leak_counts`).
+    """
+    rows = []
+    copies = report.leak_counts()
+    ks = report.ks
+    for r in report.results:
+        row: dict[str, Any] = {"encoder": r.encoder, "method": r.method}
+        for m in table_metrics():
+            key = m.summary_key(ks)
+            row[key] = metric_value(r, m, ks)
+            if m.interval:
+                ci = r.intervals.get(key) or {}
+                row[f"{key}_low"], row[f"{key}_high"] = ci.get("low"), ci.get("high")
+        row["n_queries"] = r.n_queries
+        row["copies"] = copies.get(r.method, {}).get("flagged", 0)
+        rows.append(row)
+    return rows
+
+
+def leak_note(report: Report) -> str | None:
+    """One sentence on the flagged copies for under a table (None when there are none)."""
+    counts = {m: c for m, c in report.leak_counts().items() if c["flagged"]}
+    if not counts:
+        return None
+    listed = ", ".join(f"{m} {c['flagged']}" for m, c in counts.items())
+    excluded = sum(c["excluded"] for c in counts.values())
+    tail = (
+        f"{excluded} of them were left out of the scores (--leaks exclude, leaks='exclude')."
+        if excluded
+        else "they are in the scores; --leaks exclude (leaks='exclude') leaves them out."
+    )
+    return (
+        f"{COPY_MARK} copies: {sum(c['flagged'] for c in counts.values())} generated image(s) are exact or near copies "
+        f"of real gallery/reference/holdout images ({listed}); a copy retrieves its own source at rank 1, so its "
+        f"score measures copying, not personalization: {tail}"
+    )
+
+
+def format_table(report: Report) -> str:
+    """A plain-text table for terminals (the metrics shown there, best mAP first per encoder)."""
+    ks = report.ks
+    shown = [(m, max(7, len(m.label_for(m.shown_k(ks))) + 1)) for m in terminal_metrics()]
+    head = f"{'encoder':<16} {'method':<18} " + " ".join(f"{m.label_for(m.shown_k(ks)):>{w}}" for m, w in shown)
+    head += f" {'queries':>8}"
+    copies = report.leak_counts()
+    marked = any(c["flagged"] for c in copies.values())
+    head += f" {'copies':>7}" if marked else ""
+    lines = [head, "-" * len(head)]
+    for r in sorted(report.results, key=lambda x: (x.encoder, not _finite(x.map), -(x.map if _finite(x.map) else 0.0))):
+        cells = []
+        for m, w in shown:
+            value = metric_value(r, m, ks)
+            cells.append(f"{'-':>{w}}" if value is None else f"{value:{w}.3f}")
+        line = f"{r.encoder[:16]:<16} {r.method[:18]:<18} " + " ".join(cells) + f" {r.n_queries:8d}"
+        if marked:
+            flagged = copies.get(r.method, {}).get("flagged", 0)
+            line += f" {(COPY_MARK + str(flagged)) if flagged else '0':>7}"
+        lines.append(line)
+    note = leak_note(report)
+    return "\n".join(lines + ([note] if note else []))
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(value)
