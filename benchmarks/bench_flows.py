@@ -91,7 +91,7 @@ def fp_rank_flow(gallery: Path, generated: list[dict[str, Any]], encoders: list[
     return evaluate(
         [g["file"] for g in generated], [g["identity"] for g in generated],
         methods=[g["method"] for g in generated], prompts=[g["prompt"] for g in generated],
-        gallery=str(gallery), encoder=encoders, cache_dir=cache_dir, progress=False, batch_size=32,
+        gallery=str(gallery), encoder=encoders, cache=cache_dir, progress=False, batch_size=32,
     )
 
 
@@ -157,7 +157,7 @@ def cache_benchmark(gallery: Path, generated: list[dict[str, Any]], encoder: str
         with ForwardCounter() as count:
             t, report = timed(lambda: evaluate(
                 [g["file"] for g in rows], [g["identity"] for g in rows], methods=[g["method"] for g in rows],
-                gallery=str(gallery), encoder=encoder, cache_dir=cache_dir, progress=False, batch_size=32))
+                gallery=str(gallery), encoder=encoder, cache=cache_dir, progress=False, batch_size=32))
         runs.append({"seconds": t, "images_through_forward": count.images,
                      "gallery_images_encoded": report.metadata["cache"]["gallery_images_encoded"],
                      "gallery_images_from_cache": report.metadata["cache"]["gallery_images_from_cache"],

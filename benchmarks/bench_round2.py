@@ -130,8 +130,8 @@ def decode_once(work: Path, repeats: int, n_methods: int) -> dict[str, Any]:
 
         evaluate([g["file"] for g in generated], [g["identity"] for g in generated],
                  methods=[g["method"] for g in generated], prompts=[g["prompt"] for g in generated],
-                 gallery=str(gallery), encoder=folders, cache_dir=work / f"cache_{runs['n']}", progress=False,
-                 batch_size=32, check_leaks=False)
+                 gallery=str(gallery), encoder=folders, cache=work / f"cache_{runs['n']}", progress=False,
+                 batch_size=32, leaks="off")
 
     bf.encode_once(gallery, generated, folders)  # warm-up: file cache, model loading code
     times = interleaved({
@@ -489,7 +489,7 @@ def section(res: dict[str, Any]) -> list[str]:
         for k, label in (("limit", "limit (each distinct image through each encoder once)"),
                          ("fp_rank", "fp-rank `evaluate` (leak fingerprints in the encoder's decode pass)"),
                          ("fp_rank_separate_leak_pass", "fp-rank with the leakage guard's own decode pass (as before)"),
-                         ("fp_rank_without_leak_guard", "fp-rank with the leakage guard off (`check_leaks=False`)")):
+                         ("fp_rank_without_leak_guard", "fp-rank with the leakage guard off (`leaks="off"`)")):
             if k in t:
                 row = f"| {label} | {t[k]['median_s']:.2f} s | {t[k]['median_s'] / t['limit']['median_s']:.2f} |"
                 if du:

@@ -250,7 +250,7 @@ def end_to_end(folders: dict[str, Path], reference_dir: str | None, work: Path) 
     t0 = time.perf_counter()
     report = fp_rank.evaluate(images, labels, methods=list(method_of), gallery=gallery,
                               encoder=[str(f) for f in folders.values()], ceilings=False, cache=False,
-                              check_leaks=False, progress=False)
+                              leaks="off", progress=False)
     seconds_fp_rank = time.perf_counter() - t0
     mean_ap, cosine_distance, provenance = _reference_functions(reference_dir)
     g_bytes = [gallery.gallery.images[i]["bytes"] for i in range(len(gallery.gallery))]

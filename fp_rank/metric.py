@@ -2,8 +2,9 @@
 
 The repository's ``finer_personalization_rank.py`` (what a Space or ``evaluate.load(path)``
 imports) only re-exports :class:`FinerPersonalizationRank` from here. ``install_evaluate_module``
-places that same file into evaluate's module cache, where ``evaluate.load("fp-rank")`` finds it
-offline through evaluate's own fallback for cached canonical modules.
+copies that very file (shipped with the package, :func:`fp_rank._files.repository_file`) into
+evaluate's module cache, where ``evaluate.load("fp-rank")`` finds it offline through evaluate's
+own fallback for cached canonical modules.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import inspect
 import io
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,11 @@ import datasets
 import evaluate
 import numpy as np
 
+from fp_rank._files import repository_file
 from fp_rank.evaluation import evaluate as fp_evaluate
+from fp_rank.options import DEPRECATED, OPTIONS
 from fp_rank.protocol import METRICS
+from fp_rank.runs import PER_IMAGE
 from fp_rank.version import PROTOCOL_VERSION, __version__
 
 #: The name ``evaluate.load`` knows us by; online it resolves to the Space ``evaluate-metric/fp-rank``.
@@ -39,38 +44,48 @@ Finer-Personalization Rank scores identity preservation in personalized image ge
 generated image is a query against an identity-labelled gallery of real, visually similar images
 from its identity's group; the score is the average precision (AP) of retrieving its own identity,
 exact under tied similarities. The headline is mAP (mean over groups of each group's mean AP),
-reported with CMC@k, mINP, the exact chance floor, the real-image ceiling and the DreamBench-style
-pairwise cosine baseline computed with the same encoder.
+reported with the other metrics below, all computed with the same encoder.
 """
 
-_KWARGS_DESCRIPTION = """\
-Args:
-    predictions: generated images: file paths as strings (the fast route: nothing is copied into
-        Arrow), PIL images or arrays (encoded into Arrow by `datasets`, then decoded lazily).
-    references: the identity label of each generated image (gallery ``identity`` column).
-    gallery: gallery folder or Hub dataset id (required).
-    gallery_config: gallery config (a group, or "all").
-    gallery_revision: Hub revision of the gallery.
-    encoder: encoder alias, Hub id or folder (default: the gallery card's primary encoder).
-    methods, prompts, seeds: per-image labels recorded in the report.
-    batch_size, device, dtype, cache, on_missing, on_invalid, cmc_ks, top_k, ceilings, check_leaks,
-    exclude_leaks, trust_remote_code, background, matting, preprocessing: as in fp_rank.evaluate.
-Returns:
-    map: headline mAP (macro over groups); map_micro; map_per_group; cmc@1, cmc@5, cmc@10;
-    recall@1, recall@5, recall@10; minp; chance_map; pairwise_similarity; pairwise_per_group;
-    ceiling_map; normalised; n_queries; n_tied;
-    report: the full report as a dict (per-query rows, provenance).
-Examples:
-    >>> import evaluate  # doctest: +SKIP
-    >>> m = evaluate.load("fp-rank")  # doctest: +SKIP
-    >>> m.compute(predictions=images, references=labels, gallery="galleries/cub", gallery_config="wren")  # doctest: +SKIP
-"""
 
-#: ``compute()`` keyword arguments handed to :func:`fp_rank.evaluate` unchanged: all of its keyword-only ones.
+def _kwargs_description() -> str:
+    """The module's Args / Returns, from the declarations of the options, the per-image keywords and the metrics."""
+    lines = ["Args:"]
+    lines += _wrapped("predictions", "generated images: file paths as strings (the fast route: nothing is copied "
+                      "into Arrow), PIL images or arrays (encoded into Arrow by `datasets`, then decoded lazily)")
+    lines += _wrapped("references", "the identity label of each generated image (the gallery's identity column)")
+    lines += _wrapped("gallery", "gallery folder or Hub dataset id (required)")
+    lines += [x for p in PER_IMAGE for x in _wrapped(p.keyword, p.help)]
+    lines += [x for o in OPTIONS for x in _wrapped(o.name, o.sentence())]
+    lines.append("Returns:")
+    for m in METRICS:
+        key = f"{m.key}@k" if m.per_k else m.result_field
+        lines += _wrapped(key, m.description + (" (one value per k of cmc_ks)" if m.per_k else ""))
+        if m.per_group_field:
+            lines += _wrapped(m.per_group_field, f"group -> {m.label_for()} of the group")
+    lines += _wrapped("map_micro, n_queries, n_tied", "mean AP over all queries; queries scored; queries with ties")
+    lines += _wrapped("report", "the full report as a dict (per-query rows, provenance)")
+    lines += [
+        "Examples:",
+        "    >>> import evaluate  # doctest: +SKIP",
+        '    >>> m = evaluate.load("fp-rank")  # doctest: +SKIP',
+        '    >>> m.compute(predictions=images, references=labels, gallery="ORG/fp-rank-cub", gallery_config="wren")  # doctest: +SKIP',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _wrapped(name: str, text: str) -> list[str]:
+    return textwrap.wrap(f"{name}: {text}.", width=100, initial_indent="    ", subsequent_indent="        ")
+
+
+_KWARGS_DESCRIPTION = _kwargs_description()
+
+#: ``compute()`` keyword arguments handed to :func:`fp_rank.evaluate` unchanged: all of its keyword-only
+#: ones (the per-image keywords and every declared option), and the older option names for one version.
 _PASSTHROUGH = tuple(
     name for name, p in inspect.signature(fp_evaluate).parameters.items()
     if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "gallery"
-)
+) + tuple(d.name for d in DEPRECATED)
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -179,21 +194,6 @@ def result_dict(report: Any) -> dict[str, Any]:
     return out
 
 
-#: The source of ``finer_personalization_rank.py``: the module evaluate imports (a thin re-export).
-SHIM_SOURCE = '''\
-"""Finer-Personalization Rank: the Hugging Face `evaluate` metric module.
-
-Thin over the `fp_rank` library (pip install fp-rank): all logic lives in `fp_rank.metric`.
-Load it with `evaluate.load("fp-rank")` (after `fp-rank install-metric`, or from the Hub Space)
-or by path: `evaluate.load("<checkout>/finer_personalization_rank.py")`.
-"""
-
-from fp_rank.metric import FinerPersonalizationRank
-
-__all__ = ["FinerPersonalizationRank"]
-'''
-
-
 def install_evaluate_module(modules_cache: str | os.PathLike[str] | None = None) -> Path:
     """Put the metric module where ``evaluate.load("fp-rank")`` finds it without network.
 
@@ -218,7 +218,7 @@ def install_evaluate_module(modules_cache: str | os.PathLike[str] | None = None)
         if not init.exists():
             init.write_text("")
     staging = folder / f".{METRIC_NAME}.py.tmp"
-    staging.write_text(SHIM_SOURCE, encoding="utf-8")
+    staging.write_bytes(repository_file("finer_personalization_rank.py").read_bytes())
     digest = files_to_hash([str(staging)])
     target_dir = folder / digest
     target_dir.mkdir(exist_ok=True)

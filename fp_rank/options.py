@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fp_rank.errors import FpRankDeprecationWarning, InputError, Opt
+from fp_rank.hub_access import looks_like_path
 
 #: How an option's values are checked and how the command line reads them.
 Kind = Literal["bool", "int", "ints", "choice", "text", "spec"]
@@ -86,6 +87,7 @@ class Option:
         from_cli: turns the flag's text into the Python value (default: as typed).
         shorthands: other flags setting a fixed value.
         values: how the docs table states the accepted values (default: from the kind).
+        off_help: for a bool whose default is True, the help of its flag (which turns it off).
     """
 
     name: str
@@ -103,6 +105,7 @@ class Option:
     from_cli: Callable[[str], Any] | None = None
     shorthands: tuple[Shorthand, ...] = ()
     values: str = ""
+    off_help: str = ""
 
     def validate(self, value: Any) -> Any:
         """``value`` checked against this option's kind, normalised.
@@ -111,6 +114,11 @@ class Option:
             InputError: naming the option, the value received and what is accepted.
         """
         return _CHECKS[self.kind](self, value)
+
+    def sentence(self) -> str:
+        """The help with the accepted choices and the default, for docstrings and the evaluate module."""
+        choices = f"; one of {', '.join(repr(c) for c in self.choices)}" if self.choices else ""
+        return self.help + choices + ("" if self.default is None else f"; default {self.default!r}")
 
     def accepted(self) -> str:
         """The accepted values, as the docs table states them."""
@@ -144,7 +152,7 @@ def _is_int(value: Any) -> bool:
 
 def _int(opt: Option, value: Any) -> int:
     low = opt.minimum if opt.minimum is not None else 0
-    what = "a positive integer" if low == 1 else f"an integer >= {low}"
+    what = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
     if not _is_int(value) or int(value) < low:
         raise InputError(Opt(opt.name), f" must be {what}, got {describe_value(value)}")
     return int(value)
@@ -152,13 +160,12 @@ def _int(opt: Option, value: Any) -> int:
 
 def _ints(opt: Option, value: Any) -> tuple[int, ...]:
     low = opt.minimum if opt.minimum is not None else 0
+    what = {0: "non-negative integers", 1: "positive integers"}.get(low, f"integers >= {low}")
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or not isinstance(value, Sized):
-        raise InputError(Opt(opt.name), f" must be a list of integers >= {low}, got {describe_value(value)}")
+        raise InputError(Opt(opt.name), f" must be a list of {what}, got {describe_value(value)}")
     for item in value:
         if not _is_int(item) or int(item) < low:
-            raise InputError(
-                Opt(opt.name), f" must hold integers >= {low}, got {describe_value(item)} in {describe_value(value)}"
-            )
+            raise InputError(Opt(opt.name), f" must hold {what}, got {describe_value(item)} in {describe_value(value)}")
     return tuple(sorted({int(item) for item in value}))
 
 
@@ -262,14 +269,21 @@ def _check_device(value: Any) -> str | None:
     raise InputError(Opt("device"), f" must be a string such as 'cpu' or 'cuda', got {type(value).__name__}")
 
 
+#: The named values of ``background`` (any other string names a matting checkpoint).
+BACKGROUND_WORDS = ("keep", "remove", "carvekit")
+
+
 def _check_background(value: Any) -> Any:
-    """``"keep"``, ``"remove"`` (carvekit), a checkpoint, a callable or a ``Matting``."""
+    """``"keep"``, ``"remove"`` (carvekit), a checkpoint (Hub id or folder), a callable or a ``Matting``."""
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, str):
-        if not value.strip():
-            raise InputError(Opt("background"), " is an empty string; give 'keep', 'remove' or a matting backend")
-        return value
+        if value in BACKGROUND_WORDS or os.path.isdir(value) or (value.count("/") == 1 and not looks_like_path(value)):
+            return value
+        raise InputError(
+            Opt("background"), f" must be one of {list(BACKGROUND_WORDS)}, a matting checkpoint (a Hub id ORG/NAME or "
+            f"a folder) or, from Python, a callable; got {value!r}"
+        )
     if callable(value) or hasattr(value, "apply"):
         return value
     raise InputError(
@@ -278,13 +292,23 @@ def _check_background(value: Any) -> Any:
     )
 
 
+#: Strings that read as a yes or a no: refused as cache folders (``cache="yes"`` means True to a person).
+_BOOLEAN_WORDS = frozenset({"yes", "no", "true", "false", "on", "off", "0", "1", "none", "y", "n"})
+
+
 def _check_cache(value: Any) -> bool | str:
     """True (the default folder), False (off) or a folder."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return _as_bool("cache", value)
     if isinstance(value, (str, os.PathLike)) and os.fspath(value):
-        return os.fspath(value)
-    raise InputError(Opt("cache"), f" must be True, False or a folder, got {describe_value(value)}")
+        folder = os.fspath(value)
+        if folder.strip().lower() in _BOOLEAN_WORDS:
+            raise InputError(
+                Opt("cache"), f" must be True or False, or a folder; {folder!r} reads as a yes or a no, not a folder "
+                "(write ./" + folder + " for a folder of that name)"
+            )
+        return folder
+    raise InputError(Opt("cache"), f" must be True or False, or a folder, got {describe_value(value)}")
 
 
 def _cache_from_cli(text: str) -> bool | str:
@@ -330,7 +354,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("trust_remote_code", False, "allow encoders that run their repository's code (miewid)", "encoder",
            "bool", "bool", flag="--trust-remote-code"),
     Option("cache", True, "embedding cache of the gallery, reference and holdout images and of the generated "
-           "images: True (the default folder, $FP_RANK_CACHE or $HF_HOME/fp_rank), False (off) or a folder",
+           "images: on (the default folder, $FP_RANK_CACHE or $HF_HOME/fp_rank), off, or a folder",
            "encoder", "spec", "bool | str | PathLike", flag="--cache", metavar="on|off|FOLDER", check=_check_cache,
            from_cli=_cache_from_cli, shorthands=(Shorthand("--no-cache", False, "the same as --cache off"),),
            values="True, False, a folder"),
@@ -350,13 +374,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("top_k", 0, "keep each query's top-k gallery matches in its row (for figures)", "scoring", "int",
            "int", flag="--top-k", minimum=0),
     Option("ceilings", True, "also score the real images (holdout, reference) as queries: the real-image "
-           "ceiling and baseline", "scoring", "bool", "bool", flag="--no-ceilings"),
+           "ceiling and baseline", "scoring", "bool", "bool", flag="--no-ceilings",
+           off_help="skip the real-image ceiling and baseline (holdout and reference images as queries)"),
     Option("clip_t", None, "also score text alignment (CLIP-T) of every image with a prompt, with this CLIP "
            "checkpoint (alias such as clip-vit-b32, Hub id or folder; ID@REVISION pins it)", "scoring", "spec",
            "str | None", flag="--clip-t", metavar="MODEL", check=_check_clip_t,
            values="alias, Hub id, folder, `ID@REVISION`"),
     Option("progress", True, "show progress bars (ours, datasets' and transformers')", "output", "bool", "bool",
-           flag="--no-progress"),
+           flag="--no-progress", off_help="hide progress bars (ours, datasets' and transformers')"),
 )
 
 _BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
@@ -385,24 +410,24 @@ class Deprecated:
         name: the old Python keyword.
         flag: the old ``fp-rank evaluate`` flag.
         instead: the option that replaces it.
-        how: what to write instead, for the warning.
-        switch: the old flag took no value (it stored this one).
+        how: what to write instead, for the warning (text and :class:`~fp_rank.errors.Opt` parts).
+        switch: the old flag took no value; it set the keyword to this.
     """
 
     name: str
     flag: str
     instead: str
-    how: str
+    how: tuple[str | Opt, ...]
     switch: Any = None
 
 
 DEPRECATED: tuple[Deprecated, ...] = (
-    Deprecated("encoder_revision", "--encoder-revision", "encoder", "write the revision after the id: ID@REVISION"),
-    Deprecated("clip_t_revision", "--clip-t-revision", "clip_t", "write the revision after the id: ID@REVISION"),
-    Deprecated("cache_dir", "--cache-dir", "cache", "give the folder as the cache value"),
-    Deprecated("check_leaks", "--no-leak-check", "leaks", "leaks='off' turns the check off", switch=False),
-    Deprecated("exclude_leaks", "--exclude-leaks", "leaks", "leaks='exclude' leaves copies out", switch=True),
-    Deprecated("matting", "--matting", "background", "give the matting backend as the background value"),
+    Deprecated("encoder_revision", "--encoder-revision", "encoder", ("write the revision after the id: ID@REVISION",)),
+    Deprecated("clip_t_revision", "--clip-t-revision", "clip_t", ("write the revision after the id: ID@REVISION",)),
+    Deprecated("cache_dir", "--cache-dir", "cache", ("give the folder as the cache value",)),
+    Deprecated("check_leaks", "--no-leak-check", "leaks", (Opt("leaks", "off"), " turns the check off"), switch=False),
+    Deprecated("exclude_leaks", "--exclude-leaks", "leaks", (Opt("leaks", "exclude"), " leaves copies out"), switch=True),
+    Deprecated("matting", "--matting", "background", ("give the matting backend as the background value",)),
 )
 _DEPRECATED = {d.name: d for d in DEPRECATED}
 
@@ -413,8 +438,8 @@ REMOVED_IN = "0.3"
 def _warn(old: Deprecated) -> None:
     warnings.warn(
         FpRankDeprecationWarning(
-            Opt(old.name), f" is deprecated and will be removed in fp-rank {REMOVED_IN}; use ", Opt(old.instead),
-            f" ({old.how})",
+            Opt(old.name), f" is deprecated and will be removed in fp-rank {REMOVED_IN}; use ", Opt(old.instead), " (",
+            *old.how, ")",
         ),
         stacklevel=4,
     )
@@ -440,7 +465,7 @@ def _translate(kwargs: dict[str, Any]) -> dict[str, Any]:
         background = kwargs.get("background", "keep")
         if background != "remove":
             raise InputError(
-                Opt("matting", old["matting"]), f" is given but background={background!r}; pass ",
+                Opt("matting", old["matting"]), " is given but ", Opt("background", background), "; pass ",
                 Opt("background", "remove"), " to use it",
             )
         kwargs["background"] = old["matting"]
@@ -524,7 +549,7 @@ class Options(Mapping[str, Any]):
     @property
     def matting(self) -> Any:
         """The matting backend of ``background`` (None: carvekit, the default; or the background is kept)."""
-        if not self.removes_background or self.background == "remove":
+        if not self.removes_background or self.background in ("remove", "carvekit"):
             return None
         return self.background
 
@@ -568,7 +593,7 @@ def cli_spelling(opt: Opt) -> str:
 
     old = _DEPRECATED.get(opt.name)
     if old is not None:
-        return old.flag
+        return old.flag if old.switch is not None or opt.value is NO_VALUE else f"{old.flag} {opt.value}"
     decl = _BY_NAME.get(opt.name)
     if decl is None or decl.flag is None:
         return str(opt)

@@ -68,15 +68,6 @@ LEAK_SENTENCE = (
 )
 
 
-def leak_counts(report: Any) -> dict[tuple[str, str], int]:
-    """(method, encoder) -> how many of its scored queries are flagged as copies of real images."""
-    counts: dict[tuple[str, str], int] = {}
-    for q in report.queries:
-        key = (str(q.get("method")), str(q.get("encoder")))
-        counts[key] = counts.get(key, 0) + (q.get("leak") is not None)
-    return counts
-
-
 def _leak_where(leak: Mapping[str, Any]) -> str:
     split = leak.get("split")
     return f"copy of a real {split} image" if split else "copy of a real image"
@@ -100,7 +91,7 @@ def headline_html(outcome: Outcome) -> str:
         )
     blocks = []
     shown: dict[str, Metric] = {}
-    leaks = leak_counts(report)
+    leaks = report.leak_counts()  # method -> flagged copies (the same for every encoder)
     for res in sorted(report.results, key=lambda r: (-r.map if math.isfinite(r.map) else 0.0, r.method)):
         ci = res.intervals or {}
         cards = []
@@ -116,7 +107,7 @@ def headline_html(outcome: Outcome) -> str:
         # the owner's label for the encoder, never the folder or Hub id it was loaded from
         encoder = outcome.encoder_label or res.encoder
         title = f"{res.method} · {encoder} · {res.n_queries} image(s) scored"
-        n_leaks = leaks.get((res.method, res.encoder), 0)
+        n_leaks = leaks.get(res.method, {}).get("scored", 0)
         banner = _leak_banner(n_leaks, res.n_queries) if n_leaks else ""
         blocks.append(
             f'<div class="fp-method" style="margin-bottom:12px"><div style="font-weight:700;margin:2px 0 6px 2px;'

@@ -8,7 +8,6 @@ and its own temporary folder (removed when the request ends).
 
 from __future__ import annotations
 
-import difflib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +18,7 @@ from typing import Any
 import fp_rank
 from fp_rank.demo.run import DEMO_ENCODER
 from fp_rank.errors import FpRankError, InputError
-from fp_rank.runs import DEFAULT_METHOD
+from fp_rank.runs import DEFAULT_METHOD, GeneratedImage, IdentityMatcher, Run
 from fp_rank.views.outputs import write_outputs
 from space.resources import SpaceResources
 from space.settings import (
@@ -185,74 +184,33 @@ class ScoringSpace(SpaceResources):
         out.problems.extend(problems)
         if mapping and upload_root is not None and not inside(mapping, upload_root):
             raise InputError("the mapping CSV was not uploaded through this page; refused")
-        rows = read_mapping(mapping, self.limits) if mapping else {}
+        batch_method = (method or "").strip()[:MAX_METHOD_CHARS] or DEFAULT_METHOD
+        rows = read_mapping(mapping, self.limits, method=batch_method) if mapping else {}
         matched, unused = match_mapping(uploads, rows) if rows else ({}, [])
         if unused:
             shown = ", ".join(shorten(u) for u in unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
             out.notes.append(f"{len(unused)} row(s) of the mapping CSV name files that were not uploaded: {shown}")
-        batch_method = (method or "").strip()[:MAX_METHOD_CHARS] or DEFAULT_METHOD
 
         step(0.05, "Loading the gallery")
         config_arg = self._config_arg(gallery, config)
         gal = self.gallery(gallery, config_arg)
         out.gallery, out.config = gal, config_arg
-        known = set(gal.gallery.identities.tolist())
-        lookup = _identity_lookup(known)
-        batch_identity = (lookup(identity) or identity.strip()) if identity and identity.strip() else None
-        labels: list[str] = []
-        methods: list[str] = []
-        prompts: list[str | None] = []
-        seeds: list[int | None] = []
-        conditioning: list[Any] = []
-        by_name = {up.name: up for up in uploads}
-        keep: list[Upload] = []
-        unknown_reason: dict[str, str] = {}
-        for i, up in enumerate(uploads):
-            row = matched.get(i)
-            label = (lookup(row.identity) or row.identity) if row else batch_identity
-            if label is None:
-                out.problems.append(Problem(up.name, "no identity: not in the mapping CSV and no identity chosen for the batch"))
-                continue
-            if label not in known:
-                if label not in unknown_reason:
-                    unknown_reason[label] = _unknown_identity(gal, label)
-                out.problems.append(Problem(up.name, unknown_reason[label]))
-                continue
-            cond = row.conditioning if row else None
-            if isinstance(cond, str):  # another uploaded file: the real image this one was conditioned on
-                if cond not in by_name:
-                    out.problems.append(Problem(up.name, f"its conditioning image {cond!r} was not uploaded"))
-                    continue
-                cond = by_name[cond].path
-            labels.append(label)
-            methods.append(row.method if row and row.method else batch_method)
-            prompts.append(row.prompt if row else None)
-            seeds.append(row.seed if row else None)
-            conditioning.append(cond)
-            keep.append(up)
-        if not keep:
-            raise InputError("none of the uploaded files can be scored; the list below says why")
+        run, keep = _run_of(uploads, matched, gal, identity, batch_method, out.problems)
 
         step(0.1, "Loading the encoder")
         enc = self.encoder(encoder)
         out.is_demo_encoder = bool(getattr(enc, "is_demo", False))
         step(0.15, "Encoding and ranking")
         report = fp_rank.evaluate(
-            [u.path for u in keep],
-            labels,
+            run,
             gallery=gal,
             encoder=enc,
-            methods=methods,
-            prompts=prompts,
-            seeds=seeds,
-            conditioning=conditioning if any(c is not None for c in conditioning) else None,
-            files=[u.name for u in keep],
             batch_size=self.batch_size,
             on_invalid="skip",
             top_k=self.top_k,
             progress=bars,  # tqdm bars, tracked by the page's progress bar
             trust_remote_code=False,
-            clip_t=self.clip_t if any(prompts) else None,
+            clip_t=self.clip_t if any(run.prompts) else None,
         )
         for skipped in report.skipped:
             out.problems.append(Problem(str(skipped.get("file")), str(skipped.get("reason"))))
@@ -291,22 +249,47 @@ def _check_text_arguments(**values: Any) -> None:
             raise InputError(f"{key} is {len(value)} characters long; choose one from the page")
 
 
-def _identity_lookup(known: set[str]) -> Callable[[str | None], str | None]:
-    """Match a label to a gallery identity: exactly, else after stripping surrounding whitespace
-    (on both sides: a gallery identity may itself carry spaces) when that is unambiguous."""
-    stripped: dict[str, list[str]] = {}
-    for ident in known:
-        stripped.setdefault(ident.strip(), []).append(ident)
+def _run_of(
+    uploads: list[Upload], matched: dict[int, GeneratedImage], gal: fp_rank.Gallery, identity: str | None, method: str,
+    problems: list[Problem],
+) -> tuple[Run, list[Upload]]:
+    """The run to score: each upload labelled by its mapping row, else by the batch's identity and method.
 
-    def lookup(label: str | None) -> str | None:
+    Labels are matched to the gallery by the library's rule (:class:`fp_rank.runs.IdentityMatcher`);
+    an upload that cannot be scored is listed in ``problems`` with the reason, and the rest go on.
+
+    Raises:
+        InputError: none of the uploads can be scored.
+    """
+    matcher = IdentityMatcher(gal.gallery.identities.tolist())
+    batch_identity = (matcher(identity) or identity.strip()) if identity and identity.strip() else None
+    by_name = {up.name: up for up in uploads}
+    images: list[GeneratedImage] = []
+    keep: list[Upload] = []
+    unknown_reason: dict[str, str] = {}
+    for i, up in enumerate(uploads):
+        row = matched.get(i)
+        label = (matcher(row.identity) or row.identity) if row else batch_identity
         if label is None:
-            return None
-        if label in known:
-            return label
-        matches = stripped.get(label.strip(), [])
-        return matches[0] if len(matches) == 1 else None
-
-    return lookup
+            problems.append(Problem(up.name, "no identity: not in the mapping CSV and no identity chosen for the batch"))
+            continue
+        if label not in matcher.known:
+            if label not in unknown_reason:
+                unknown_reason[label] = _unknown_identity(gal, label)
+            problems.append(Problem(up.name, unknown_reason[label]))
+            continue
+        cond = row.conditioning if row else None
+        if isinstance(cond, str):  # another uploaded file: the real image this one was conditioned on
+            if cond not in by_name:
+                problems.append(Problem(up.name, f"its conditioning image {cond!r} was not uploaded"))
+                continue
+            cond = by_name[cond].path
+        labels = {"method": row.method, "prompt": row.prompt, "seed": row.seed} if row else {"method": method}
+        images.append(GeneratedImage(up.path, label, conditioning=cond, file=up.name, **labels))
+        keep.append(up)
+    if not keep:
+        raise InputError("none of the uploaded files can be scored; the list below says why")
+    return Run(tuple(images), layout="uploads"), keep
 
 
 def _bounded(problems: list[Problem], limit: int) -> list[Problem]:
@@ -316,13 +299,12 @@ def _bounded(problems: list[Problem], limit: int) -> list[Problem]:
 
 
 def _unknown_identity(gal: fp_rank.Gallery, label: str) -> str:
-    label = shorten(label, MAX_IDENTITY_CHARS)
+    """The library's message for a label that matches no identity (with close matches)."""
     try:
-        gal.check_identities([label])
+        gal.check_identities([shorten(label, MAX_IDENTITY_CHARS)])
     except InputError as exc:
         return str(exc)
-    close = difflib.get_close_matches(label, gal.identities, n=3)
-    return f"identity {label!r} is not in the gallery" + (f" (did you mean {close}?)" if close else "")
+    return f"identity {label!r} is not in the gallery"
 
 
 def write_reports(outcome: Outcome, folder: Path) -> tuple[str | None, str | None]:

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from fp_rank.images.decode import read_header
 from fp_rank.errors import ImageDecodeError, InputError
-from fp_rank.runs import IMAGE_SUFFIXES, ManifestRow, read_manifest
+from fp_rank.runs import DEFAULT_METHOD, IMAGE_SUFFIXES, GeneratedImage, read_manifest
 from space.settings import MAX_IDENTITY_CHARS, MAX_METHOD_CHARS, MAX_NAME_CHARS, MAX_PROMPT_CHARS, Limits, mb_text
 
 
@@ -300,8 +300,10 @@ def collect_uploads(
 
 
 
-def read_mapping(path: str | os.PathLike[str], limits: Limits) -> dict[str, ManifestRow]:
-    """Read an uploaded mapping CSV ``file, identity[, method, prompt, seed]``.
+def read_mapping(
+    path: str | os.PathLike[str], limits: Limits, *, method: str = DEFAULT_METHOD
+) -> dict[str, GeneratedImage]:
+    """Read an uploaded mapping CSV ``file, identity[, method, prompt, seed, conditioning]``.
 
     The rows are read by :func:`fp_rank.runs.read_manifest` (the CLI's manifest reader); here the
     file's size is checked first, method labels are cut to :data:`MAX_METHOD_CHARS`, and each
@@ -310,6 +312,7 @@ def read_mapping(path: str | os.PathLike[str], limits: Limits) -> dict[str, Mani
     Args:
         path: the CSV file.
         limits: gives the largest CSV accepted.
+        method: the method of rows that name none (the batch's).
 
     Returns:
         ``file`` (slashes normalised) -> its row.
@@ -322,15 +325,15 @@ def read_mapping(path: str | os.PathLike[str], limits: Limits) -> dict[str, Mani
     size = os.path.getsize(path)
     if size > limits.max_mapping_bytes:
         raise InputError(f"mapping CSV {name} is {mb_text(size)}; the limit is {mb_text(limits.max_mapping_bytes)}")
-    out: dict[str, ManifestRow] = {}
-    for row in read_manifest(path, file_format="csv", name=f"mapping CSV {name}"):
+    out: dict[str, GeneratedImage] = {}
+    for row in read_manifest(path, file_format="csv", name=f"mapping CSV {name}", default_method=method):
         if len(row.identity) > MAX_IDENTITY_CHARS:
             raise InputError(
                 f"mapping CSV {name} line {row.line}: the identity is {len(row.identity)} characters long; gallery "
                 f"identities have at most {MAX_IDENTITY_CHARS}"
             )
         entry = dataclasses.replace(
-            row, method=(row.method or "")[:MAX_METHOD_CHARS] or None,
+            row, method=row.method[:MAX_METHOD_CHARS] or method,
             prompt=row.prompt[:MAX_PROMPT_CHARS] if isinstance(row.prompt, str) else row.prompt,
         )
         previous = out.get(entry.file)
@@ -340,7 +343,9 @@ def read_mapping(path: str | os.PathLike[str], limits: Limits) -> dict[str, Mani
     return out
 
 
-def match_mapping(uploads: Sequence[Upload], mapping: Mapping[str, ManifestRow]) -> tuple[dict[int, ManifestRow], list[str]]:
+def match_mapping(
+    uploads: Sequence[Upload], mapping: Mapping[str, GeneratedImage]
+) -> tuple[dict[int, GeneratedImage], list[str]]:
     """Rows for uploads: by exact name, else by base name when that is unambiguous.
 
     Returns:
@@ -350,7 +355,7 @@ def match_mapping(uploads: Sequence[Upload], mapping: Mapping[str, ManifestRow])
     for key in mapping:
         by_base.setdefault(PurePosixPath(key).name, []).append(key)
     used: set[str] = set()
-    found: dict[int, ManifestRow] = {}
+    found: dict[int, GeneratedImage] = {}
     for i, up in enumerate(uploads):
         name = re.sub(r" #\d+$", "", up.name)
         key = name if name in mapping else None

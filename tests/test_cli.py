@@ -11,7 +11,7 @@ import pytest
 
 import fp_rank
 from fp_rank.cli import main
-from fp_rank.runs import read_generated
+from fp_rank.runs import read_run
 from fp_rank.reporting.report import Report, validate_report
 
 
@@ -37,7 +37,7 @@ def test_method_identity_layout_scores_several_methods(run_folder: Path, demo_ga
     assert report.methods == ["drifting", "faithful"]
     assert report.metadata["cache"]["gallery_images_encoded"] == 300  # gallery + reference once for both methods
     assert (out / "queries.csv").exists() and "| faithful |" in (out / "summary.md").read_text()
-    direct = fp_rank.evaluate(**read_generated(run_folder).as_kwargs(), gallery=str(demo_gallery_dir), encoder="fp-rank-demo", progress=False)
+    direct = fp_rank.evaluate(read_run(run_folder), gallery=str(demo_gallery_dir), encoder="fp-rank-demo", progress=False)
     assert report["faithful"].map == pytest.approx(direct["faithful"].map, abs=1e-12)
     assert "faithful" in capsys.readouterr().out
 
@@ -48,7 +48,7 @@ def test_method_identity_layout_scores_several_methods(run_folder: Path, demo_ga
 
 
 def test_identity_layout_and_manifests(run_folder: Path, demo_gallery_dir: Path, tmp_path: Path) -> None:
-    one = read_generated(run_folder / "faithful", known_identities={"finch_gold_cheek", "finch_azure_wing"})
+    one = read_run(run_folder / "faithful", known_identities={"finch_gold_cheek", "finch_azure_wing"})
     assert set(one.methods) == {"faithful"} and len(one) == 50
     csv_path = tmp_path / "m.csv"
     lines = ["file,identity,method,prompt,seed"]
@@ -57,11 +57,11 @@ def test_identity_layout_and_manifests(run_folder: Path, demo_gallery_dir: Path,
     # manifest next to the run: relative paths resolve against its folder
     csv_path = run_folder / "manifest.csv"
     csv_path.write_text("\n".join(lines) + "\n")
-    run = read_generated(csv_path)
+    run = read_run(csv_path)
     assert run.seeds == [3] * 6 and run.prompts[0] == "a finch on a branch"
     jsonl = run_folder / "manifest.jsonl"
     jsonl.write_text("\n".join(json.dumps({"file": f, "identity": i}) for f, i in zip(run.files, run.identities)) + "\n")
-    assert read_generated(jsonl).files == run.files
+    assert read_run(jsonl).files == run.files
     out = tmp_path / "r.json"
     assert main(["evaluate", "--gallery", str(demo_gallery_dir), "--generated", str(csv_path), "--out", str(out), "--bootstrap", "0", "--no-progress"]) == 0
     assert Report.load(out).single.n_queries == 6

@@ -48,3 +48,59 @@ def test_positional_arguments_of_add_intervals_keep_their_meaning() -> None:
 def test_every_moved_method_is_attached() -> None:
     for name in MOVED:
         assert callable(getattr(Report, name)), name
+
+
+@pytest.mark.parametrize(
+    "old, expected",
+    [
+        ({"check_leaks": False}, {"leaks": "off"}),
+        ({"exclude_leaks": True}, {"leaks": "exclude"}),
+        ({"check_leaks": True, "exclude_leaks": False}, {"leaks": "flag"}),
+        ({"cache_dir": "/tmp/c"}, {"cache": "/tmp/c"}),
+        ({"cache": False, "cache_dir": "/tmp/c"}, {"cache": False}),
+        ({"background": "remove", "matting": "org/segmenter"}, {"background": "org/segmenter"}),
+    ],
+)
+def test_older_option_keywords_map_to_the_merged_options(old: dict, expected: dict) -> None:
+    from fp_rank.options import resolve_options
+
+    with pytest.warns(FpRankDeprecationWarning, match="is deprecated and will be removed in fp-rank 0.3; use "):
+        opts = resolve_options(old)
+    for key, value in expected.items():
+        assert opts[key] == value
+
+
+def test_encoder_revision_is_written_into_the_encoder_choice() -> None:
+    from fp_rank.options import ModelChoice, resolve_options
+
+    with pytest.warns(FpRankDeprecationWarning):
+        opts = resolve_options({"encoder": ["a/b", "c/d@v2"], "encoder_revision": ["r1", None]})
+    assert opts.encoder == (ModelChoice("a/b", "r1"), ModelChoice("c/d", "v2"))
+    with pytest.warns(FpRankDeprecationWarning):
+        assert resolve_options({"clip_t": "clip-vit-b32", "clip_t_revision": "r"}).clip_t == ModelChoice("clip-vit-b32", "r")
+
+
+@pytest.mark.parametrize(
+    "old, message",
+    [
+        ({"check_leaks": False, "exclude_leaks": True}, "exclude_leaks=True needs check_leaks=True"),
+        ({"encoder": ["a/b", "c/d"], "encoder_revision": "abc"}, "is ambiguous with 2 encoders"),
+        ({"encoder": "a/b", "encoder_revision": ["x", "y"]}, "has 2 entries for 1 encoders"),
+        ({"matting": "org/segmenter"}, "pass background='remove'"),
+        ({"exclude_leaks": 1}, "exclude_leaks must be True or False"),
+    ],
+)
+def test_contradictory_older_keywords_are_still_refused(old: dict, message: str) -> None:
+    from fp_rank.options import resolve_options
+
+    with pytest.warns(FpRankDeprecationWarning), pytest.raises(fp_rank.InputError, match=message):
+        resolve_options(old)
+
+
+def test_read_generated_is_read_run(tmp_path) -> None:
+    from fp_rank.runs import read_generated, read_run
+
+    (tmp_path / "m.csv").write_text("file,identity\na.png,x\n", encoding="utf-8")
+    with pytest.warns(FpRankDeprecationWarning, match="use fp_rank.read_run"):
+        old = read_generated(tmp_path / "m.csv")
+    assert old == read_run(tmp_path / "m.csv")

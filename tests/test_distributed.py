@@ -32,7 +32,7 @@ ctx, _ = distributed.setup()
 out = {"world_size": ctx.world_size, "encoders": {}}
 for number, name in enumerate(args["encoders"]):
     kw = dict(methods=man["methods"], gallery=args["gallery"], encoder=name, batch_size=args["batch_size"],
-              cache_dir=args["cache_dir"], on_invalid="skip", progress=False)
+              cache=args["cache_dir"], on_invalid="skip", progress=False)
     report = evaluate(man["files"], man["identities"], **kw)
     entry = {
         "ap": [row["ap"] for row in report.queries],
@@ -56,7 +56,7 @@ for number, name in enumerate(args["encoders"]):
 # an unreadable image on one rank's shard is raised on every rank (nobody waits forever)
 try:
     evaluate(man["files"], man["identities"], methods=man["methods"], gallery=args["gallery"],
-             encoder=args["encoders"][0], batch_size=args["batch_size"], cache_dir=args["cache_dir"],
+             encoder=args["encoders"][0], batch_size=args["batch_size"], cache=args["cache_dir"],
              on_invalid="error", progress=False)
     raised = None
 except ImageDecodeError as exc:
@@ -69,7 +69,7 @@ n_files = len(man["files"]) - (1 if ctx.rank == 1 else 0)
 try:
     evaluate(man["files"][:n_files], man["identities"][:n_files], methods=man["methods"][:n_files],
              gallery=args["gallery"], encoder=args["encoders"][0], batch_size=args["batch_size"],
-             cache_dir=args["cache_dir"], on_invalid="skip", progress=False)
+             cache=args["cache_dir"], on_invalid="skip", progress=False)
     mismatch = ""
 except InputError as exc:
     mismatch = str(exc)
@@ -77,7 +77,7 @@ with open(os.path.join(args["out"], f"mismatch{ctx.rank}.txt"), "w") as fh:
     fh.write(mismatch)
 # the command line: only rank 0 writes the report
 cli_main(["evaluate", "--gallery", args["gallery"], "--generated", args["csv"], "--encoder", args["encoders"][0],
-          "--bootstrap", "0", "--no-progress", "--cache-dir", args["cache_dir"], "--on-invalid", "skip",
+          "--bootstrap", "0", "--no-progress", "--cache", args["cache_dir"], "--on-invalid", "skip",
           "--batch-size", str(args["batch_size"]), "--out", os.path.join(args["out"], "cli.json")])
 if ctx.is_main:
     with open(os.path.join(args["out"], "out.json"), "w") as fh:

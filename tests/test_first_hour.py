@@ -14,10 +14,11 @@ import pytest
 from PIL import Image, ImageFilter
 
 import fp_rank
-from fp_rank.cli import as_cli_message, build_parser, format_p, main
-from fp_rank.errors import EncoderError, GalleryError, InputError
+from fp_rank.cli import build_parser, format_p, main
+from fp_rank.errors import EncoderError, GalleryError, InputError, Opt
+from fp_rank.options import cli_spelling
 from fp_rank.reporting.report import Report
-from fp_rank.runs import read_generated
+from fp_rank.runs import read_run
 from fp_rank.views.table import leak_note
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +47,8 @@ def test_exported_demo_scores_the_demo_numbers(demo_gallery_dir: Path, demo_gene
         [r["image"] for r in demo_generated], [r["identity"] for r in demo_generated], gallery=str(demo_gallery_dir),
         encoder="fp-rank-demo", methods=[r["method"] for r in demo_generated], progress=False,
     )
-    run = read_generated(manifest)
-    from_files = fp_rank.evaluate(**run.as_kwargs(), gallery=str(demo_gallery_dir), encoder="fp-rank-demo", progress=False)
+    run = read_run(manifest)
+    from_files = fp_rank.evaluate(run, gallery=str(demo_gallery_dir), encoder="fp-rank-demo", progress=False)
     for a in direct.results:
         b = from_files.result(a.method)
         assert json.dumps(a.values, sort_keys=True) == json.dumps(b.values, sort_keys=True)  # NaN (no CLIP-T) too
@@ -80,9 +81,9 @@ def test_discovery_lists_what_it_found_and_skipped(tmp_path: Path) -> None:
     _png(tmp_path / "run" / "m2" / "jay_gold_cheek" / "a.png")
     (tmp_path / "run" / "m1" / "finch_gold_cheek" / "prompt.txt").write_text("x")
     (tmp_path / "run" / "README.md").write_text("x")
-    run = read_generated(tmp_path / "run")
+    run = read_run(tmp_path / "run")
     assert run.layout == "<method>/<identity>/"
-    assert run.not_images == ["README.md", "m1/finch_gold_cheek/prompt.txt"]
+    assert run.not_images == ("README.md", "m1/finch_gold_cheek/prompt.txt")
     text = "\n".join(run.describe())
     assert "found 3 image(s)" in text and "m1: 2 image(s)" in text and "finch_gold_cheek 2" in text
     assert "skipped 2 file(s) that are not images" in text and "prompt.txt" in text
@@ -91,7 +92,7 @@ def test_discovery_lists_what_it_found_and_skipped(tmp_path: Path) -> None:
 def test_folders_deeper_than_the_layouts_are_named(tmp_path: Path) -> None:
     _png(tmp_path / "run" / "m1" / "finch_gold_cheek" / "seed0" / "a.png")
     with pytest.raises(InputError, match=r"m1/finch_gold_cheek/ holds sub-folders \(seed0\)"):
-        read_generated(tmp_path / "run")
+        read_run(tmp_path / "run")
 
 
 def test_cli_prints_discovery_and_what_on_missing_dropped(demo_gallery_dir: Path, demo_generated: list[dict],
@@ -196,9 +197,30 @@ def test_errors_name_flags_not_python_arguments(demo_gallery_dir: Path, tmp_path
                  "--encoder", "fp-rank-demo", "--bootstrap", "0", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "--on-invalid skip" in err and "on_invalid=" not in err
-    assert as_cli_message("pass min_gallery_images=1 to load_gallery to accept it") == "pass --min-gallery-images 1 to accept it"
-    assert as_cli_message("or pass exclude_leaks=False") == "or leave out --exclude-leaks"
-    assert as_cli_message("needs trust_remote_code=True (CLI: --trust-remote-code)") == "needs --trust-remote-code"
+
+
+@pytest.mark.parametrize(
+    "opt, cli",
+    [
+        (Opt("min_gallery_images", 1), "--min-gallery-images 1"),
+        (Opt("trust_remote_code", True), "--trust-remote-code"),
+        (Opt("ceilings", False), "--no-ceilings"),
+        (Opt("ceilings", True), "leave out --no-ceilings"),
+        (Opt("leaks", "exclude"), "--leaks exclude"),
+        (Opt("cmc_ks", (1, 5)), "--cmc-ks 1 5"),
+        (Opt("gallery_config"), "--config"),
+        (Opt("exclude_leaks", True), "--exclude-leaks"),  # an older flag keeps its own spelling
+        (Opt("batch_size", 0), "--batch-size 0"),
+    ],
+)
+def test_the_cli_spells_every_option_as_its_flag(opt: Opt, cli: str) -> None:
+    assert cli_spelling(opt) == cli
+
+
+def test_messages_are_rendered_not_rewritten() -> None:
+    err = InputError("pass ", Opt("on_missing", "skip"), " or fix on_missing in your notes")  # plain text stays as is
+    assert err.render(cli_spelling) == "pass --on-missing skip or fix on_missing in your notes"
+    assert str(err) == "pass on_missing='skip' or fix on_missing in your notes"
 
 
 def test_every_option_has_help() -> None:

@@ -22,7 +22,6 @@ from fp_rank.cli import main
 from fp_rank.hub import leaderboard as lb
 from fp_rank.hub import results as hub_results
 from fp_rank.hub import space_build
-from fp_rank.metric import SHIM_SOURCE
 from fp_rank.reporting.report import Report
 from fp_rank.version import PROTOCOL_VERSION, __version__
 from fp_rank.hub.results import to_eval_results
@@ -42,7 +41,9 @@ def test_space_build_holds_what_the_hub_serves(tmp_path: Path) -> None:
     files = _tree(build.folder)
     assert {"fp-rank.py", "README.md", "app.py", "requirements.txt"} <= set(files)
     assert set(files) == set(build.files)
-    assert files["fp-rank.py"].decode() == SHIM_SOURCE
+    # the very files of the repository: the module under the name evaluate fetches, and the app
+    assert files["fp-rank.py"] == (REPO / "finer_personalization_rank.py").read_bytes()
+    assert files["app.py"] == (REPO / "app.py").read_bytes()
     # every relative file the card links to travels with it
     assert "docs/figures/demo_pairwise_vs_map.png" in files
     meta, body = space_build.split_front_matter(files["README.md"].decode())
@@ -171,7 +172,7 @@ def test_push_needs_a_namespace_and_a_build(tmp_path: Path) -> None:
 
 
 def test_cli_hub_commands_import_lazily() -> None:
-    code = "import sys, fp_rank.cli; print(any(m.startswith('fp_rank.hub') for m in sys.modules))"
+    code = "import sys, fp_rank.cli; print(any(m == 'fp_rank.hub' or m.startswith('fp_rank.hub.') for m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
 
@@ -455,3 +456,35 @@ def test_leaderboard_has_one_board_per_encoder_and_gallery(demo_report: Report, 
     assert [p.name for p in written] == ["leaderboard.md", "leaderboard-1.png", "leaderboard-2.png"]
     md = written[0].read_text()
     assert md.count("## ") == 2 and "(leaderboard-2.png)" in md
+
+
+@pytest.mark.slow
+def test_a_wheel_install_builds_the_same_space(tmp_path: Path) -> None:
+    """From a wheel (not the checkout), build-space writes the repository's own app.py and module, byte for byte."""
+    import zipfile
+
+    wheel_dir = tmp_path / "wheel"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), str(REPO)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = wheel_dir.glob("fp_rank-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        archive.extractall(site)
+    assert {"fp_rank/shipped/app.py", "fp_rank/shipped/finer_personalization_rank.py"} <= names
+    script = (
+        "import sys, fp_rank, fp_rank._files as f\n"
+        "from fp_rank.hub.space_build import build_space\n"
+        f"assert fp_rank.__file__.startswith({str(site)!r}), fp_rank.__file__\n"
+        f"print(f.repository_file('app.py'))\n"
+        f"build_space({str(tmp_path / 'fp-rank')!r}, repo_id='my-org/fp-rank')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().startswith(str(site))  # read from the installed package, not the checkout
+    assert (tmp_path / "fp-rank" / "app.py").read_bytes() == (REPO / "app.py").read_bytes()
+    assert (tmp_path / "fp-rank" / "fp-rank.py").read_bytes() == (REPO / "finer_personalization_rank.py").read_bytes()

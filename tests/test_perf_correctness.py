@@ -291,12 +291,12 @@ def test_each_distinct_image_is_encoded_once_and_the_cache_serves_the_next_run(
     counter = _Counting()
     enc = load_encoder(counter, revision="v1", name="counting")
     gallery_size = sum(len(split) for split in load_gallery(str(demo_gallery_dir)).splits.values())
-    first = evaluate(images, labels, gallery=str(demo_gallery_dir), encoder=enc, cache_dir=tmp_path, progress=False)
+    first = evaluate(images, labels, gallery=str(demo_gallery_dir), encoder=enc, cache=tmp_path, progress=False)
     assert counter.images == gallery_size + 60  # every distinct image once
     assert first.metadata["cache"]["generated_images_distinct"] == 60
     assert len(first.queries) == 80
     counter.images = 0
-    second = evaluate(images, labels, gallery=str(demo_gallery_dir), encoder=enc, cache_dir=tmp_path, progress=False)
+    second = evaluate(images, labels, gallery=str(demo_gallery_dir), encoder=enc, cache=tmp_path, progress=False)
     assert counter.images == 0  # a second run encodes nothing: gallery splits and generated chunks are cached
     assert second.metadata["cache"]["gallery_images_encoded"] == 0
     assert second.metadata["cache"]["generated_images_from_cache"] == 60

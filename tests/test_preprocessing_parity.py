@@ -259,7 +259,7 @@ def test_evaluate_equals_a_reference_style_loop(e2e_gallery: Path, dinov2_224_di
     images = [_png(photo(256 + 37 * k, 300 - 11 * k, 900 + k)) for k in range(len(labels))]
     encoders = {"dino": str(dinov2_224_dir), "clip": str(clip_224_dir)}
     report = fp_rank.evaluate(images, labels, methods=methods, gallery=gal, encoder=list(encoders.values()),
-                              ceilings=False, cache=False, check_leaks=False, progress=False)
+                              ceilings=False, cache=False, leaks="off", progress=False)
     gallery_bytes = [gal.gallery.images[i]["bytes"] for i in range(len(gal.gallery))]
     g_ids, g_groups = np.asarray(gal.gallery.identities), np.asarray(gal.gallery.groups)
     compared = 0

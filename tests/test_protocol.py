@@ -136,7 +136,7 @@ def test_an_unreadable_unknown_image_is_counted_once(demo_gallery_dir) -> None:
     images = [np.zeros((64, 64, 3), dtype=np.uint8), b"not an image"]
     report = fp_rank.evaluate(images, ["finch_gold_cheek", "no_such_bird"], gallery=str(demo_gallery_dir),
                               encoder="fp-rank-demo", on_missing="skip", on_invalid="skip", progress=False,
-                              check_leaks=False)
+                              leaks="off")
     r = report.single
     assert (r.n_queries, r.n_missing, r.n_skipped) == (1, 0, 1)
 

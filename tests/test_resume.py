@@ -32,7 +32,7 @@ def slow(self, pixels):
     return forward(self, pixels)
 Encoder.embed_tensor = slow
 report = fp_rank.evaluate(args["files"], args["labels"], gallery=args["gallery"], encoder=args["encoder"],
-                          cache_dir=args["cache"], batch_size=args["batch"], progress=False)
+                          cache=args["cache"], batch_size=args["batch"], progress=False)
 with open(args["out"], "w") as fh:
     json.dump({"csv": report.to_csv(), "cache": report.metadata["cache"]}, fh)
 """

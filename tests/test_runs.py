@@ -3,18 +3,17 @@ writer shared by both (fp_rank.views.outputs)."""
 
 from __future__ import annotations
 
-import fp_rank
-
 import json
 from pathlib import Path
 
 import pytest
 
+import fp_rank
 from fp_rank.errors import InputError
 from fp_rank.runs import DEFAULT_METHOD
 from fp_rank.views.outputs import QUERIES_FILE, REPORT_FILE, SUMMARY_FILE, write_outputs
 from fp_rank.reporting.report import Report
-from fp_rank.runs import ManifestRow, read_generated, read_manifest
+from fp_rank.runs import GeneratedImage, read_manifest, read_run
 from tests.app_fixtures import expected_report, save_records
 
 
@@ -23,10 +22,10 @@ def test_csv_manifest_tolerates_a_bom_header_case_and_blank_rows(tmp_path: Path)
     text = "File , IDENTITY,Method,prompt,Seed\r\n.\\sub\\a.png, finch ,m1,a bird,7\r\n,,,,\r\nb.png,jay,,,\r\n"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert read_manifest(path) == [
-        ManifestRow(file="sub/a.png", identity="finch", method="m1", prompt="a bird", seed=7, line=2),
-        ManifestRow(file="b.png", identity="jay", method=None, prompt=None, seed=None, line=4),
+        GeneratedImage("sub/a.png", "finch", "m1", prompt="a bird", seed=7, file="sub/a.png", line=2),
+        GeneratedImage("b.png", "jay", DEFAULT_METHOD, file="b.png", line=4),
     ]
-    run = read_generated(path)  # the CLI reads the same rows: paths resolved, default method
+    run = read_run(path)  # the CLI reads the same rows: paths resolved, default method
     assert run.files == [str(tmp_path / "sub" / "a.png"), str(tmp_path / "b.png")]
     assert run.methods == ["m1", DEFAULT_METHOD] and run.seeds == [7, None] and run.prompts == ["a bird", None]
 
@@ -38,7 +37,7 @@ def test_jsonl_manifest_reads_numbers_and_strings(tmp_path: Path) -> None:
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n", encoding="utf-8")
     rows = read_manifest(path)
     assert [(r.file, r.identity, r.seed, r.line) for r in rows] == [("/abs/a.png", "finch", 3, 1), ("b.png", "12", 4, 3), ("c.png", "jay", 5, 4)]
-    assert read_generated(path).files[0] == "/abs/a.png"
+    assert read_run(path).files[0] == "/abs/a.png"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Integrity checks on evaluation inputs: input validation and the leakage guard."""
+"""The leakage guard: generated images that copy a real gallery, reference or holdout image."""
 
 from fp_rank.checks.leakage import (
     DEFAULT_MAX_DISTANCE,

@@ -48,6 +48,7 @@ from fp_rank.encoding.options import (
 from fp_rank.images.prefetch import Prefetcher
 from fp_rank.encoding.registry import REGISTRY, known_aliases
 from fp_rank.errors import EncoderError, ImageDecodeError, InputError
+from fp_rank.options import split_revision
 
 
 @dataclass
@@ -352,7 +353,8 @@ def load_encoder(
 
     Args:
         name_or_path: a registry alias (see :func:`fp_rank.encoding.registry.known_aliases`), a Hub
-            id or local folder loadable by ``AutoModel`` + ``AutoImageProcessor``, a callable mapping
+            id or local folder loadable by ``AutoModel`` + ``AutoImageProcessor`` (``ID@REVISION``
+            pins the weights when ``revision`` is not given), a callable mapping
             a list of RGB PIL images to an ``(n, d)`` array, or an :class:`Encoder` (returned as is).
         revision: Hub revision (branch, tag or commit) of the weights; for a callable, the version
             string that makes its vectors cacheable (without it, callables are never cached).
@@ -404,6 +406,9 @@ def load_encoder(
     if callable(name_or_path) and not isinstance(name_or_path, (str, os.PathLike)):
         return loader("callable")(request(source=name_or_path, name=name, spec=None))
     key = os.fspath(name_or_path)
+    if revision is None:
+        key, revision = split_revision(key)  # "ID@REVISION"
+        request = functools.partial(request, revision=revision)
     spec = REGISTRY.get(key)
     if spec is not None:
         target = os.fspath(source) if source is not None else spec.hub_id

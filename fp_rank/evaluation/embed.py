@@ -23,8 +23,7 @@ from fp_rank.checks.leakage import (
     gallery_leak_index,
     leak_fingerprint,
 )
-from fp_rank.encoding.background import Matting, with_background_removal
-from fp_rank.encoding.encoders import Encoder, EncodeResult, load_encoder
+from fp_rank.encoding.encoders import Encoder, EncodeResult
 from fp_rank.images.decode import content_fingerprint, content_hash, source_bytes
 from fp_rank.errors import EncoderError, FpRankError, InputError
 from fp_rank.galleries.load import Gallery, GallerySplit
@@ -51,58 +50,6 @@ class Vectors:
     queries: np.ndarray
     kept: np.ndarray  # indices of the generated images behind the rows of ``queries``
     skipped: list[dict[str, Any]] = field(default_factory=list)
-
-
-def encoder_specs(encoder: Any, revision: Any, gallery: Gallery) -> list[tuple[Any, str | None]]:
-    """(encoder spec, weights revision) pairs; no encoder means the gallery card's primary one."""
-    if encoder is None:
-        if gallery.recommended_encoder is None:
-            raise InputError(
-                f"no encoder given and gallery {gallery.id!r} names no recommended encoder; pass encoder=, e.g. "
-                "'dinov2-base'"
-            )
-        specs = [gallery.recommended_encoder]
-    elif isinstance(encoder, (list, tuple)):
-        specs = list(encoder)
-        if not specs:
-            raise InputError("encoder is an empty list")
-    else:
-        specs = [encoder]
-    if revision is None:
-        return [(s, None) for s in specs]
-    if isinstance(revision, str):
-        if len(specs) > 1:
-            raise InputError(
-                f"encoder_revision={revision!r} is ambiguous with {len(specs)} encoders; give a list with one "
-                "revision (or None) per encoder"
-            )
-        return [(specs[0], revision)]
-    revisions = list(revision)
-    if len(revisions) != len(specs):
-        raise InputError(f"encoder_revision has {len(revisions)} entries for {len(specs)} encoders; give one per encoder")
-    return list(zip(specs, revisions))
-
-
-def load_encoders(
-    specs: list[tuple[Any, str | None]], *, matting: Matting | None = None, **kwargs: Any
-) -> Iterator[Encoder]:
-    """Load each encoder in turn (one in memory at a time); refuse two with the same name.
-
-    With ``matting``, every image each encoder sees has its background removed first (and the
-    matting backend is part of the encoder's identity, hence of its cache key).
-    """
-    seen: set[str] = set()
-    for spec, revision in specs:
-        enc = load_encoder(spec, revision=revision, **kwargs)
-        if matting is not None:
-            enc = with_background_removal(enc, matting)
-        if enc.name in seen:
-            raise InputError(
-                f"two encoders are both named {enc.name!r}; their results and cache entries would mix. Give each a "
-                "distinct name, e.g. fp_rank.load_encoder(fn, name='my-encoder-v1', revision='v1')"
-            )
-        seen.add(enc.name)
-        yield enc
 
 
 class Embedder:

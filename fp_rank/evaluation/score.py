@@ -1,7 +1,8 @@
-"""The score stage: per-query metrics from embeddings, pure NumPy (no model, no I/O).
+"""The score stage: per-query rows from embeddings, pure NumPy (no model, no I/O).
 
 Each query is ranked against the gallery images of its own group. The columns it produces are
-the per-query columns of :data:`fp_rank.protocol.METRICS` plus ranking diagnostics.
+the per-query columns of :data:`fp_rank.protocol.METRICS` plus ranking diagnostics, the pairwise
+baseline and each image's context (:func:`query_rows`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from fp_rank.protocol import query_metrics
+from fp_rank.evaluation.embed import Vectors
+from fp_rank.galleries.load import Gallery
+from fp_rank.protocol import query_columns, query_metrics
 from fp_rank.reporting.aggregate import indices_by_label
+from fp_rank.runs import Run
 from fp_rank.ranking.metrics import (
     OnMissing,
     RankingResult,
@@ -179,3 +183,48 @@ def ceiling_rows(
                  "n_missing": int(res.missing.sum())}
             )
     return rows
+
+
+def query_rows(
+    encoder: str, run: Run, vec: Vectors, cond: np.ndarray | None, keep: np.ndarray, gal: Gallery, *,
+    ks: list[int], on_missing: OnMissing, top_k: int, leaks: list[dict[str, Any] | None],
+) -> list[dict[str, Any]]:
+    """Per-query rows of one encoder: ranking metrics, the pairwise baseline, context and leak flag."""
+    index = vec.kept[keep]
+    q_emb = vec.queries[keep]
+    q_ids = np.asarray([run[i].identity for i in index], dtype=object)
+    group_of = gal.identity_to_group
+    q_groups = np.asarray([group_of[run[i].identity] for i in index], dtype=object)
+    cols = rank_queries(q_emb, q_ids, q_groups, vec.gallery, gal.gallery.identities, gal.gallery.groups, ks=ks,
+                        on_missing=on_missing, top_k=top_k)
+    cols["pairwise"], rules = pairwise_similarity(
+        q_emb, q_ids, vec.reference, gal.reference.identities, None if cond is None else cond[index]
+    )
+    names = gal.identity_names
+    rows = []
+    for j, i in enumerate(index):
+        image = run[i]
+        row: dict[str, Any] = {
+            "encoder": encoder, "method": image.method, "identity": image.identity,
+            "identity_name": names.get(image.identity, image.identity), "group": str(q_groups[j]),
+            "prompt": image.prompt, "seed": image.seed, "file": image.file, "index": int(i),
+        }
+        row.update({c: float(cols[c][j]) if c in cols else None for c in query_columns(ks)})
+        row.update({c: _plain(cols[c][j]) for c in DIAGNOSTICS})
+        row["pairwise_rule"] = rules[j]
+        row["leak"] = leaks[i]
+        if j in cols["top_k"]:
+            row["top_k"] = cols["top_k"][j]
+        rows.append(row)
+    return rows
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars as Python values (str for object labels)."""
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    return str(value)

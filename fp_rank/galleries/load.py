@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import logging
 import os
@@ -23,6 +22,7 @@ from fp_rank.galleries.datasets_cache import (
     _temporary_cache,
     _writable_cache,
 )
+from fp_rank.runs.labels import IdentityMatcher
 from fp_rank.galleries.schema import (
     ALL_CONFIG,
     ALL_SPLITS,
@@ -178,21 +178,11 @@ class Gallery:
         }
 
     def check_identities(self, labels: Sequence[str]) -> None:
-        """Raise if any label is not a gallery identity, listing close matches."""
-        known = set(self.gallery.identities.tolist())
-        unknown = sorted({str(x) for x in labels} - known)
-        if not unknown:
-            return
-        parts = []
-        for label in unknown[:5]:
-            close = difflib.get_close_matches(label, sorted(known), n=3, cutoff=0.5)
-            parts.append(f"{label!r}" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
-        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise InputError(
-            f"{len(unknown)} identity label(s) are not in gallery {self.id!r}"
-            f"{' config ' + repr(self.config) if self.config else ''}: {'; '.join(parts)}{more}. "
-            f"Labels must match exactly; the gallery has {len(known)} identities, e.g. {sorted(known)[:5]}"
-        )
+        """Raise if any label matches no gallery identity (:class:`~fp_rank.runs.IdentityMatcher`), listing close matches."""
+        where = f"gallery {self.id!r}" + (f" config {self.config!r}" if self.config else "")
+        message = IdentityMatcher(self.gallery.identities.tolist()).unknown_message(labels, where)
+        if message is not None:
+            raise InputError(message)
 
 
 def _split_from_dataset(name: str, ds: Any, where: str) -> GallerySplit:

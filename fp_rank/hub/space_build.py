@@ -7,11 +7,14 @@ evaluate looks for a script named after the repository (its name plus ``.py``) a
 ``finer_personalization_rank.py``, which neither route finds, so :func:`build_space` writes a
 folder that holds:
 
-- ``<name>.py``: the metric module, the thin re-export of :class:`fp_rank.metric.FinerPersonalizationRank`
-  (:data:`fp_rank.metric.SHIM_SOURCE`);
+- ``<name>.py``: the metric module, the repository's own ``finer_personalization_rank.py`` (a
+  thin re-export of :class:`fp_rank.metric.FinerPersonalizationRank`) under the name evaluate
+  fetches;
 - ``README.md``: the metric card (the project README, whose front matter in
   ``docs/readme_head.md`` is the Space configuration), with the relative files it links to;
-- ``app.py``: the project's own Gradio app (``space.page.launch``, installed with ``fp-rank[app]``).
+- ``app.py``: the repository's own ``app.py`` (``space.page.launch``, installed with ``fp-rank[app]``).
+  Both files are read from the installed package (:func:`fp_rank._files.repository_file`), so a
+  wheel install builds the same Space as a checkout.
   evaluate's convention for metric Spaces, ``evaluate.utils.launch_gradio_widget``, is not used:
   it builds ``gr.inputs.Dataframe``/``gr.outputs.Textbox`` (gone since Gradio 4; the Space runs
   Gradio 6), types every input into one table row (images cannot be typed there) and has no way
@@ -34,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from fp_rank._files import repository_file
 from fp_rank.errors import InputError
 from fp_rank.version import __version__
 
@@ -41,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 #: The repository name of the Space when none is given (``evaluate.load("ORG/fp-rank")``).
 DEFAULT_SPACE_NAME = "fp-rank"
+#: The repository's evaluate module file (a Space serves it as ``<name>.py``).
+MODULE_FILE = "finer_personalization_rank.py"
 #: The Gradio requirement of the Space (the ``app`` extra of pyproject.toml).
 GRADIO_REQUIREMENT = "gradio>=6,<7"
 #: Front matter keys the Hub and evaluate need in the metric card, and their fixed values.
@@ -52,25 +58,6 @@ SHORT_DESCRIPTION_MAX = 60
 
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _LINK = re.compile(r"\]\(([^)\s]+)\)|\bsrc=\"([^\"]+)\"")
-
-APP_SOURCE = '''\
-"""The fp-rank Space (written by `fp-rank build-space`): the project's Gradio app.
-
-The app's code is the `space` package installed with `fp-rank[app]` (requirements.txt); the
-metric module `evaluate.load` fetches from this Space sits beside this file.
-"""
-
-import logging
-
-from space.page import build_app, launch
-
-__all__ = ["build_app", "launch"]
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    launch()
-'''
-
 
 @dataclass(frozen=True)
 class SpaceBuild:
@@ -274,17 +261,15 @@ def build_space(
         >>> [f for f in build.files if not f.startswith(("docs/", "BENCH"))]
         ['README.md', 'app.py', 'fp-rank.py', 'requirements.txt']
     """
-    from fp_rank.metric import SHIM_SOURCE
-
     folder = Path(out)
     module_name = module_file_name(repo_id)
     _prepare_folder(folder, overwrite=overwrite)
     text, root = metric_card_source()
     card = space_card(text, datasets=datasets)
     files: dict[str, bytes] = {
-        module_name: SHIM_SOURCE.encode("utf-8"),
+        module_name: repository_file(MODULE_FILE).read_bytes(),
         "README.md": card.encode("utf-8"),
-        "app.py": APP_SOURCE.encode("utf-8"),
+        "app.py": repository_file("app.py").read_bytes(),
         "requirements.txt": requirements_text(requirement).encode("utf-8"),
     }
     if root is not None:

@@ -76,7 +76,7 @@ def evaluate_demo(gallery: str, cache_dir: str, queue: object) -> None:
 
     report = fp_rank.evaluate(
         [png_bytes(700 + i, size=32) for i in range(6)], ["id0", "id1", "id2"] * 2, gallery=gallery,
-        encoder="fp-rank-demo", cache_dir=cache_dir, progress=False,
+        encoder="fp-rank-demo", cache=cache_dir, progress=False,
     )
     queue.put([q["ap"] for q in report.queries])  # type: ignore[attr-defined]
 

@@ -61,18 +61,20 @@ def test_mismatched_lengths_name_the_argument(overrides: dict, message: str) -> 
         ({"batch_size": 0}, "batch_size must be a positive integer"),
         ({"batch_size": "8"}, "batch_size must be a positive integer"),
         ({"batch_size": True}, "batch_size must be a positive integer"),
-        ({"cmc_ks": [1, 0]}, "cmc_ks must hold positive integer ranks"),
-        ({"cmc_ks": ["5"]}, "cmc_ks must hold positive integer ranks"),
+        ({"cmc_ks": [1, 0]}, "cmc_ks must hold positive integers"),
+        ({"cmc_ks": ["5"]}, "cmc_ks must hold positive integers"),
         ({"cmc_ks": "15"}, "cmc_ks must be a list"),
         ({"top_k": -1}, "top_k must be a non-negative integer"),
         ({"on_missing": "ignore"}, "on_missing must be one of"),
         ({"on_invalid": "drop"}, "on_invalid must be one of"),
         ({"cache": "yes"}, "cache must be True or False"),
-        ({"exclude_leaks": 1}, "exclude_leaks must be True or False"),
+        ({"cache": 3}, "cache must be True or False, or a folder"),
+        ({"leaks": True}, "leaks must be one of"),
         ({"gallery": 3}, "gallery must be a folder"),
         ({"gallery": ""}, "gallery is an empty string"),
         ({"gallery_revision": 5}, "gallery_revision must be a string"),
-        ({"encoder_revision": [1]}, "encoder_revision must be a string"),
+        ({"encoder": [1]}, "encoder must be an alias, a Hub id or a folder"),
+        ({"encoder": "facebook/dinov2-base@"}, "is not NAME@REVISION"),
     ],
 )
 def test_junk_arguments_are_refused_before_any_work(overrides: dict, message: str) -> None:
@@ -171,13 +173,13 @@ def test_nan_on_queries_keeps_the_cached_gallery_embeddings(small_gallery: fp_ra
     bad = fp_rank.load_encoder(_size_dependent, revision="v1", name="model")
     with pytest.raises(EncoderError, match="callable:model.*NaN"):
         fp_rank.evaluate(
-            _images(3, size=40), ["id0", "id1", "id2"], gallery=small_gallery, encoder=bad, cache_dir=cache_dir,
+            _images(3, size=40), ["id0", "id1", "id2"], gallery=small_gallery, encoder=bad, cache=cache_dir,
             progress=False, ceilings=False,
         )
     assert fp_rank.EmbeddingCache(cache_dir).info()["entries"] == 2  # gallery + reference survived
     good = fp_rank.load_encoder(_good, revision="v1", name="model")
     report = fp_rank.evaluate(
-        _images(3, size=40), ["id0", "id1", "id2"], gallery=small_gallery, encoder=good, cache_dir=cache_dir,
+        _images(3, size=40), ["id0", "id1", "id2"], gallery=small_gallery, encoder=good, cache=cache_dir,
         progress=False, ceilings=False,
     )
     assert report.metadata["cache"]["gallery_images_encoded"] == 0

@@ -103,7 +103,7 @@ def test_two_evaluations_filling_one_cache_at_once(gallery_dir: Path, tmp_path: 
     assert results[0] == results[1]
     report = fp_rank.evaluate(
         [png_bytes(700 + i, size=32) for i in range(6)], ["id0", "id1", "id2"] * 2, gallery=str(gallery_dir),
-        encoder="fp-rank-demo", cache_dir=tmp_path, progress=False,
+        encoder="fp-rank-demo", cache=tmp_path, progress=False,
     )
     assert report.metadata["cache"]["gallery_images_encoded"] == 0
     assert [q["ap"] for q in report.queries] == results[0]
@@ -112,7 +112,7 @@ def test_two_evaluations_filling_one_cache_at_once(gallery_dir: Path, tmp_path: 
 def _evaluate(gallery: fp_rank.Gallery, cache_dir: Path, encoder: object = "fp-rank-demo") -> fp_rank.Report:
     return fp_rank.evaluate(
         [png_bytes(700 + i, size=32) for i in range(6)], ["id0", "id1", "id2"] * 2, gallery=gallery,
-        encoder=encoder, cache_dir=cache_dir, progress=False, ceilings=False,
+        encoder=encoder, cache=cache_dir, progress=False, ceilings=False,
     )
 
 

@@ -61,14 +61,14 @@ def test_fifo_cache_entry_is_a_miss_and_never_opened(tmp_path: Path) -> None:
 def test_evaluate_does_not_hang_on_fifo_entries(tmp_path, demo_gallery_dir, small_run) -> None:
     paths, labels = zip(*small_run)
     clean = fp_rank.evaluate(list(paths), list(labels), gallery=str(demo_gallery_dir), encoder="fp-rank-demo",
-                             cache_dir=tmp_path, progress=False, ceilings=False)
+                             cache=tmp_path, progress=False, ceilings=False)
     entries = list((tmp_path / "embeddings").rglob("*.safetensors"))
     assert entries
     for entry in entries:
         entry.unlink()
         os.mkfifo(entry)
     again = fp_rank.evaluate(list(paths), list(labels), gallery=str(demo_gallery_dir), encoder="fp-rank-demo",
-                             cache_dir=tmp_path, progress=False, ceilings=False)
+                             cache=tmp_path, progress=False, ceilings=False)
     assert [r.map for r in again.results] == [r.map for r in clean.results]
 
 

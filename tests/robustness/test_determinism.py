@@ -45,10 +45,10 @@ def test_same_inputs_give_identical_numbers(
     args = ([r["image"] for r in records], [r["identity"] for r in records])
     kwargs = dict(
         gallery=finch_gallery, encoder=["fp-rank-demo", str(tiny_dinov2_dir)], methods=[r["method"] for r in records],
-        progress=False, top_k=3, cache_dir=tmp_path / "cache",
+        progress=False, top_k=3, cache=tmp_path / "cache",
     )
-    first = fp_rank.evaluate(*args, cache=False, **kwargs)
-    second = fp_rank.evaluate(*args, cache=False, **kwargs)
+    first = fp_rank.evaluate(*args, **{**kwargs, "cache": False})
+    second = fp_rank.evaluate(*args, **{**kwargs, "cache": False})
     assert _numbers(first) == _numbers(second)
     filled = fp_rank.evaluate(*args, **kwargs)  # computes and stores the gallery embeddings
     reused = fp_rank.evaluate(*args, **kwargs)  # reads them back

@@ -109,7 +109,7 @@ def test_evaluate_flags_leaks_and_can_exclude_them(demo_gallery: fp_rank.Gallery
     assert rows["copy-of-gallery.png"]["top1_score"] == pytest.approx(1.0, abs=1e-5)
     assert all(q["leak"] is None for q in report.queries if not q["file"].startswith("copy-of"))
 
-    excluded = fp_rank.evaluate(images, labels, exclude_leaks=True, **kwargs)
+    excluded = fp_rank.evaluate(images, labels, leaks="exclude", **kwargs)
     assert excluded.metadata["leakage"]["n_excluded"] == 2
     assert excluded.single.n_queries == report.single.n_queries - 2
     assert {q["file"] for q in excluded.queries} == set(files[:-2])
@@ -122,13 +122,13 @@ def test_all_queries_leaking_is_an_input_error(demo_gallery: fp_rank.Gallery) ->
     copies = [demo_gallery.gallery.images[i]["bytes"] for i in (0, 1)]
     labels = [str(demo_gallery.gallery.identities[i]) for i in (0, 1)]
     with pytest.raises(InputError, match="copy a real gallery/reference image"):
-        fp_rank.evaluate(copies, labels, gallery=demo_gallery, encoder="fp-rank-demo", exclude_leaks=True, progress=False)
+        fp_rank.evaluate(copies, labels, gallery=demo_gallery, encoder="fp-rank-demo", leaks="exclude", progress=False)
 
 
 def test_the_guard_can_be_turned_off(demo_gallery: fp_rank.Gallery) -> None:
     copy = demo_gallery.gallery.images[0]["bytes"]
     label = str(demo_gallery.gallery.identities[0])
-    report = fp_rank.evaluate([copy], [label], gallery=demo_gallery, encoder="fp-rank-demo", check_leaks=False,
+    report = fp_rank.evaluate([copy], [label], gallery=demo_gallery, encoder="fp-rank-demo", leaks="off",
                               progress=False, ceilings=False)
     assert report.metadata["leakage"]["checked"] is False
     assert report.metadata["leakage"]["n_flagged"] == 0

@@ -14,7 +14,9 @@ from PIL import Image
 
 import fp_rank
 from fp_rank import InputError, rank_metrics
-from fp_rank.checks.inputs import check_evaluate_arguments
+from fp_rank.evaluation.check import check_gallery_argument
+from fp_rank.options import resolve_options
+from fp_rank.runs import Run
 from tests.gallery_fixtures import png_bytes, write_gallery
 
 # --- ranking maths ---------------------------------------------------------------------------------
@@ -117,12 +119,17 @@ junk = st.one_of(
     batch_size=junk, on_missing=junk, on_invalid=junk, cmc_ks=junk, top_k=junk, flag=junk,
 )
 def test_argument_validator_raises_only_input_error(**kwargs: Any) -> None:
-    flag = kwargs.pop("flag")
+    """The checks run before any work (the run's arguments, the gallery argument, the options) raise only InputError."""
+    options = {k: kwargs.pop(k) for k in ("batch_size", "on_missing", "on_invalid", "cmc_ks", "top_k")}
+    options["cache"] = kwargs.pop("flag")
+    gallery = kwargs.pop("gallery")
     try:
-        n = check_evaluate_arguments(**kwargs, flags={"cache": flag})
+        run = Run.from_arguments(kwargs.pop("generated"), kwargs.pop("identities"), **kwargs)
+        check_gallery_argument(gallery)
+        resolve_options(options)
     except InputError:
         return
-    assert isinstance(n, int) and n >= 1
+    assert len(run) >= 1
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +180,7 @@ def test_evaluate_with_random_inputs_raises_only_input_errors(tiny_gallery: fp_r
         "on_missing": _mostly(data, st.sampled_from(["error", "skip"]), junk),
         "batch_size": _mostly(data, st.integers(1, 4), junk),
         "cmc_ks": _mostly(data, st.lists(st.integers(1, 6), max_size=3), junk),
-        "exclude_leaks": _mostly(data, st.booleans(), junk),
+        "leaks": _mostly(data, st.sampled_from(["flag", "exclude", "off"]), junk),
         "top_k": _mostly(data, st.integers(0, 3), junk),
     }
     try:

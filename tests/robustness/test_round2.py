@@ -73,7 +73,7 @@ def test_a_lone_image_is_never_iterated(demo_gallery_dir: Path) -> None:
     # a 4-D array is a batch: one query per image
     batch = np.zeros((2, 64, 64, 3), dtype=np.uint8)
     report = fp_rank.evaluate(batch, "finch_gold_cheek", gallery=str(demo_gallery_dir), encoder="fp-rank-demo",
-                              progress=False, check_leaks=False)
+                              progress=False, leaks="off")
     assert report.single.n_queries == 2
 
 
@@ -82,7 +82,7 @@ def test_float_arrays_outside_unit_range_are_refused_by_index(demo_gallery_dir: 
     bad = np.full((64, 64, 3), 128.0)
     with pytest.raises(ImageDecodeError, match=r"item #1.*span \[128, 128\].*\[0, 1\]"):
         fp_rank.evaluate([good, bad], "finch_gold_cheek", gallery=str(demo_gallery_dir), encoder="fp-rank-demo",
-                         progress=False, check_leaks=False)
+                         progress=False, leaks="off")
     # within the tolerance of computed values: accepted, equal to the clean image
     nudged = good.copy()
     nudged[0, 0, 0] = 1.0 + 1e-9
@@ -136,7 +136,7 @@ def test_methods_that_read_alike_are_refused_and_numpy_scalars_accepted(demo_gal
     with pytest.raises(InputError, match=r"1 and '1'"):
         fp_rank.evaluate(images, "finch_gold_cheek", methods=[1, "1"], gallery=str(demo_gallery_dir), progress=False)
     report = fp_rank.evaluate(images, "finch_gold_cheek", methods=np.int64(3), gallery=str(demo_gallery_dir),
-                              encoder="fp-rank-demo", progress=False, check_leaks=False)
+                              encoder="fp-rank-demo", progress=False, leaks="off")
     assert report.methods == ["3"]
 
 
@@ -172,9 +172,9 @@ def test_pandas_series_with_a_shuffled_index_and_duplicates(demo_gallery_dir: Pa
     series = pd.Series([img, other, img], index=[7, 3, 9])
     labels = pd.Series(["finch_gold_cheek", "jay_azure_wing", "finch_gold_cheek"], index=[2, 0, 1])
     report = fp_rank.evaluate(series, labels, gallery=str(demo_gallery_dir), encoder="fp-rank-demo", progress=False,
-                              check_leaks=False)
+                              leaks="off")
     direct = fp_rank.evaluate([img, other, img], list(labels), gallery=str(demo_gallery_dir), encoder="fp-rank-demo",
-                              progress=False, check_leaks=False)
+                              progress=False, leaks="off")
     assert [q["ap"] for q in report.queries] == [q["ap"] for q in direct.queries]
     with pytest.raises(InputError, match="shape"):
         fp_rank.evaluate(np.array(3), "finch_gold_cheek", gallery=str(demo_gallery_dir), progress=False)

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from fp_rank.images.decode import DEFAULT_FORMATS, check_formats, read_header, to_rgb
+from fp_rank.runs import IdentityMatcher
 from fp_rank.errors import ImageDecodeError, InputError
 from space import service, settings
 from space import uploads as intake
@@ -164,13 +165,17 @@ def test_no_server_path_in_replies_or_reports(space, tmp_path, demo_generated, d
 
 # -- identities ------------------------------------------------------------------------------------
 def test_identity_lookup_keeps_surrounding_whitespace_and_matches_stripped_labels() -> None:
-    lookup = service._identity_lookup({" padded ", "plain"})
+    """The Space matches labels by the library's rule (fp_rank.runs.IdentityMatcher), not a rule of its own."""
+    assert service.IdentityMatcher is IdentityMatcher
+    lookup = IdentityMatcher({" padded ", "plain"})
     assert lookup(" padded ") == " padded "  # what the dropdown offers is accepted as is
     assert lookup("padded") == " padded "  # a mapping CSV cell (stripped) still finds it
     assert lookup(" plain\t") == "plain"
     assert lookup("other") is None
-    ambiguous = service._identity_lookup({"a ", " a"})
+    ambiguous = IdentityMatcher({"a ", " a"})
     assert ambiguous("a") is None
+    nfd = IdentityMatcher({"p\u00e9lican"})  # NFD spelling (macOS file names) takes the gallery's NFC one
+    assert nfd("pe\u0301lican") == "p\u00e9lican"
 
 
 @pytest.mark.parametrize("value", [{"a": 1}, ["finch"], 3])

@@ -99,7 +99,7 @@ def test_no_pickle_in_caches_or_outputs(tmp_path: Path) -> None:
     out.mkdir()
     report = fp_rank.evaluate(
         [png_bytes(90 + i, size=32) for i in range(6)], ["id0", "id1", "id2"] * 2, gallery=str(folder),
-        encoder="fp-rank-demo", cache_dir=cache_dir, progress=False,
+        encoder="fp-rank-demo", cache=cache_dir, progress=False,
     )
     report.to_json(out / "report.json")
     report.to_csv(out / "queries.csv")

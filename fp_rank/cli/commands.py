@@ -1,0 +1,151 @@
+"""The sub-commands that take saved reports (compare, plan, plot, export-results, leaderboard) and
+those that set things up (encoders, cache, install-metric, build-space)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fp_rank.errors import InputError
+
+
+def compare(args: argparse.Namespace) -> int:
+    from fp_rank.analysis import compare as paired_comparison
+    from fp_rank.reporting.report import Report
+
+    first = Report.load(args.reports[0])
+    other = Report.load(args.reports[1]) if len(args.reports) == 2 else None
+    if len(args.reports) > 2:
+        raise InputError("compare takes one report (with --methods A B) or two reports")
+    if args.methods:
+        method_a, method_b = args.methods
+    elif other is not None and len(first.methods) == 1 and len(other.methods) == 1:
+        method_a, method_b = first.methods[0], other.methods[0]
+    else:
+        raise InputError(f"name the two methods with --methods A B; the report holds {first.methods}")
+    result = paired_comparison(
+        first, method_a, method_b, other=other, encoder=args.encoder, n_boot=args.bootstrap,
+        n_permutations=args.permutations, seed=args.seed, interval=args.interval,
+    )
+    ci = result.ci
+    print(f"{method_a} - {method_b}: mAP difference {result.difference:+.4f} "
+          f"[{ci.low:+.4f}, {ci.high:+.4f}] ({ci.confidence:.0%} CI), "
+          f"{format_p(result.p_value)} ({'exact' if result.exact else 'Monte Carlo'} paired permutation test over "
+          f"{result.n_shared_identities} shared identities)")
+    if result.only_in_a or result.only_in_b:
+        print(f"identities only in {method_a}: {len(result.only_in_a)}, only in {method_b}: {len(result.only_in_b)} (left out)")
+    for note in result.warnings:
+        print(f"note: {note}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def format_p(p: float) -> str:
+    """A p-value as people read it: ``p < 1e-4`` below 0.0001, else four significant digits.
+
+    Example:
+        >>> format_p(9.999e-05), format_p(0.0312), format_p(1.0)
+        ('p < 1e-4', 'p = 0.0312', 'p = 1')
+    """
+    return "p < 1e-4" if p < 1e-4 else f"p = {p:.4g}"
+
+
+def plan(args: argparse.Namespace) -> int:
+    from fp_rank.analysis import plan as plan_comparison
+    from fp_rank.reporting.report import Report
+
+    plan = plan_comparison(
+        Report.load(args.report), args.delta, power=args.power, alpha=args.alpha, methods=args.methods, encoder=args.encoder,
+        identity_correlation=args.identity_correlation,
+    )
+    print(plan.summary())
+    if args.out:
+        Path(args.out).write_text(json.dumps(plan.to_dict(), indent=2), encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def plot(args: argparse.Namespace) -> int:
+    from fp_rank.analysis import add_statistics
+    from fp_rank.reporting.report import Report
+    from fp_rank.views.plots import plot as write_figures
+
+    report = Report.load(args.report)
+    if not any(r.intervals for r in report.results) and args.bootstrap:
+        add_statistics(report, n_boot=args.bootstrap, seed=args.seed)
+    for path in write_figures(report, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def encoders(args: argparse.Namespace) -> int:
+    from fp_rank.encoding.registry import REGISTRY
+
+    for alias in sorted(REGISTRY):
+        spec = REGISTRY[alias]
+        print(f"{alias:<14} {spec.hub_id:<34} {spec.pooling:<15} {spec.description}")
+    return 0
+
+
+def cache(args: argparse.Namespace) -> int:
+    from fp_rank.caching.store import EmbeddingCache
+
+    cache = EmbeddingCache(args.cache_dir)
+    if args.action == "clear":
+        print(f"removed {cache.clear()} cache entries from {cache.directory}")
+    else:
+        info = cache.info()
+        print(f"{info['directory']}: {info['entries']} entries, {info['bytes'] / 1e6:.1f} MB")
+    return 0
+
+
+def install_metric(args: argparse.Namespace) -> int:
+    from fp_rank.metric import install_evaluate_module
+
+    path = install_evaluate_module()
+    print(f"installed the evaluate module: evaluate.load('fp-rank') now resolves offline to {path}")
+    return 0
+
+
+def build_space(args: argparse.Namespace) -> int:
+    from fp_rank.hub import space_build
+
+    repo_id = args.repo_id or Path(args.out).name
+    build = space_build.build_space(args.out, repo_id=repo_id, datasets=args.dataset or (), requirement=args.requirement, overwrite=args.overwrite)
+    print(f"wrote the Space for {repo_id} to {build.folder}: {', '.join(build.files)}")
+    print(f"pre-flight offline: evaluate.load({build.load_call()!r})")
+    if args.push:
+        print(f"pushed: {space_build.push_space(build.folder, repo_id, private=args.private)}")
+    return 0
+
+
+def export_results(args: argparse.Namespace) -> int:
+    from fp_rank.hub.results import write_eval_results
+    from fp_rank.reporting.report import Report
+
+    report = Report.load(args.report)
+    paths = write_eval_results(
+        report, args.out, dataset_id=args.dataset_id, dataset_revision=args.dataset_revision,
+        method=args.method, encoder=args.encoder, allow_demo=args.allow_demo,
+    )
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def leaderboard(args: argparse.Namespace) -> int:
+    from fp_rank.hub.leaderboard import build_leaderboard
+
+    board = build_leaderboard(args.reports)
+    if args.out:
+        for path in board.write(args.out):
+            print(f"wrote {path}")
+    else:
+        print(board.to_markdown(), end="")
+    for path, reason in board.ignored:
+        print(f"left out {path}: {reason}", file=sys.stderr)
+    return 0
