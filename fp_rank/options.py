@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sized
@@ -145,9 +146,8 @@ def _bool(opt: Option, value: Any) -> bool:
 
 
 def _is_int(value: Any) -> bool:
-    return hasattr(value, "__index__") and not isinstance(value, bool) and type(value).__name__ != "bool_" and not (
-        isinstance(value, float)
-    )
+    """A Python or NumPy integer (NumPy's integers register as ``numbers.Integral``), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _int(opt: Option, value: Any) -> int:
