@@ -4,8 +4,8 @@ Encoding images is the only expensive step of an evaluation, so it is the only o
 
 * **sharded**: the images to encode (gallery, reference and holdout splits on a cache miss, and
   the generated images). They are cut into the same batches a single process would use, and rank
-  ``r`` of ``W`` encodes batches ``r, r + W, r + 2W, ...``; every model call therefore sees exactly
-  the batch it would see in one process, so the embeddings are the same.
+  ``r`` of ``W`` encodes batches ``r, r + W, r + 2W, ...`` (:func:`shard_indices`); every model
+  call therefore sees exactly the batch it would see in one process, so the embeddings are the same.
 * **gathered**: the embeddings (and which images were skipped as unreadable) go to every rank
   with ``all_gather``, streamed in pieces of at most 16 MB per rank straight into their rows of
   the result, so a rank holds its own shard, the result and one piece per rank, never a padded
@@ -17,9 +17,9 @@ Encoding images is the only expensive step of an evaluation, so it is the only o
 * **cached**: each rank reads the embedding cache; the split is taken from the cache only if
   every rank found it (a collective check, so ranks never disagree about what to encode).
   Only rank 0 writes the real splits' entries and output files.
-* **resumable**: the generated images are encoded in chunks of whole batches
-  (:func:`encode_chunks`); rank ``r`` takes chunks ``r, r + W, ...``, writes each chunk's cache
-  entry as soon as it is encoded and holds only its own chunks until the final gather, so a
+* **resumable**: the generated images are encoded in chunks of whole batches (the embed stage,
+  :mod:`fp_rank.evaluation.embed`); rank ``r`` takes chunks ``r, r + W, ...``, writes each chunk's
+  cache entry as soon as it is encoded and holds only its own chunks until the final gather, so a
   killed run restarts at the first chunk not yet stored, with identical numbers.
 * **checked**: before encoding, the ranks compare the count and a digest of their generated
   images (:func:`verify_same_inputs`) and all fail with one clear message if they differ.
@@ -30,6 +30,8 @@ Launch (the process group is created from the launcher's environment on first us
     accelerate launch --num_processes 8 -m fp_rank evaluate --gallery ... --generated ... --out out/
 
 Nothing here runs when ``WORLD_SIZE`` is unset or 1: a plain process encodes everything itself.
+This module holds the primitives only (who does what, and the gathers); it knows no encoder and
+no cache: the embed stage wraps its encoding in them.
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ def all_true(flag: bool) -> bool:
     return bool(value.item())
 
 
-class _Shard(Sequence[Any]):
+class Shard(Sequence[Any]):
     """The items of one rank, read lazily from the full list (no copy of the images)."""
 
     def __init__(self, items: Sequence[Any], indices: np.ndarray) -> None:
@@ -254,7 +256,7 @@ def map_shards(fn: Callable[[Sequence[Any]], Sequence[Any]], items: Sequence[Any
     error: BaseException | None = None
     part: list[Any] = []
     try:
-        part = list(fn(_Shard(items, np.arange(edges[ctx.rank], edges[ctx.rank + 1]))))
+        part = list(fn(Shard(items, np.arange(edges[ctx.rank], edges[ctx.rank + 1]))))
     except Exception as exc:  # raised on every rank below
         error = exc
     gathered: list[Any] = [None] * ctx.world_size
@@ -267,63 +269,39 @@ def map_shards(fn: Callable[[Sequence[Any]], Sequence[Any]], items: Sequence[Any
     return [x for entry in gathered for x in entry["part"]]
 
 
-def encode(encoder: Any, items: Sequence[Any], *, batch_size: int = 32, progress: bool = True, **kwargs: Any) -> Any:
-    """``encoder.encode(items, ...)``, shared between the ranks of a distributed run.
-
-    In a plain process this is exactly ``encoder.encode``. Under a launcher each rank encodes
-    its batches (see :func:`shard_indices`), then every rank receives every embedding, in input
-    order, with the same ``kept`` and ``skipped`` as a single process would report. An error on
-    any rank (an unreadable image, a bad embedding) is raised on every rank.
-
-    Args:
-        encoder: an :class:`fp_rank.Encoder`.
-        items: the image sources (indexable).
-        batch_size: images per forward pass.
-        progress: show a progress bar (rank 0 only).
-        **kwargs: passed on to ``Encoder.encode`` (``on_invalid``, ``names``, ``desc``, ...).
-
-    Returns:
-        An :class:`fp_rank.encoding.encoders.EncodeResult`.
-    """
-    from fp_rank.encoding.encoders import EncodeResult
-
+def sum_over_ranks(value: int) -> int:
+    """``value`` summed over every rank (a plain process returns it)."""
     ctx = context()
     if not ctx.active:
-        return encoder.encode(items, batch_size=batch_size, progress=progress, **kwargs)
+        return int(value)
+    import torch.distributed as dist
 
-    idx = shard_indices(len(items), batch_size, ctx.rank, ctx.world_size)
-    names = kwargs.pop("names", None)
-    local_names = [names[int(i)] for i in idx] if names is not None else None
-    error: BaseException | None = None
-    local = None
-    try:
-        local = encoder.encode(
-            _Shard(items, idx), batch_size=batch_size, progress=progress and ctx.is_main, names=local_names, **kwargs
-        )
-    except Exception as exc:  # raised on every rank below, so no rank waits forever for the others
-        error = exc
-    if local is not None:
-        local = EncodeResult(
-            embeddings=local.embeddings, kept=idx[local.kept],
-            skipped=[{**s, "index": str(int(idx[int(s["index"])]))} for s in local.skipped],
-        )
-    return _gather(ctx, local, error)
+    totals: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(totals, int(value))
+    return int(sum(totals))
 
 
-def _gather(ctx: Context, local: Any, error: BaseException | None) -> Any:
-    """Every rank's :class:`EncodeResult` (indices already global) to every rank, in input order.
+def gather_encoded(
+    kept: np.ndarray, embeddings: np.ndarray, skipped: list[dict[str, Any]], error: BaseException | None
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Every rank's encoded rows (indices already global) to every rank, in input order.
 
-    An error on any rank is raised on every rank.
+    Args:
+        kept: this rank's item indices, one per row of ``embeddings``.
+        embeddings: this rank's ``(n, D)`` rows.
+        skipped: this rank's unreadable items (``{"index", ...}``, global indices).
+        error: what this rank raised while encoding (None when it finished); an error on any
+            rank is raised on every rank, so no rank waits for the others forever.
+
+    Returns:
+        ``(kept, embeddings, skipped)`` of all ranks, sorted by item index.
     """
     import torch.distributed as dist
 
-    from fp_rank.encoding.encoders import EncodeResult
-
-    if local is not None:
-        kept, skipped = local.kept, local.skipped
-        emb = np.ascontiguousarray(local.embeddings, dtype=np.float32)
-    else:
-        kept, skipped, emb = np.zeros(0, dtype=np.int64), [], np.zeros((0, 0), dtype=np.float32)
+    ctx = context()
+    emb = np.ascontiguousarray(embeddings, dtype=np.float32) if error is None else np.zeros((0, 0), dtype=np.float32)
+    if error is not None:
+        kept, skipped = np.zeros(0, dtype=np.int64), []
     meta: list[Any] = [None] * ctx.world_size
     record = _error_record(error, ctx.rank) if error is not None else None
     dist.all_gather_object(meta, {"error": record, "kept": kept, "skipped": skipped, "shape": emb.shape})
@@ -337,14 +315,14 @@ def _gather(ctx: Context, local: Any, error: BaseException | None) -> Any:
         raise EncoderError(f"the ranks produced embeddings of different sizes {dims}")
     dim = dims[0] if dims else 0
     longest = max(int(m["shape"][0]) for m in meta)
-    all_kept = np.concatenate([m["kept"] for m in meta])
+    all_kept = np.concatenate([m["kept"] for m in meta]).astype(np.int64)
     order = np.argsort(all_kept, kind="stable")
     if dim == 0 or longest == 0:
         all_emb = np.zeros((0, 0), dtype=np.float32)
     else:
         all_emb = _gather_rows(ctx, emb, [int(m["shape"][0]) for m in meta], order, dim, longest)
     all_skipped = sorted((s for m in meta for s in m["skipped"]), key=lambda s: int(s["index"]))
-    return EncodeResult(embeddings=all_emb, kept=all_kept[order], skipped=all_skipped)
+    return all_kept[order], all_emb, all_skipped
 
 
 #: Float32 values per rank and round of the streamed gather (16 MB).
@@ -408,99 +386,3 @@ def verify_same_inputs(what: str, count: int, fingerprint: str) -> None:
             f"the ranks hold different {what} ({detail}); every rank must read the same inputs (same files, "
             "manifest and arguments, on a filesystem every rank sees)"
         )
-
-
-def encode_chunks(
-    encoder: Any, items: Sequence[Any], *, chunk_size: int, batch_size: int,
-    cached: Callable[[int, int], np.ndarray | None], store: Callable[[int, int, Any], None],
-    progress: bool = True, desc: str = "encoding", names: Sequence[str] | None = None, **kwargs: Any,
-) -> tuple[Any, int]:
-    """Encode ``items`` in chunks of ``chunk_size`` (whole batches), each read from or written to a cache.
-
-    A killed run resumes at the first chunk not yet stored: ``cached(lo, hi)`` returns the
-    embeddings of ``items[lo:hi]`` or None; ``store(lo, hi, result)`` is called as soon as a
-    chunk is encoded. Chunks are whole numbers of batches, so every model call sees the batch
-    a run without chunks would see: the embeddings are identical whether a chunk was encoded
-    now, earlier, or by another rank. Under a launcher rank ``r`` takes chunks
-    ``r, r + W, ...`` (it holds only its own chunks' embeddings until the final gather).
-
-    Args:
-        encoder: an :class:`fp_rank.Encoder`.
-        items: the image sources.
-        chunk_size: images per chunk (rounded down to whole batches, at least one batch).
-        batch_size: images per forward pass.
-        cached, store: the chunk cache (see above).
-        progress: one progress bar for all chunks (rank 0).
-        desc: its label.
-        names: item names for messages.
-        **kwargs: passed on to ``Encoder.encode`` (``on_invalid``, ``on_decoded``, ``num_workers``).
-
-    Returns:
-        The :class:`~fp_rank.encoding.encoders.EncodeResult` of all items (``decoded`` holds the
-        ``on_decoded`` values of this rank's freshly decoded items) and how many items came from
-        the cache, summed over ranks.
-    """
-    from fp_rank.encoding.batches import _progress
-    from fp_rank.encoding.encoders import EncodeResult
-
-    ctx = context()
-    size = max(batch_size, (int(chunk_size) // batch_size) * batch_size)
-    n = len(items)
-    n_chunks = math.ceil(n / size) if n else 0
-    bar = _progress(n, desc, progress and ctx.is_main)
-    parts: list[Any] = []
-    from_cache = 0
-    error: BaseException | None = None
-    try:
-        for c in range(ctx.rank, n_chunks, ctx.world_size):
-            lo, hi = c * size, min(n, (c + 1) * size)
-            idx = np.arange(lo, hi, dtype=np.int64)
-            hit = cached(lo, hi)
-            if hit is not None:
-                parts.append(EncodeResult(embeddings=hit, kept=idx))
-                from_cache += hi - lo
-            else:
-                res = encoder.encode(
-                    _Shard(items, idx), batch_size=batch_size, progress=False, desc=desc,
-                    names=[names[i] for i in range(lo, hi)] if names is not None else None, **kwargs,
-                )
-                res = EncodeResult(
-                    embeddings=res.embeddings, kept=res.kept + lo,
-                    skipped=[{**sk, "index": str(int(sk["index"]) + lo)} for sk in res.skipped],
-                    decoded={int(i) + lo: v for i, v in res.decoded.items()},
-                )
-                store(lo, hi, res)
-                parts.append(res)
-            if bar is not None:
-                bar.update((hi - lo) * ctx.world_size)
-    except Exception as exc:  # raised on every rank (in _gather), so no rank waits for the others
-        if not ctx.active:
-            raise
-        error = exc
-    finally:
-        if bar is not None:
-            bar.close()
-    local = _concat(parts) if error is None else None
-    parts.clear()  # the shard is held once, in `local`, through the gather
-    if not ctx.active:
-        return local, from_cache
-    gathered = _gather(ctx, local, error)
-    totals: list[Any] = [None] * ctx.world_size
-    import torch.distributed as dist
-
-    dist.all_gather_object(totals, from_cache)
-    return gathered, int(sum(totals))
-
-
-def _concat(parts: list[Any]) -> Any:
-    from fp_rank.encoding.encoders import EncodeResult
-
-    rows = [p.embeddings for p in parts if len(p.kept)]
-    decoded: dict[int, Any] = {}
-    for p in parts:
-        decoded.update(p.decoded)
-    return EncodeResult(
-        embeddings=np.concatenate(rows).astype(np.float32, copy=False) if rows else np.zeros((0, 0), dtype=np.float32),
-        kept=np.concatenate([p.kept for p in parts]).astype(np.int64) if parts else np.zeros(0, dtype=np.int64),
-        skipped=[sk for p in parts for sk in p.skipped], decoded=decoded,
-    )

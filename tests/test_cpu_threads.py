@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fp_rank.encoding import batches
+import torch
+
+from fp_rank.images import stream as batches
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,11 +78,11 @@ def test_embeddings_do_not_depend_on_the_policy(tiny_dinov2_dir: Path, tmp_path:
 
 def test_worker_mode_hints_once_when_threads_spin(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(batches, "_HINTED", [])
-    monkeypatch.setattr(batches.torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     with caplog.at_level(logging.INFO, logger=batches.__name__):
-        batches._hint_wait_policy("cpu")
-        batches._hint_wait_policy("cpu")
+        batches._hint_wait_policy(on_gpu=False)
+        batches._hint_wait_policy(on_gpu=False)
     assert [r.getMessage() for r in caplog.records].count(caplog.records[0].getMessage()) == 1
     assert "OMP_WAIT_POLICY=PASSIVE" in caplog.records[0].getMessage()
 
@@ -90,11 +92,11 @@ def test_no_hint_where_nothing_spins(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, device: str, policy: str | None
 ) -> None:
     monkeypatch.setattr(batches, "_HINTED", [])
-    monkeypatch.setattr(batches.torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     if policy is None:
         monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     else:
         monkeypatch.setenv("OMP_WAIT_POLICY", policy)
     with caplog.at_level(logging.INFO, logger=batches.__name__):
-        batches._hint_wait_policy(device)
+        batches._hint_wait_policy(on_gpu=device == "cuda")
     assert caplog.records == []

@@ -57,8 +57,7 @@ def test_leak_flags_equal_the_separate_pass(
     assert calls["n"] == holdout
     assert fused[0]["n_flagged"] >= 2
     # the old order (index decoded separately, every generated image decoded again) gives the same flags
-    monkeypatch.setattr(embed.Embedder, "_leak_hook", lambda self: None)
-    monkeypatch.setattr(embed.Embedder, "_index_fingerprints", lambda self: None)
+    monkeypatch.setattr(embed.Embedder, "_guard_taps", lambda self: None)  # no fingerprints taken while encoding
     calls["n"] = 0
     separate = _run(tmp_path, demo_gallery_dir, demo_generated)
     assert calls["n"] > holdout

@@ -15,6 +15,7 @@ import pytest
 
 from fp_rank import distributed, load_encoder
 from fp_rank.errors import ImageDecodeError
+from fp_rank.evaluation.embed import encode_sharded
 
 # The same script runs once in this process (a plain run) and under torchrun with 2 processes.
 WORKER = r'''
@@ -47,7 +48,7 @@ for number, name in enumerate(args["encoders"]):
         entry["cache_again"] = again.metadata["cache"]
         entry["ap_again"] = [row["ap"] for row in again.queries]
     enc = load_encoder(name)
-    res = distributed.encode(enc, man["files"], batch_size=args["batch_size"], progress=False, on_invalid="skip")
+    res = embed.encode_sharded(enc, man["files"], batch_size=args["batch_size"], progress=False, on_invalid="skip")
     entry["kept"] = res.kept.tolist()
     entry["encode_skipped"] = res.skipped
     if ctx.is_main:
@@ -239,7 +240,7 @@ def test_a_plain_process_encodes_everything_itself(demo_generated: list[dict]) -
     ctx, device = distributed.setup("cpu")
     assert not ctx.active and ctx.is_main and device == "cpu"
     direct = enc.encode(images, batch_size=4, progress=False)
-    shared = distributed.encode(enc, images, batch_size=4, progress=False)
+    shared = encode_sharded(enc, images, batch_size=4, progress=False)
     assert np.array_equal(direct.embeddings, shared.embeddings)
     assert distributed.all_true(True) and not distributed.all_true(False)
 
@@ -272,7 +273,7 @@ def test_accelerate_launch_runs_the_cli_on_two_cpu_processes(both_runs: dict[str
         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
         "-m", "fp_rank", "evaluate", "--gallery", str(run_inputs["gallery"]), "--generated", str(run_inputs["csv"]),
         "--encoder", "fp-rank-demo", "--bootstrap", "0", "--no-progress", "--on-invalid", "skip", "--batch-size", "4",
-        "--cache-dir", str(out / "cache"), "--out", str(out / "cli.json"),
+        "--cache", str(out / "cache"), "--out", str(out / "cli.json"),
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
@@ -288,8 +289,6 @@ import json, os, sys
 import numpy as np
 import torch.distributed as dist
 from fp_rank import distributed
-from fp_rank.encoding.encoders import EncodeResult
-
 distributed._GATHER_PIECE_ELEMENTS = 3 * 4  # pieces of 3 rows of 4 values: many rounds
 ctx, _ = distributed.setup()
 rng = np.random.default_rng(0)
@@ -298,9 +297,8 @@ full = rng.standard_normal((n, dim)).astype(np.float32)
 order = rng.permutation(n)
 # uneven shards of scattered global indices: rank 0 gets 20 rows, rank 1 gets 9
 mine = order[:20] if ctx.rank == 0 else order[20:]
-local = EncodeResult(embeddings=full[mine], kept=mine.astype(np.int64))
-res = distributed._gather(ctx, local, None)
-out = {"kept": res.kept.tolist(), "equal": bool(np.array_equal(res.embeddings, full[np.sort(order)]))}
+kept, emb, skipped = distributed.gather_encoded(mine.astype(np.int64), full[mine], [], None)
+out = {"kept": kept.tolist(), "equal": bool(np.array_equal(emb, full[np.sort(order)]))}
 with open(os.path.join(sys.argv[1], f"rank{ctx.rank}.json"), "w") as fh:
     json.dump(out, fh)
 dist.destroy_process_group()

@@ -461,11 +461,18 @@ def test_leaderboard_has_one_board_per_encoder_and_gallery(demo_report: Report, 
 @pytest.mark.slow
 def test_a_wheel_install_builds_the_same_space(tmp_path: Path) -> None:
     """From a wheel (not the checkout), build-space writes the repository's own app.py and module, byte for byte."""
+    import shutil
     import zipfile
 
+    source = tmp_path / "source"  # a copy of what the wheel is built from (the build writes beside its sources)
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "app.py", "finer_personalization_rank.py"):
+        shutil.copy2(REPO / name, source / name)
+    for package in ("fp_rank", "space", "gallery_builders"):
+        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
     wheel_dir = tmp_path / "wheel"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), str(source)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert build.returncode == 0, build.stderr[-2000:]

@@ -35,11 +35,19 @@ def test_embeddings_bit_identical_whatever_the_workers(files: list[str], tiny_di
     assert np.array_equal(ref.kept, par.kept)
 
 
-def test_on_decoded_values_come_back_from_workers(files: list[str], tiny_dinov2_dir: Path) -> None:
+def _size(rgb: object) -> tuple[int, int]:
+    return rgb.size  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_tap_values_come_back_from_the_decode(files: list[str], tiny_dinov2_dir: Path, workers: int) -> None:
+    """A tap sees every decoded picture where it is decoded (a side thread, or a worker process)."""
+    from PIL import Image
+
     enc = fp_rank.load_encoder(str(tiny_dinov2_dir), device="cpu")
-    res = enc.encode(files, batch_size=4, progress=False, num_workers=2, on_decoded=lambda i, rgb: (i, rgb.size))
-    assert sorted(res.decoded) == list(range(len(files)))
-    assert all(v[0] == i for i, v in res.decoded.items())
+    res = enc.encode(files, batch_size=4, progress=False, num_workers=workers, taps={"size": _size})
+    assert sorted(res.tapped["size"]) == list(range(len(files)))
+    assert all(v == Image.open(files[i]).size for i, v in res.tapped["size"].items())
 
 
 def test_unreadable_images_in_workers(files: list[str], tiny_dinov2_dir: Path, tmp_path: Path) -> None:

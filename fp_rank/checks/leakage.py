@@ -80,7 +80,7 @@ def leak_fingerprint(rgb: Image.Image) -> tuple[int, np.ndarray, np.ndarray]:
     """What :class:`LeakIndex` keeps of a decoded real image, and compares a generated one by: its
     pHash, 16x16 thumbnail and texture vector (see the module docstring).
 
-    Computed by whoever decodes the image (the encoder's decode pass, via ``on_decoded``), so that
+    Computed where the image is decoded (a tap of the encoder's decode stream), so that
     indexing a split needs no second decode. The one definition used for the real images and the
     generated ones alike; it runs once per
     generated image, so after the two Pillow resizes it takes a few small NumPy steps (the
@@ -224,15 +224,20 @@ class LeakIndex:
             self._texture_array = np.stack(self._textures)
             self._mean_array = self._thumb_array.reshape(len(self._thumbs), -1, 3).mean(axis=1, dtype=np.float32)
 
-    def match(self, item: Any, *, digest: str | None | _Unset = _UNSET, rgb: Any = None) -> dict[str, Any] | None:
+    def match(
+        self, item: Any, *, digest: str | None | _Unset = _UNSET, rgb: Any = None,
+        fingerprint: tuple[int, np.ndarray, np.ndarray] | None = None,
+    ) -> dict[str, Any] | None:
         """The closest real image that ``item`` copies, or None.
 
         Args:
             item: the image source.
             digest: the sha256 of its encoded bytes (None: it has none), when the caller has
                 already computed it; read from ``item`` otherwise.
-            rgb: its decoded picture (:func:`~fp_rank.encoding.to_rgb`), when the caller has
-                already decoded it (e.g. the encoder's decode pass); decoded here otherwise.
+            rgb: its decoded picture (:func:`~fp_rank.images.decode.to_rgb`), when the caller
+                has already decoded it; decoded here otherwise.
+            fingerprint: its :func:`leak_fingerprint`, when it was taken where the image was
+                decoded (the encoder's decode stream); then nothing is decoded here.
 
         Returns:
             ``{"split", "index", "distance", "exact"}`` (``distance`` in pHash bits; 0 and
@@ -246,12 +251,14 @@ class LeakIndex:
             return {"split": entry.split, "index": entry.index, "distance": 0, "exact": True}
         if not self._entries:
             return None
-        if rgb is None:
-            try:
-                rgb = to_rgb(item)
-            except ImageDecodeError:
-                return None
-        phash, thumb, texture = leak_fingerprint(rgb)
+        if fingerprint is None:
+            if rgb is None:
+                try:
+                    rgb = to_rgb(item)
+                except ImageDecodeError:
+                    return None
+            fingerprint = leak_fingerprint(rgb)
+        phash, thumb, texture = fingerprint
         dist = _popcount(self._hash_array ^ np.uint64(phash))
         # the mean colour bounds the thumbnail difference from below: a cheap first cut
         mean = thumb.reshape(-1, 3).mean(axis=0, dtype=np.float32)

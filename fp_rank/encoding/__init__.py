@@ -15,7 +15,7 @@ __getattr__, __dir__ = lazy_exports(
         "known_aliases": "fp_rank.encoding.registry",
         "EncodeResult": "fp_rank.encoding.encoders",
         "Encoder": "fp_rank.encoding.encoders",
-        "load_encoder": "fp_rank.encoding.encoders",
+        "load_encoder": "fp_rank.encoding.load",
     },
     globals(),
 )

@@ -1,54 +1,31 @@
 """Encoders: images in, L2-normalised embeddings out, with their identity recorded.
 
-Options (device, dtype, preprocessing) are resolved in :mod:`fp_rank.encoding.options`; batches come
-from :mod:`fp_rank.encoding.batches` (threads or worker processes).
+Options (device, dtype, preprocessing) are resolved in :mod:`fp_rank.encoding.options`; the decoded
+batches come from :class:`fp_rank.images.stream.DecodeStream` (threads or worker processes).
 
-``load_encoder`` returns an :class:`Encoder` whatever the backbone. One loop (``Encoder.encode``)
-decodes images lazily in batches, preprocesses, runs the model, pools, normalises and checks the
-vectors; the backbones differ only in their ``preprocess`` and ``forward`` functions, which the
-backend modules of :mod:`fp_rank.encoding.backends` build.
+:func:`fp_rank.encoding.load.load_encoder` returns an :class:`Encoder` whatever the backbone. One
+loop (``Encoder.embed_stream``) takes the decoded, preprocessed batches, runs the model, pools,
+normalises and checks the vectors; the backbones differ only in their ``preprocess`` and
+``forward`` functions, which the backend modules of :mod:`fp_rank.encoding.backends` build.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
-import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from fp_rank.encoding.backends import LoadRequest, loader
-from fp_rank.encoding.batches import (
-    _BatchPreparer,
-    _default_decode_workers,
-    _progress,
-    _SideWork,
-    _worker_batches,
-    check_num_workers,
-)
-from fp_rank.images.decode import (
-    DEFAULT_MAX_PIXELS,
-    describe_source,
-    iter_batches,
-)
-from fp_rank.encoding.options import (
-    _DTYPES,
-    Preprocessing,
-    _resolve_device,
-    _resolve_dtype,
-    resolve_preprocessing,
-)
-from fp_rank.images.prefetch import Prefetcher
-from fp_rank.encoding.registry import REGISTRY, known_aliases
-from fp_rank.errors import EncoderError, ImageDecodeError, InputError
-from fp_rank.options import split_revision
+from fp_rank.images.decode import DEFAULT_MAX_PIXELS
+from fp_rank.images.stream import DecodeStream, Tap, default_decode_threads
+from fp_rank.progress import progress_bar
+from fp_rank.encoding.options import _DTYPES
+from fp_rank.errors import EncoderError, ImageDecodeError
 
 
 @dataclass
@@ -58,8 +35,8 @@ class EncodeResult:
     embeddings: np.ndarray
     kept: np.ndarray  # indices into the input list, one per embedding row
     skipped: list[dict[str, str]] = field(default_factory=list)
-    #: index -> what ``Encoder.encode(on_decoded=...)`` returned for that decoded image (None dropped).
-    decoded: dict[int, Any] = field(default_factory=dict)
+    #: tap name -> index -> its value for that decoded image (``Encoder.encode(taps=...)``).
+    tapped: dict[str, dict[int, Any]] = field(default_factory=dict)
 
 
 def _hash_json(obj: Any) -> str:
@@ -167,6 +144,16 @@ class Encoder:
         """Decoded RGB images -> ``(B, D)`` unit vectors."""
         return self.embed_tensor(self.preprocess(images))
 
+    def prepare(self, pictures: list[Any], labels: list[str]) -> torch.Tensor:
+        """Decoded RGB pictures (and their names, for messages) -> the model's input tensor.
+
+        Background removal (when the encoder carries a matting backend) comes first, then the
+        checkpoint's preprocessing: the decode stream's transform (:class:`fp_rank.images.stream.DecodeStream`).
+        """
+        if self.image_hook is not None:
+            pictures = [self.image_hook(picture, label) for picture, label in zip(pictures, labels)]
+        return self.preprocess(pictures)
+
     def encode(
         self,
         items: Sequence[Any],
@@ -179,8 +166,8 @@ class Encoder:
         desc: str = "encoding",
         prefetch: int = 1,
         decode_workers: int | None = None,
-        on_decoded: Callable[[int, Any], Any] | None = None,
         num_workers: int = 0,
+        taps: Mapping[str, Tap] | None = None,
     ) -> EncodeResult:
         """Encode image sources lazily, ``batch_size`` decoded images in memory at a time.
 
@@ -199,14 +186,13 @@ class Encoder:
                 Default: 1 on the CPU (the model uses the cores), ``min(8, cores - 1)`` when
                 the model runs on a GPU and the cores are free to feed it. The result does not
                 depend on it.
-            on_decoded: called as ``on_decoded(i, rgb)`` with every decoded RGB image (where it
-                was decoded: a thread or a worker process, before preprocessing), so that other
-                per-image work (the leakage guard's fingerprints) shares this decode instead of
-                decoding again; its return values come back in ``EncodeResult.decoded``.
             num_workers: worker processes decoding and preprocessing whole batches
                 (``torch.utils.data.DataLoader``; pinned memory and non-blocking copies on
                 CUDA). 0 (default): in this process, ``prefetch`` batches ahead. The embeddings
                 do not depend on it.
+            taps: name -> function of one decoded RGB picture, computed where it is decoded (the
+                leakage guard's fingerprint), so that other work shares this decode; the values
+                come back in ``EncodeResult.tapped``.
 
         Returns:
             An :class:`EncodeResult` with float32 ``(n_kept, D)`` embeddings.
@@ -215,74 +201,55 @@ class Encoder:
             ImageDecodeError: an image cannot be read (``on_invalid="error"``).
             EncoderError: the model returned NaN/inf or a wrong shape.
         """
-        if on_invalid not in ("error", "skip"):
-            raise InputError(f"on_invalid must be 'error' or 'skip', got {on_invalid!r}")
-        n = len(items)
+        on_gpu = str(self.device).startswith("cuda")
+        stream = DecodeStream(
+            items, batch_size=batch_size, names=names, transform=self.prepare, taps=taps, on_invalid=on_invalid,
+            max_pixels=max_pixels, threads=decode_workers if decode_workers is not None else default_decode_threads(on_gpu),
+            prefetch=prefetch, processes=num_workers, pin_memory=on_gpu, low_priority=not on_gpu,
+        )
+        return self.embed_stream(stream, progress=progress, desc=desc, on_invalid=on_invalid)
+
+    def embed_stream(
+        self, stream: DecodeStream, *, progress: bool = True, desc: str = "encoding", on_invalid: str = "error"
+    ) -> EncodeResult:
+        """Embed every batch of a decode stream whose transform is :meth:`prepare`.
+
+        Raises:
+            ImageDecodeError: a batch holds an unreadable image and ``on_invalid="error"``.
+            EncoderError: the model returned NaN/inf or a wrong shape (the image is named).
+        """
         chunks: list[torch.Tensor] = []
         kept: list[int] = []
         skipped: list[dict[str, str]] = []
-        bar = _progress(n, desc, progress)
-
-        workers = decode_workers if decode_workers is not None else _default_decode_workers(self.device)
-        n_proc = check_num_workers(num_workers)
-        decoded: dict[int, Any] = {}
-        side = _SideWork(on_decoded, 2 * batch_size) if on_decoded is not None and n_proc == 0 else None
-        batch_fn = _BatchPreparer(
-            self.preprocess, names, max_pixels, side.submit if side else on_decoded, on_invalid, self.image_hook
-        )
-
-        def prepared() -> Iterator[tuple[list[int], Any, list[dict[str, str]], int, dict[int, Any]]]:
-            # decode + preprocess one batch (runs in the prefetch thread)
-            pool = ThreadPoolExecutor(workers, thread_name_prefix="fp-rank-decode") if workers > 1 else None
-            try:
-                for batch in iter_batches(items, batch_size):
-                    yield batch_fn(batch, pool)
-            finally:
-                if pool is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
-
-        if n_proc > 0 and n > 0:
-            source: Iterator[Any] = _worker_batches(items, batch_size, batch_fn, n_proc, self.device)
-            depth = 0  # the worker processes already run ahead
-        else:
-            source, depth = prepared(), max(0, int(prefetch))
+        bar = progress_bar(len(stream), desc, progress)
         try:
-            on_cpu = not str(self.device).startswith("cuda")
-            with Prefetcher(source, depth=depth, low_priority=on_cpu) as batches:
-                for idx, pixels, bad, size, infos in batches:
-                    if bad and on_invalid == "error":
-                        raise ImageDecodeError(bad[0]["file"], bad[0]["reason"])
-                    skipped.extend(bad)
-                    decoded.update(infos)
-                    if pixels is not None and str(self.device).startswith("cuda") and pixels.device.type == "cpu":
-                        pixels = pixels.to(self.device, non_blocking=pixels.is_pinned())
-                    if pixels is not None:
-                        try:
-                            chunks.append(self.embed_tensor(pixels))
-                        except EncoderError as exc:
-                            row = getattr(exc, "row", None)
-                            if row is None or row >= len(idx):
-                                raise
-                            i = idx[row]
-                            label = names[i] if names is not None else describe_source(items[i], i)
-                            raise EncoderError(f"{exc} (image: {label})") from None
-                        kept.extend(idx)
+            with contextlib.closing(iter(stream)) as batches:
+                for batch in batches:
+                    if batch.bad and on_invalid == "error":
+                        raise ImageDecodeError(batch.bad[0]["file"], batch.bad[0]["reason"])
+                    skipped.extend(batch.bad)
+                    if batch.prepared is not None:
+                        chunks.append(self._embed_batch(batch.prepared, batch.positions, stream))
+                        kept.extend(batch.positions)
                     if bar is not None:
-                        bar.update(size)
-        except BaseException:
-            if side is not None:
-                side.pool.shutdown(wait=False, cancel_futures=True)
-            raise
+                        bar.update(batch.size)
         finally:
             if bar is not None:
                 bar.close()
-        if chunks:
-            emb = torch.cat(chunks).numpy()
-        else:
-            emb = np.zeros((0, 0), dtype=np.float32)
-        if side is not None:
-            decoded.update(side.results())
-        return EncodeResult(embeddings=emb, kept=np.asarray(kept, dtype=np.int64), skipped=skipped, decoded=decoded)
+        emb = torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+        return EncodeResult(embeddings=emb, kept=np.asarray(kept, dtype=np.int64), skipped=skipped, tapped=stream.tapped)
+
+    def _embed_batch(self, pixels: torch.Tensor, positions: list[int], stream: DecodeStream) -> torch.Tensor:
+        if str(self.device).startswith("cuda") and pixels.device.type == "cpu":
+            pixels = pixels.to(self.device, non_blocking=pixels.is_pinned())
+        try:
+            return self.embed_tensor(pixels)
+        except EncoderError as exc:
+            row = getattr(exc, "row", None)
+            if row is None or row >= len(positions):
+                raise
+            i = positions[row]
+            raise EncoderError(f"{exc} (image: {stream.name_of(i)})") from None
 
 
 def output_tensor(out: Any) -> torch.Tensor:
@@ -333,96 +300,3 @@ def normalise_rows(out: torch.Tensor, name: str) -> torch.Tensor:
         exc.row = bad  # type: ignore[attr-defined]
         raise exc
     return out / norms
-
-
-def load_encoder(
-    name_or_path: str | os.PathLike[str] | Callable[..., Any] | Encoder,
-    revision: str | None = None,
-    device: str | None = None,
-    dtype: str | torch.dtype | None = None,
-    trust_remote_code: bool = False,
-    *,
-    source: str | os.PathLike[str] | None = None,
-    pooling: str | None = None,
-    use_safetensors: bool = True,
-    name: str | None = None,
-    preprocessing: Preprocessing | None = None,
-    fast_preprocess: bool | None = None,
-) -> Encoder:
-    """Load a backbone with its preprocessing.
-
-    Args:
-        name_or_path: a registry alias (see :func:`fp_rank.encoding.registry.known_aliases`), a Hub
-            id or local folder loadable by ``AutoModel`` + ``AutoImageProcessor`` (``ID@REVISION``
-            pins the weights when ``revision`` is not given), a callable mapping
-            a list of RGB PIL images to an ``(n, d)`` array, or an :class:`Encoder` (returned as is).
-        revision: Hub revision (branch, tag or commit) of the weights; for a callable, the version
-            string that makes its vectors cacheable (without it, callables are never cached).
-        device: torch device; default CUDA when available, else CPU.
-        dtype: ``"float32"`` (default), or ``"bfloat16"``/``"float16"`` autocast (opt-in, recorded).
-        trust_remote_code: allow running the model repository's own Python code (needed by
-            ``miewid``). Off unless the caller turns it on; a warning names the repository.
-        source: where to load an alias's weights from instead of its Hub id (a local folder or a
-            mirror id); the alias's preprocessing and pooling rules still apply.
-        pooling: override the pooling rule of a generic model (``cls``, ``pooler``, ``mean``,
-            ``image_features``).
-        use_safetensors: only accept safetensors weights (default). Set False to allow pickled
-            ``.bin`` checkpoints, which can run code when loaded.
-        name: how to name a callable encoder in reports.
-        preprocessing: how model inputs are made. ``"processor"`` (default): exactly as the
-            checkpoint's reference preprocessing does it (transformers' image processor for
-            DINOv2, CLIP, SigLIP and other ``AutoImageProcessor`` models; OpenCV ``INTER_LINEAR``
-            for MiewID, which needs ``opencv-python-headless``). ``"fast"``: torch
-            reimplementations where they exist (:mod:`fp_rank.encoding.fast_preprocess` for
-            transformers processors, about 3x faster, normalised values within
-            ``2 / (255 * std)``; a torch bilinear resize for MiewID, within 1 level); other
-            backends keep their own preprocessing. The path taken is recorded in
-            ``Encoder.preprocessing["mode"]``, which is part of the cache key.
-        fast_preprocess: older spelling of ``preprocessing`` (True = ``"fast"``,
-            False = ``"processor"``); still accepted.
-
-    Returns:
-        An :class:`Encoder`.
-
-    Raises:
-        EncoderError: unknown alias, unknown backend in the alias's registry entry, missing
-            remote-code opt-in, unloadable model, OpenCV missing for MiewID's ``"processor"``
-            preprocessing.
-        InputError: an unknown ``preprocessing`` option.
-    """
-    mode = resolve_preprocessing(preprocessing, fast_preprocess)
-    if isinstance(name_or_path, Encoder):
-        return name_or_path
-    request = functools.partial(
-        LoadRequest,
-        revision=revision,
-        device=_resolve_device(device),
-        dtype=_resolve_dtype(dtype),
-        pooling=pooling,
-        trust_remote_code=trust_remote_code,
-        use_safetensors=use_safetensors,
-        preprocessing=mode,
-    )
-    if callable(name_or_path) and not isinstance(name_or_path, (str, os.PathLike)):
-        return loader("callable")(request(source=name_or_path, name=name, spec=None))
-    key = os.fspath(name_or_path)
-    if revision is None:
-        key, revision = split_revision(key)  # "ID@REVISION"
-        request = functools.partial(request, revision=revision)
-    spec = REGISTRY.get(key)
-    if spec is not None:
-        target = os.fspath(source) if source is not None else spec.hub_id
-        return loader(spec.backend)(request(source=target, name=key, spec=spec))
-    # "org/name" is a Hub id even though it holds a "/"; absolute, ./relative, deeper or existing
-    # paths are folders.
-    from fp_rank.hub_access import looks_like_path
-
-    is_path = looks_like_path(key)
-    if is_path and not os.path.isdir(key):
-        raise EncoderError(f"no such folder: encoder folder {key!r} does not exist (a path is read as a local model folder)")
-    if not is_path and key.count("/") != 1:
-        raise EncoderError(
-            f"unknown encoder {key!r}: use one of {known_aliases()}, a Hub id like 'org/model', a local "
-            "model folder, or a Python callable"
-        )
-    return loader("transformers")(request(source=key, name=key, spec=None))

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from fp_rank.encoding.background import Matting, load_matting, with_background_removal
-from fp_rank.encoding.encoders import Encoder, load_encoder
+from fp_rank.encoding.encoders import Encoder
+from fp_rank.encoding.load import load_encoder
 from fp_rank.errors import InputError, Opt
 from fp_rank.galleries.load import Gallery, load_gallery
 from fp_rank.options import ModelChoice, Options
