@@ -489,7 +489,7 @@ def section(res: dict[str, Any]) -> list[str]:
         for k, label in (("limit", "limit (each distinct image through each encoder once)"),
                          ("fp_rank", "fp-rank `evaluate` (leak fingerprints in the encoder's decode pass)"),
                          ("fp_rank_separate_leak_pass", "fp-rank with the leakage guard's own decode pass (as before)"),
-                         ("fp_rank_without_leak_guard", "fp-rank with the leakage guard off (`leaks="off"`)")):
+                         ("fp_rank_without_leak_guard", "fp-rank with the leakage guard off (`leaks='off'`)")):
             if k in t:
                 row = f"| {label} | {t[k]['median_s']:.2f} s | {t[k]['median_s'] / t['limit']['median_s']:.2f} |"
                 if du:

@@ -14,7 +14,6 @@ from typing import Any, overload
 
 import numpy as np
 
-from fp_rank.errors import InputError
 from fp_rank.images.decode import describe_source
 
 #: The method label of generated images given without one.

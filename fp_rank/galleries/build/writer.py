@@ -21,26 +21,21 @@ bytes (with the same pyarrow, Pillow and PyYAML versions).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import logging
 import os
-import shutil
-import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-from datasets import Features, Image, Value
 from tqdm.auto import tqdm
 
 from fp_rank.errors import BuilderError
 from fp_rank.galleries.build.card import EVAL_FILE, render_card, render_eval_yaml
+from fp_rank.galleries.build.files import Row, check_output, data_file, staged_folder, write_shards
+from fp_rank.galleries.build.files import write_manifest as _write_manifest
 from fp_rank.galleries.build.sources import image_problem
 from fp_rank.galleries.build.spec import (
     Candidate,
@@ -51,16 +46,11 @@ from fp_rank.galleries.build.spec import (
 from fp_rank.galleries.schema import (
     ALL_CONFIG,
     ALL_SPLITS,
-    BUILDER_COLUMNS,
     GALLERY_SPLIT,
-    MANIFEST_FILE,
     REFERENCE_SPLIT,
 )
 
 logger = logging.getLogger(__name__)
-
-#: Rows per Parquet row group (small groups keep the Hub viewer fast on image columns).
-ROW_GROUP_SIZE = 100
 
 Selector = Callable[[Sequence[Candidate]], Mapping[str, str]]
 
@@ -93,27 +83,12 @@ class Duplicate:
 
 
 @dataclass(frozen=True)
-class Row:
-    """One image of the built gallery."""
-
-    candidate: Candidate
-    split: str
-    data: bytes
-    sha256: str
-
-
-@dataclass(frozen=True)
 class Resolution:
     """The outcome of the selection: the rows to write and what was left out, all sorted."""
 
     rows: tuple[Row, ...]
     skipped: tuple[Skipped, ...]
     duplicates: tuple[Duplicate, ...]
-
-
-def data_file(group: str, split: str) -> str:
-    """Path of one group's shard of one split, relative to the gallery folder."""
-    return f"data/{group}/{split}-00000-of-00001.parquet"
 
 
 def resolve_selection(
@@ -250,7 +225,7 @@ def build_gallery(
             identity ends with no gallery or no reference image.
     """
     out_path = Path(out)
-    _check_output(out_path, overwrite=overwrite)
+    check_output(out_path, overwrite=overwrite)
     for group in spec.groups:
         check_config_name(group.name)
     resolution = resolve_selection(
@@ -273,26 +248,14 @@ def build_gallery(
         summary["group_notes"] = {g: dict(v) for g, v in notes.groups.items()}
         summary["selection_notes"] = notes.text
 
-    with _staged_folder(out_path, overwrite=overwrite) as staging:
-        _write_shards(staging, spec, shards)
+    with staged_folder(out_path, overwrite=overwrite) as staging:
+        write_shards(staging, spec, shards)
         _write_manifest(staging, resolution.rows)
         card = render_card(spec, summary)
         (staging / "README.md").write_text(card, encoding="utf-8", newline="\n")
         (staging / EVAL_FILE).write_text(render_eval_yaml(spec, summary), encoding="utf-8", newline="\n")
     logger.info("wrote %s (%d images)", out_path, len(resolution.rows))
     return out_path
-
-
-def features_for(spec: GallerySpec) -> Features:
-    """The ``datasets`` features of every shard of a gallery built from ``spec``."""
-    columns: dict[str, Any] = {}
-    for name in BUILDER_COLUMNS:
-        columns[name] = Image() if name == "image" else Value("string")
-    for name, dtype in spec.extra_columns.items():
-        if name in columns:
-            raise BuilderError(f"extra column {name!r} clashes with a schema column")
-        columns[name] = Value(dtype)
-    return Features(columns)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -322,16 +285,6 @@ def _checked_assignment(assignment: Mapping[str, str], active: Sequence[Candidat
 
 def _row_key(row: Row) -> tuple[str, int, str, str]:
     return (row.candidate.group, ALL_SPLITS.index(row.split), row.candidate.identity, row.candidate.source_path)
-
-
-def _check_output(out: Path, *, overwrite: bool) -> None:
-    if out.exists() and not overwrite:
-        raise BuilderError(
-            f"output folder {out} already exists; choose another --out or pass --overwrite "
-            "(overwrite=True) to replace it once the new gallery is complete"
-        )
-    if out.exists() and not out.is_dir():
-        raise BuilderError(f"output path {out} is a file, not a folder")
 
 
 def _check_rows(spec: GallerySpec, rows: Sequence[Row]) -> None:
@@ -430,57 +383,3 @@ def _summary(
     }
 
 
-def _write_shards(folder: Path, spec: GallerySpec, shards: Mapping[tuple[str, str], Sequence[Row]]) -> None:
-    features = features_for(spec)
-    schema = features.arrow_schema
-    for (group, split), rows in shards.items():
-        columns: dict[str, list[Any]] = {
-            "image": [{"bytes": r.data, "path": r.candidate.file_name} for r in rows],
-            "identity": [r.candidate.identity for r in rows],
-            "identity_name": [r.candidate.identity_name for r in rows],
-            "group": [r.candidate.group for r in rows],
-            "source_path": [r.candidate.source_path for r in rows],
-            "sha256": [r.sha256 for r in rows],
-        }
-        for name in spec.extra_columns:
-            columns[name] = [r.candidate.extra.get(name) for r in rows]
-        table = pa.Table.from_pydict(columns, schema=schema)
-        path = folder / data_file(group, split)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path, compression="snappy", row_group_size=ROW_GROUP_SIZE)
-
-
-def _write_manifest(folder: Path, rows: Sequence[Row]) -> None:
-    entries = sorted(
-        (r.split, r.candidate.group, r.candidate.identity, r.candidate.source_path, r.sha256) for r in rows
-    )
-    lines = [
-        json.dumps(
-            {"split": s, "group": g, "identity": i, "source_path": p, "sha256": h},
-            ensure_ascii=False,
-        )
-        for s, g, i, p, h in entries
-    ]
-    (folder / MANIFEST_FILE).write_text("".join(line + "\n" for line in lines), encoding="utf-8", newline="\n")
-
-
-@contextlib.contextmanager
-def _staged_folder(out: Path, *, overwrite: bool) -> Iterator[Path]:
-    """Yield a hidden sibling folder; on success rename it to ``out``, on failure delete it."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        yield staging
-        staging.chmod(0o755)
-        if out.exists():
-            _check_output(out, overwrite=overwrite)
-            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            retired.rmdir()
-            out.rename(retired)
-            staging.rename(out)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
