@@ -49,6 +49,12 @@ class Opt:
         return self.name if self.value is NO_VALUE else f"{self.name}={self.value!r}"
 
 
+def describe_value(value: Any) -> str:
+    """``repr(value)``, cut to 80 characters, for messages."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 #: How a front end spells an :class:`Opt`.
 Spelling = Callable[[Opt], str]
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from fp_rank.errors import GalleryError, InputError, Opt
 from fp_rank.galleries.load import Gallery
-from fp_rank.options import describe_value
+from fp_rank.errors import describe_value
 from fp_rank.runs import IdentityMatcher, Run
 
 

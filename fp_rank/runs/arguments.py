@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fp_rank.errors import InputError
-from fp_rank.options import describe_value
+from fp_rank.errors import describe_value
 
 
 def _is_int(value: Any) -> bool:
