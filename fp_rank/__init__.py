@@ -51,6 +51,10 @@ _LAZY = {
     "drift": "fp_rank.analysis",
     "plan": "fp_rank.analysis",
     "format_table": "fp_rank.views.table",
+    "GeneratedImage": "fp_rank.runs",
+    "Run": "fp_rank.runs",
+    "read_run": "fp_rank.runs",
+    "demo_gallery": "fp_rank.demo.run",
     "to_markdown": "fp_rank.views.markdown",
     "plot": "fp_rank.views.plots",
 }
@@ -67,6 +71,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from fp_rank.views.markdown import to_markdown
     from fp_rank.views.plots import plot
     from fp_rank.views.table import format_table
+    from fp_rank.runs import GeneratedImage, Run, read_run
+    from fp_rank.demo.run import demo_gallery
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -78,11 +84,13 @@ __all__ = [
     "FpRankError",
     "Gallery",
     "GalleryError",
+    "GeneratedImage",
     "ImageDecodeError",
     "InputError",
     "MethodResult",
     "RankingResult",
     "Report",
+    "Run",
     "__version__",
     "add_intervals",
     "add_statistics",
@@ -90,6 +98,7 @@ __all__ = [
     "cache_key",
     "chance_average_precision",
     "compare",
+    "demo_gallery",
     "drift",
     "evaluate",
     "format_table",
@@ -98,5 +107,6 @@ __all__ = [
     "plan",
     "plot",
     "rank_metrics",
+    "read_run",
     "to_markdown",
 ]

@@ -23,21 +23,12 @@ import numpy as np
 from fp_rank._files import repository_file
 from fp_rank.evaluation import evaluate as fp_evaluate
 from fp_rank.options import DEPRECATED, OPTIONS
-from fp_rank.protocol import METRICS
+from fp_rank.protocol import CITATION, METRICS
 from fp_rank.runs import PER_IMAGE
 from fp_rank.version import PROTOCOL_VERSION, __version__
 
 #: The name ``evaluate.load`` knows us by; online it resolves to the Space ``evaluate-metric/fp-rank``.
 METRIC_NAME = "fp-rank"
-
-_CITATION = """\
-@article{kilrain2025finerpersonalization,
-  title   = {Finer-Personalization Rank: Fine-Grained Retrieval Examines Identity Preservation for Personalized Generation},
-  author  = {Kilrain and Carlyn and Chae and Beery and Chao and Gu},
-  journal = {arXiv preprint arXiv:2512.19026},
-  year    = {2025}
-}
-"""
 
 _DESCRIPTION = """\
 Finer-Personalization Rank scores identity preservation in personalized image generation. Each
@@ -96,7 +87,7 @@ class FinerPersonalizationRank(evaluate.Metric):
         return evaluate.MetricInfo(
             module_type="metric",
             description=_DESCRIPTION,
-            citation=_CITATION,
+            citation=CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=[
                 # decode=False: images reach fp_rank as {'bytes', 'path'} and are decoded lazily, one batch

@@ -28,6 +28,16 @@ from typing import Literal
 
 from fp_rank.errors import InputError
 
+#: The paper that defines the protocol (the metric card and the evaluate module cite it).
+CITATION = """\
+@article{kilrain2025finerpersonalization,
+  title   = {Finer-Personalization Rank: Fine-Grained Retrieval Examines Identity Preservation for Personalized Generation},
+  author  = {Kilrain and Carlyn and Chae and Beery and Chao and Gu},
+  journal = {arXiv preprint arXiv:2512.19026},
+  year    = {2025}
+}
+"""
+
 #: Default ranks of the per-k metrics (CMC@k, Recall@k).
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
 
@@ -150,6 +160,39 @@ METRICS: tuple[Metric, ...] = (
         "chance): 0 at chance, 1 at the real-image ceiling.", result_field="normalised", column=None,
         kind="calibration", lower=None, upper=None,
     ),
+)
+
+#: The rules the protocol pins where libraries disagree, one sentence each (name, rule). The metric
+#: card states every one of them (``tests/test_readme.py`` checks it).
+RULES: tuple[tuple[str, str], ...] = (
+    ("AP", "(1/R) times the sum, over the R gallery images of the query's identity, of the precision at that "
+     "image's rank; ranks by descending cosine similarity, no cutoff. Equal to the reference code, torchreid and "
+     "scikit-learn whenever no scores are tied."),
+    ("Ties", "Tied similarities take the exact expected value over all orderings of the tied items (McSherry and "
+     "Najork, ECIR 2008), for AP, CMC@k, Recall@k and mINP alike; a result never depends on gallery order. "
+     "scikit-learn (pessimistic grouping) and argsort code (arbitrary order) differ here. Reports count the "
+     "queries with ties (n_tied)."),
+    ("Groups and aggregation", "A query is ranked only against the gallery images of its own identity's group "
+     "(the other identities of the group are the look-alikes); a group's value is the mean over its scored "
+     "queries; the headline is the mean over groups (macro); the micro mean over all queries (map_micro) and the "
+     "per-group and per-identity means are given too."),
+    ("Missing identities", "A label without gallery images is an error by default (listing close matches); "
+     "on_missing='skip' leaves those images out, on_missing='zero' scores them AP 0 in their group (the "
+     "reference code's behaviour); either way they are counted (n_missing)."),
+    ("Chance floor", "The exact expected AP of a uniformly random ranking, (H_N + (R - 1)/(N - 1) (N - H_N)) / N "
+     "with H_N the N-th harmonic number, computed in closed form, not simulated."),
+    ("Ceiling and real-image baseline", "The ceiling is the mAP of real held-out images of the same identities "
+     "used as queries against the same gallery (per group the holdout split, else the reference split); the "
+     "real-image baseline is the paper's: the reference images as queries."),
+    ("Pairwise baseline", "The cosine to the real image a zero-shot method was conditioned on, where the run "
+     "names it; else the mean cosine to the identity's reference (fine-tuning) images (DreamBooth's rule); same "
+     "encoder, same run, recorded per image (pairwise_rule)."),
+    ("Negative scores", "Similarities may be negative cosines; nothing treats scores <= 0 as non-relevant "
+     "(torchmetrics' RetrievalMAP does)."),
+    ("Copies of real images", "A generated image that is an exact or near copy of a gallery, reference or "
+     "holdout image is flagged in its row and counted (leaks='flag'); leaks='exclude' leaves it out of every score."),
+    ("Single-identity groups", "A group with one identity would score AP 1 for every query: an error by default, "
+     "or left out and counted (single_identity_groups='skip')."),
 )
 
 _BY_KEY = {m.key: m for m in METRICS}

@@ -10,5 +10,6 @@ PROTOCOL_VERSION = "1.1"
 PROTOCOL_CHANGES = {
     "1.0": "first release",
     "1.1": "model inputs by default exactly as the reference code makes them: the checkpoint's transformers "
-    "image processor (the torch resize is opt-in, preprocessing='fast'); MiewID resized with OpenCV INTER_LINEAR",
+    "image processor (the torch resize is opt-in, preprocessing='fast'); MiewID resized with OpenCV INTER_LINEAR; "
+    "Recall@k added beside CMC@k",
 }

@@ -1,4 +1,4 @@
-"""README is assembled from its parts, and the docstring examples of every module hold."""
+"""The README and docs: the generated card is current, links hold, examples use public names; and the\ndocstring examples of every module hold."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import doctest
 import importlib
 import importlib.util
 import pkgutil
+import re
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,75 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_is_assembled_from_its_parts(tmp_path: Path) -> None:
-    before = (ROOT / "README.md").read_text()
-    spec = importlib.util.spec_from_file_location("assemble", ROOT / "docs" / "assemble_readme.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    parts = [(ROOT / p).read_text().strip("\n") for p in module.PARTS if (ROOT / p).exists()]
-    assert before == "\n\n".join(parts) + "\n", "README.md is stale: run python docs/assemble_readme.py"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOC_PAGES = sorted((ROOT / "docs").glob("*.md"))
+
+
+def test_readme_card_is_generated_from_the_declarations() -> None:
+    from fp_rank.views.card import with_card
+
+    assert with_card(README) == README, "README.md's generated card is stale: run python -m fp_rank.views.card README.md"
+
+
+def test_the_card_states_every_metric_option_value_and_rule() -> None:
+    """Belt and braces beside the equality above: each declared fact, looked for by name in the README."""
+    from fp_rank.options import OPTIONS
+    from fp_rank.protocol import CITATION, METRICS, RULES
+    from fp_rank.runs import PER_IMAGE
+    from fp_rank.version import PROTOCOL_CHANGES, PROTOCOL_VERSION
+
+    for m in METRICS:
+        assert f"`{m.result_field}`" in README and m.description in README, m.key
+    for o in OPTIONS:
+        assert f"| `{o.name}` |" in README and o.help in README, o.name
+        for choice in o.choices:
+            assert f"`{choice}`" in README, (o.name, choice)
+        if o.flag:
+            assert f"`{o.flag}`" in README, o.flag
+    for p in PER_IMAGE:
+        assert f"`{p.keyword}`: {p.help}" in README, p.keyword
+    for name, rule in RULES:
+        assert f"**{name}**: {rule}" in README, name
+    for version, change in PROTOCOL_CHANGES.items():
+        assert f"{version}: {change}" in README, version
+    assert f"protocol {PROTOCOL_VERSION}" in README and CITATION.strip() in README
+
+
+def test_readme_is_short() -> None:
+    assert len(README.splitlines()) <= 250
+
+
+def test_links_point_at_files_that_exist() -> None:
+    for page in [ROOT / "README.md", *DOC_PAGES]:
+        for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if re.match(r"^[a-z]+:", target):
+                continue
+            assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to missing {target}"
+
+
+def test_readme_examples_use_public_names_only() -> None:
+    """The README's Python examples import fp_rank (and evaluate) and use the names fp_rank exports."""
+    import fp_rank
+
+    for block in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL):
+        tree = ast.parse(block)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module in ("fp_rank",), f"README imports from {node.module}"
+            elif isinstance(node, ast.Import):
+                assert all(a.name in ("fp_rank", "evaluate") for a in node.names), [a.name for a in node.names]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "fp_rank":
+                assert node.attr in fp_rank.__all__, f"README uses fp_rank.{node.attr}, which fp_rank does not export"
+
+
+def test_requirements_repeat_nothing_from_pyproject() -> None:
+    """requirements.txt (what a Space of this repository installs) names the package and its app extra only."""
+    import tomllib
+
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert [line for line in lines if line and not line.startswith("#")] == [".[app]"]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("gradio") for req in extras["app"])
 
 
 def test_readme_front_matter_declares_the_space() -> None:

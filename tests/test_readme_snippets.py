@@ -1,4 +1,5 @@
-"""Every ```python and ```bash block of README.md runs as written, in order, in one temp folder.
+"""Every ```python and ```bash block of README.md and of the docs pages runs as written, in order, in one
+temp folder (README first, then the pages in :data:`PAGES` order, as a reader meets them).
 
 A block that cannot run offline (installs, Hub pushes, a live server, several processes) is
 preceded by ``<!-- not run: reason -->``; the README puts a runnable version beside it. Python
@@ -53,7 +54,26 @@ def readme_blocks(text: str) -> list[Block]:
     return blocks
 
 
-BLOCKS = [b for b in readme_blocks((ROOT / "README.md").read_text(encoding="utf-8")) if b.language in ("python", "bash")]
+#: The documents whose blocks run, in order (a later page may use what an earlier one wrote).
+PAGES = ("README.md", "docs/setup.md", "docs/encoders.md", "docs/reports.md", "docs/publishing.md",
+         "docs/galleries.md", "docs/space.md", "docs/bad_input.md", "docs/scaling.md")
+
+
+def _blocks() -> list[tuple[str, Block]]:
+    out = []
+    for page in PAGES:
+        out += [(page, b) for b in readme_blocks((ROOT / page).read_text(encoding="utf-8")) if b.language in ("python", "bash")]
+    return out
+
+
+PAGE_BLOCKS = _blocks()
+BLOCKS = [b for _, b in PAGE_BLOCKS]
+
+
+def test_every_docs_page_with_code_is_run() -> None:
+    pages_with_code = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md") if "```python" in p.read_text()
+                       or "```bash" in p.read_text()}
+    assert pages_with_code <= set(PAGES), pages_with_code - set(PAGES)
 
 
 def test_blocks_are_found_and_markers_give_reasons() -> None:
@@ -109,15 +129,15 @@ def snippet_env(tmp_path: Path, demo_gallery_dir: Path) -> dict[str, str]:
 
 def test_every_readme_block_runs(snippet_env: dict[str, str]) -> None:
     work = Path(snippet_env["FP_RANK_SNIPPET_DIR"])
-    for number, block in enumerate(b for b in BLOCKS if b.not_run is None):
+    for number, (page, block) in enumerate((p, b) for p, b in PAGE_BLOCKS if b.not_run is None):
         script = work.parent / f"snippet_{number:02d}.{'py' if block.language == 'python' else 'sh'}"
         script.write_text(block.code, encoding="utf-8")
         command = [sys.executable, str(script)] if block.language == "python" else ["bash", "-euo", "pipefail", str(script)]
         started = time.perf_counter()
         done = subprocess.run(command, cwd=work, env=snippet_env, capture_output=True, text=True, timeout=300)
-        print(f"README.md line {block.line}: {time.perf_counter() - started:.1f} s")
+        print(f"{page} line {block.line}: {time.perf_counter() - started:.1f} s")
         assert done.returncode == 0, (
-            f"README.md line {block.line} ({block.language}) exited {done.returncode}:\n{block.code}\n"
+            f"{page} line {block.line} ({block.language}) exited {done.returncode}:\n{block.code}\n"
             f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
         )
     # the README's files are where it says

@@ -11,7 +11,7 @@ folder that holds:
   thin re-export of :class:`fp_rank.metric.FinerPersonalizationRank`) under the name evaluate
   fetches;
 - ``README.md``: the metric card (the project README, whose front matter in
-  ``docs/readme_head.md`` is the Space configuration), with the relative files it links to;
+  its front matter is the Space configuration), with the relative files it links to;
 - ``app.py``: the repository's own ``app.py`` (``space.page.launch``, installed with ``fp-rank[app]``).
   Both files are read from the installed package (:func:`fp_rank._files.repository_file`), so a
   wheel install builds the same Space as a checkout.
@@ -190,7 +190,7 @@ def space_card(text: str, *, title: str | None = None, datasets: Sequence[str] =
     if len(short) > SHORT_DESCRIPTION_MAX:
         problems.append(f"short_description of at most {SHORT_DESCRIPTION_MAX} characters (has {len(short)})")
     if problems:
-        raise InputError(f"the metric card's front matter needs {', '.join(problems)} (docs/readme_head.md)")
+        raise InputError(f"the metric card's front matter needs {', '.join(problems)} (README.md)")
     if title is not None:
         meta["title"] = title
     for dataset_id in datasets:
@@ -202,15 +202,24 @@ def space_card(text: str, *, title: str | None = None, datasets: Sequence[str] =
 
 
 def linked_files(text: str, root: Path) -> list[str]:
-    """Relative files a card links to (Markdown links and ``src=``) that exist under ``root``, sorted."""
-    found = set()
-    for match in _LINK.finditer(text):
-        target = (match.group(1) or match.group(2)).split("#")[0]
-        if not target or re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("/"):
-            continue
-        path = (root / target).resolve()
-        if path.is_file() and root.resolve() in path.parents:
-            found.add(Path(target).as_posix())
+    """Relative files a card links to (Markdown links and ``src=``) that exist under ``root``, sorted,
+    with the files the linked Markdown pages link to in turn (the docs pages and their figures)."""
+    found: set[str] = set()
+    pending = [(text, root)]
+    while pending:
+        page, folder = pending.pop()
+        for match in _LINK.finditer(page):
+            target = (match.group(1) or match.group(2)).split("#")[0]
+            if not target or re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("/"):
+                continue
+            path = (folder / target).resolve()
+            if not (path.is_file() and root.resolve() in path.parents):
+                continue
+            rel = path.relative_to(root.resolve()).as_posix()
+            if rel not in found:
+                found.add(rel)
+                if path.suffix == ".md":
+                    pending.append((path.read_text(encoding="utf-8"), path.parent))
     return sorted(found)
 
 

@@ -2,7 +2,8 @@
 
 Pure maths: arrays in, numbers out; no I/O, no models.
 
-Definitions (protocol 1.1; unchanged since 1.0 except for Recall@k, added in 1.1):
+Definitions (the protocol's rules, :data:`fp_rank.protocol.RULES`; what each protocol version changed is
+:data:`fp_rank.version.PROTOCOL_CHANGES`):
 
 * ``AP(q) = (1/R) * sum over the R relevant gallery items of precision at that item's rank``,
   ranks by descending similarity, no cutoff.

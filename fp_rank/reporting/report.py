@@ -208,7 +208,7 @@ class Report:
         Returns:
             ``{method: {"flagged": n, "scored": n, "excluded": n}}`` for every method: ``flagged``
             copies in all, ``scored`` of them still in the scores, ``excluded`` left out by
-            ``exclude_leaks=True``. Zeros when the guard found nothing or was off.
+            ``leaks="exclude"``. Zeros when the guard found nothing or was off.
 
         Example:
             >>> Report([MethodResult("m", "e", {"map": 1.0}, n_queries=1)],

@@ -47,7 +47,7 @@ class MethodResult:
         n_queries, n_tied, n_missing, n_skipped, n_excluded: counts (tied: queries whose AP is
             an expectation over tied orderings; missing: identities without gallery images under
             ``on_missing="skip"``; skipped: unreadable images under ``on_invalid="skip"``;
-            excluded: copies of real images left out under ``exclude_leaks=True``).
+            excluded: copies of real images left out under ``leaks="exclude"``).
         intervals: name -> confidence interval dict (filled by the statistics layer).
     """
 
