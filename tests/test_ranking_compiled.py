@@ -80,9 +80,9 @@ def test_without_a_writable_cache_folder_the_kernel_compiles_per_process(tmp_pat
         "from numba.core import caching\n"
         "caching.CacheImpl._locator_classes = []  # as if no cache folder were writable\n"
         "from fp_rank import rank_metrics\n"
-        "from fp_rank.ranking import _numba_kernels, compiled\n"
+        "from fp_rank.ranking import _numba_counts, compiled\n"
         "res = rank_metrics(np.array([[0.9, 0.1, 0.8]]), ['a'], ['a', 'b', 'a'])\n"
-        "print(_numba_kernels.CACHED, compiled.available(), res.ap.tolist())\n"
+        "print(_numba_counts.CACHED, compiled.available(), res.ap.tolist())\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -257,7 +257,7 @@ def test_cmc_in_one_big_tie_group_is_exact_on_both_paths(numpy_path, n, r):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_candidates_are_the_items_at_or_above_the_cut_in_order(dtype):
-    from fp_rank.ranking import _numba_kernels as kernels
+    from fp_rank.ranking import _numba_counts as kernels
 
     rng = np.random.default_rng(11)
     for n in [*range(0, 140), 1000, 4097]:
@@ -272,7 +272,7 @@ def test_candidates_are_the_items_at_or_above_the_cut_in_order(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_two_scores_counted_in_one_pass(dtype):
-    from fp_rank.ranking import _numba_kernels as kernels
+    from fp_rank.ranking import _numba_counts as kernels
 
     rng = np.random.default_rng(12)
     for n in (0, 1, 7, 64, 1001):

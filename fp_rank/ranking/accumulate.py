@@ -20,7 +20,7 @@ import numpy as np
 from fp_rank.errors import InputError
 from fp_rank.ranking import compiled
 from fp_rank.ranking.chance import _harmonic_table, chance_average_precision
-from fp_rank.ranking.numpy_path import PASS_ELEMENTS, count_block, metrics_from_counts, relevant_scores
+from fp_rank.ranking.numpy_path import PASS_ELEMENTS, count_block, metrics_from_counts
 from fp_rank.ranking.result import RankingResult
 
 
@@ -184,13 +184,11 @@ def _score_block_compiled(
     step = max(1, PASS_ELEMENTS // max(n_g, 1))
 
     def scan(first: int, last: int) -> int | None:
-        rel, _ = relevant_scores(block[first:last], np.flatnonzero(n_rel[first:last]), order, starts[first:last],
-                                  n_rel[first:last])
         for s0 in range(first, last, step):
             s1 = min(last, s0 + step)
             sb = np.ascontiguousarray(block[s0:s1])  # one compiled variant per dtype (a view when C-ordered)
             top1[s0:s1] = np.argmax(sb, axis=1)  # also reads the rows into the cache for the kernel
-            compiled.score_rows(sb, rel[s0 - first : s1 - first], n_rel[s0:s1], harmonic, ks,
+            compiled.score_rows(sb, order, starts[s0:s1], n_rel[s0:s1], harmonic, ks,
                                 {name: value[s0:s1] for name, value in out.items()})
             finite = out["finite"][s0:s1]
             if not finite.all():

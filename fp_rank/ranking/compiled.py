@@ -2,15 +2,16 @@
 
 The ranking kernel needs, for every query row ``x`` and each of its
 distinct relevant scores ``u_1 > ... > u_U``, the exact counts ``#{x > u_k}`` and ``#{x == u_k}``.
-With Numba installed these are computed here in one call per block of rows, without sorting,
-and AP, CMC@k, Recall@k and INP are computed from them in the same loop:
+With Numba installed these are computed here in one call per block of rows, without sorting the
+row, and AP, CMC@k, Recall@k and INP are computed from them in the same loop:
 
-* few distinct scores (``U <= SMALL_U``): vectorised compare-and-count loops over the row, which
-  stays in the CPU cache, each counting for two scores (the first, for the lowest score, also
-  checks that the row is finite);
-* more: every item is mapped to one of ``m`` equal-width *cells* spanning ``[u_U, u_1]`` by a
-  monotone function, the cells are counted in one pass, and only the items falling in a cell that
-  holds one of the ``u_k`` are compared exactly. Monotone means ``cell(x) > cell(u)`` implies
+* few relevant items (``R <= SMALL_U``): they are sorted in place, and vectorised
+  compare-and-count loops over the row, which stays in the CPU cache, count for two scores per
+  pass (the first, for the lowest score, also checks that the row is finite);
+* more: every item at least as high as the lowest relevant score, and every relevant score, is
+  mapped to one of ``m`` equal-width *cells* spanning ``[u_U, u_1]`` by a monotone function;
+  grouping by cell (a counting sort) both orders the relevant scores and leaves only the items
+  sharing a cell with one of them to compare exactly. Monotone means ``cell(x) > cell(u)`` implies
   ``x > u`` and ``x == u`` implies ``cell(x) == cell(u)``, so the counts stay exact.
 
 Without Numba (or with ``FP_RANK_NO_NUMBA=1``) the kernel falls back to its NumPy path (sort the
@@ -86,7 +87,8 @@ def new_outputs(n_rows: int, n_ks: int) -> dict[str, np.ndarray]:
 
 def score_rows(
     block: np.ndarray,
-    rel: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
     n_rel: np.ndarray,
     harmonic: np.ndarray,
     ks: list[int],
@@ -96,7 +98,8 @@ def score_rows(
 
     Args:
         block: ``(b, N)`` similarities.
-        rel: ``(b, r_max)`` each row's relevant scores sorted best first (padding ignored).
+        order, starts: the gallery positions grouped by identity and where each row's relevant
+            ones start in ``order`` (see :class:`fp_rank.ranking.accumulate.GalleryIndex`).
         n_rel: ``(b,)`` relevant items per row (0: the row is only checked for finiteness).
         harmonic: harmonic numbers ``H_0 .. H_N``.
         ks: the ranks of CMC@k and Recall@k.
@@ -113,8 +116,8 @@ def score_rows(
     if out is None:
         out = new_outputs(block.shape[0], len(ks))
     kernel(
-        block, np.ascontiguousarray(rel, dtype=block.dtype), np.ascontiguousarray(n_rel, dtype=np.int64),
-        harmonic, np.asarray(ks, dtype=np.float64), out["ap"], out["first"], out["inp"], out["cmc"], out["recall"],
-        out["tied"], out["finite"], SMALL_U, CMC_PRODUCT_TERMS,
+        block, np.ascontiguousarray(order, dtype=np.int64), np.ascontiguousarray(starts, dtype=np.int64),
+        np.ascontiguousarray(n_rel, dtype=np.int64), harmonic, np.asarray(ks, dtype=np.float64), out["ap"],
+        out["first"], out["inp"], out["cmc"], out["recall"], out["tied"], out["finite"], SMALL_U, CMC_PRODUCT_TERMS,
     )
     return out

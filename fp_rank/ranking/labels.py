@@ -23,6 +23,10 @@ def encode_labels(query_ids: Sequence[Any], gallery_ids: Sequence[Any]) -> tuple
         raise InputError(f"query_ids and gallery_ids must be 1-D, got shapes {q.shape} and {g.shape}")
     if q.dtype.kind in "iu" and g.dtype.kind in "iu":
         return q.astype(np.int64), g.astype(np.int64)
+    q_list, g_list = q.tolist(), g.tolist()
+    kinds = set(map(type, q_list)) | set(map(type, g_list))
+    if kinds <= {str} or kinds <= {int}:  # the common cases, checked as a whole: one dict look-up per label
+        return _codes(q_list, g_list)
     codes: dict[Any, int] = {}
     kinds: dict[str, tuple[str, Any]] = {}
     out = []
@@ -40,6 +44,18 @@ def encode_labels(query_ids: Sequence[Any], gallery_ids: Sequence[Any]) -> tuple
             "identities. Use one type for every label (e.g. all strings)"
         )
     return out[0], out[1]
+
+
+def _codes(q_list: list[Any], g_list: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of labels already known to be all strings (or all ints): the gallery's in order of
+    first appearance, then the queries' labels that the gallery lacks."""
+    codes = {label: i for i, label in enumerate(dict.fromkeys(g_list))}
+    g_codes = np.fromiter(map(codes.__getitem__, g_list), dtype=np.int64, count=len(g_list))
+    if all(label in codes for label in q_list):
+        q_codes = np.fromiter(map(codes.__getitem__, q_list), dtype=np.int64, count=len(q_list))
+    else:
+        q_codes = np.fromiter((codes.setdefault(label, len(codes)) for label in q_list), dtype=np.int64, count=len(q_list))
+    return q_codes, g_codes
 
 
 def _label_kind(label: Any, name: str, i: int) -> str:

@@ -25,16 +25,8 @@ from fp_rank.galleries.schema import (
     MANIFEST_FILE,
     REFERENCE_SPLIT,
 )
+from fp_rank.protocol import CITATION
 from fp_rank.version import PROTOCOL_VERSION
-
-#: BibTeX entry of the benchmark paper, closing every card.
-FP_RANK_CITATION = """@article{kilrain2025finerpersonalization,
-  title   = {Finer-Personalization Rank: Fine-Grained Retrieval Examines Identity Preservation
-             for Personalized Generation},
-  author  = {Kilrain and Carlyn and Chae and Beery and Chao and Gu},
-  journal = {arXiv preprint arXiv:2512.19026},
-  year    = {2025}
-}"""
 
 #: The benchmark paper; the Hub links arXiv abstract URLs found in a card.
 PAPER_URL = "https://arxiv.org/abs/2512.19026"
@@ -111,7 +103,7 @@ def card_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, An
         "keep_duplicates": bool(summary.get("keep_duplicates", False)),
         "skipped": list(summary["skipped"]),
         "manifest": MANIFEST_FILE,
-        "citation": FP_RANK_CITATION,
+        "citation": CITATION.rstrip(),
     }
     return {
         "pretty_name": spec.pretty_name,
@@ -206,32 +198,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _body(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
-    first_group = spec.groups[0].name
-    counts = summary["counts"]
-    group_rows = [
-        (
-            f"`{g.name}`",
-            g.noun,
-            len(summary["group_identities"][g.name]),
-            counts[g.name][GALLERY_SPLIT],
-            counts[g.name][REFERENCE_SPLIT],
-            counts[g.name][HOLDOUT_SPLIT],
-        )
-        for g in spec.groups
-    ]
-    group_of = {i: g for g, members in summary["group_identities"].items() for i in members}
-    identity_rows = [
-        (f"`{label}`", name, f"`{group_of[label]}`", *summary["identity_counts"][label].values())
-        for label, name in summary["identities"].items()
-    ]
-    column_rows = [
-        ("`image`", "image (bytes embedded)", "the photo"),
-        ("`identity`", "string", "stable identity label; put it on your generated images"),
-        ("`identity_name`", "string", "readable name of the identity"),
-        ("`group`", "string", "the group (config) the identity belongs to"),
-        ("`source_path`", "string", f"where the image is in the {spec.source.name} source"),
-        ("`sha256`", "string", "SHA-256 of the image bytes"),
-    ] + [(f"`{name}`", dtype, "source metadata") for name, dtype in spec.extra_columns.items()]
+    """The card's Markdown under the front matter, section by section."""
+    return "\n".join([
+        _head(spec), _sources_and_uses(spec), _structure(spec, summary), _creation(spec, summary), _closing(spec),
+    ])
+
+
+def _head(spec: GallerySpec) -> str:
+    """The title, what the benchmark is, and how to load it."""
     encoders = spec.recommended_encoders
     encoder_line = (
         f"primary `{encoders['primary']}`; general: {', '.join(f'`{e}`' for e in encoders['general']) or 'none'}; "
@@ -239,33 +213,7 @@ def _body(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
     )
     if encoders.get("note"):
         encoder_line += f" {encoders['note']}"
-    duplicates = summary["duplicates"]
-    skipped = summary["skipped"]
-    keep_duplicates = bool(summary.get("keep_duplicates", False))
-    dup_text = (
-        "\n".join(_duplicate_line(d, keep_duplicates) for d in duplicates)
-        if duplicates
-        else "No byte-identical images were found among the images read."
-    )
-    if keep_duplicates:
-        dup_text = (
-            "Built with `--keep-duplicates` (`keep_duplicates=True`): byte-identical copies stay where the "
-            "selection put them, as in the reference code, so a copy can sit in two splits or twice in one. "
-            "Load such a gallery with `on_duplicate=\"allow\"` (CLI `--on-duplicate allow`).\n\n" + dup_text
-        )
-    disjoint = (
-        "No source file is in two splits; byte-identical copies may be (see Duplicates)."
-        if keep_duplicates
-        else "No source file and no byte-identical image is in two splits."
-    )
-    notes = summary.get("selection_notes") or ""
-    notes = f"\n\n{notes}" if notes else ""
-    skip_text = (
-        "\n".join(f"- `{s['source_path']}`: {s['reason']}" for s in skipped)
-        if skipped
-        else "No file was skipped."
-    )
-    prompts = "\n".join(f"{n}. {p}" for n, p in enumerate(spec.prompts, start=1))
+    first_group = spec.groups[0].name
     return f"""# {spec.pretty_name}
 
 {spec.description}
@@ -299,8 +247,13 @@ import fp_rank
 
 gallery = fp_rank.load_gallery("path/or/hub-id", "{first_group}")
 ```
+"""
 
-## Dataset Sources
+
+def _sources_and_uses(spec: GallerySpec) -> str:
+    """Where the images come from, what each split is for, and the prompts."""
+    prompts = "\n".join(f"{n}. {p}" for n, p in enumerate(spec.prompts, start=1))
+    return f"""## Dataset Sources
 
 - **Homepage:** {spec.source.homepage}
 - **Download:** {spec.source.download}
@@ -327,8 +280,37 @@ or the owners of vehicles or animals.
 {prompts}
 
 {spec.prompt_notes}
+"""
 
-## Dataset Structure
+
+def _structure(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
+    """Configs, splits, shards, and the counts per group and identity."""
+    counts = summary["counts"]
+    group_rows = [
+        (
+            f"`{g.name}`",
+            g.noun,
+            len(summary["group_identities"][g.name]),
+            counts[g.name][GALLERY_SPLIT],
+            counts[g.name][REFERENCE_SPLIT],
+            counts[g.name][HOLDOUT_SPLIT],
+        )
+        for g in spec.groups
+    ]
+    group_of = {i: g for g, members in summary["group_identities"].items() for i in members}
+    identity_rows = [
+        (f"`{label}`", name, f"`{group_of[label]}`", *summary["identity_counts"][label].values())
+        for label, name in summary["identities"].items()
+    ]
+    column_rows = [
+        ("`image`", "image (bytes embedded)", "the photo"),
+        ("`identity`", "string", "stable identity label; put it on your generated images"),
+        ("`identity_name`", "string", "readable name of the identity"),
+        ("`group`", "string", "the group (config) the identity belongs to"),
+        ("`source_path`", "string", f"where the image is in the {spec.source.name} source"),
+        ("`sha256`", "string", "SHA-256 of the image bytes"),
+    ] + [(f"`{name}`", dtype, "source metadata") for name, dtype in spec.extra_columns.items()]
+    return f"""## Dataset Structure
 
 Configs: `all` (default; every group) and one per group. Splits: `gallery`, `reference` and,
 where images remained, `holdout`. Shards: `data/<group>/<split>-00000-of-00001.parquet`.
@@ -341,8 +323,38 @@ where images remained, `holdout`. Shards: `data/<group>/<split>-00000-of-00001.p
 Columns:
 
 {_table(("column", "type", "meaning"), column_rows)}
+"""
 
-## Dataset Creation
+
+def _creation(spec: GallerySpec, summary: Mapping[str, Any]) -> str:
+    """How the images were selected, duplicates and skipped files, personal information."""
+    duplicates = summary["duplicates"]
+    skipped = summary["skipped"]
+    keep_duplicates = bool(summary.get("keep_duplicates", False))
+    dup_text = (
+        "\n".join(_duplicate_line(d, keep_duplicates) for d in duplicates)
+        if duplicates
+        else "No byte-identical images were found among the images read."
+    )
+    if keep_duplicates:
+        dup_text = (
+            "Built with `--keep-duplicates` (`keep_duplicates=True`): byte-identical copies stay where the "
+            "selection put them, as in the reference code, so a copy can sit in two splits or twice in one. "
+            "Load such a gallery with `on_duplicate=\"allow\"` (CLI `--on-duplicate allow`).\n\n" + dup_text
+        )
+    disjoint = (
+        "No source file is in two splits; byte-identical copies may be (see Duplicates)."
+        if keep_duplicates
+        else "No source file and no byte-identical image is in two splits."
+    )
+    notes = summary.get("selection_notes") or ""
+    notes = f"\n\n{notes}" if notes else ""
+    skip_text = (
+        "\n".join(f"- `{s['source_path']}`: {s['reason']}" for s in skipped)
+        if skipped
+        else "No file was skipped."
+    )
+    return f"""## Dataset Creation
 
 ### Curation Rationale
 
@@ -371,8 +383,12 @@ but photos gathered from the web or by field cameras can show bystanders, licenc
 or places. The images are stored byte for byte as read from the source, so any EXIF metadata
 the source files carry (camera, time, and for some photos GPS position) is kept. Nothing was
 detected, blurred or removed. Do not use these images to identify people, or the owners of vehicles or animals.
+"""
 
-## Bias, Risks, and Limitations
+
+def _closing(spec: GallerySpec) -> str:
+    """Limitations, contact and citations."""
+    return f"""## Bias, Risks, and Limitations
 
 {spec.limitations}
 
@@ -396,6 +412,6 @@ Source dataset:
 Benchmark:
 
 ```bibtex
-{FP_RANK_CITATION}
+{CITATION.rstrip()}
 ```
 """
