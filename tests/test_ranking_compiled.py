@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,7 +79,8 @@ def test_without_a_writable_cache_folder_the_kernel_compiles_per_process(tmp_pat
     code = (
         "import numpy as np\n"
         "from numba.core import caching\n"
-        "caching.CacheImpl._locator_classes = []  # as if no cache folder were writable\n"
+        "def unwritable(self): raise OSError('read-only')\n"
+        "caching._CacheLocator.ensure_cache_path = unwritable  # as if no cache folder were writable\n"
         "from fp_rank import rank_metrics\n"
         "from fp_rank.ranking import _numba_counts, compiled\n"
         "res = rank_metrics(np.array([[0.9, 0.1, 0.8]]), ['a'], ['a', 'b', 'a'])\n"
@@ -87,6 +89,34 @@ def test_without_a_writable_cache_folder_the_kernel_compiles_per_process(tmp_pat
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["False", "True", "[1.0]"]
+
+
+def test_the_kernel_cache_is_keyed_on_every_kernel_file(tmp_path):
+    """The entry point compiles in functions from other files; an upgrade changing only those must
+    not load the old machine code that pip leaves in __pycache__."""
+    pytest.importorskip("numba")
+    from numba.core import caching
+
+    from fp_rank.ranking import _numba_cache, _numba_counts, _numba_kernels, scalar
+
+    stamp = ("fp-rank ranking kernel", _numba_cache.sources_digest())
+    for fn in (_numba_kernels.score_rows, _numba_counts.order_by_cells, _numba_kernels._expected_inp):
+        assert caching.CompileResultCacheImpl(fn.py_func).locator.get_source_stamp() == stamp
+    assert not getattr(caching.CompileResultCacheImpl(_plain).locator, "fp_rank_kernel", False)  # others: Numba's own
+    here = Path(scalar.__file__).parent
+    for name in _numba_cache.KERNEL_FILES:
+        copy = tmp_path / name
+        for other in _numba_cache.KERNEL_FILES:
+            (tmp_path / other).write_bytes((here / other).read_bytes())
+        assert _numba_cache.sources_digest(tmp_path) == _numba_cache.sources_digest()
+        copy.write_bytes(copy.read_bytes() + b"# changed\n")
+        _numba_cache.sources_digest.cache_clear()
+        assert _numba_cache.sources_digest(tmp_path) != stamp[1], name
+        _numba_cache.sources_digest.cache_clear()
+
+
+def _plain(x):
+    return x
 
 
 def test_switched_off_compiled_kernel_still_ranks(numpy_path):
@@ -105,6 +135,7 @@ def test_switched_off_compiled_kernel_still_ranks(numpy_path):
         (2, 0, 0.0),  # many relevant (> SMALL_U distinct): the cell histogram
         (2, 50, 0.0),  # many relevant with ties inside cells
         (2, 2000, 1.0),  # many relevant, few candidates
+        (2, 20, 3.0),  # many relevant above every other item, heavy ties: cells holding only relevant scores
         (3, 1, 0.0),  # every score equal
     ],
 )
@@ -116,6 +147,7 @@ def test_compiled_matches_numpy_path(numpy_path, dtype, n_ids, levels, shift):
     if n_ids == 2:
         assert ours.n_relevant.max() > compiled.SMALL_U
     _assert_same(ours, base)
+    np.testing.assert_array_equal(ours.top1, sim.argmax(axis=1))  # the first maximum, ties included
 
 
 def test_compiled_matches_numpy_path_on_many_random_shapes(numpy_path):

@@ -15,16 +15,26 @@ from typing import Any
 import numpy as np
 from numba import int32, njit
 
+from fp_rank.ranking import _numba_cache
+
 
 def _probe() -> int:
     return 0
 
 
-try:  # Numba caches next to this file, else in its user cache folder; with neither writable it refuses
-    njit(cache=True)(_probe)
-    CACHED = True
-except RuntimeError:  # (a read-only install with an unwritable home): compile in every process instead
-    CACHED = False
+def _can_cache() -> bool:
+    """Whether the kernel may use Numba's on-disk cache: keyed on all its files (see
+    :mod:`fp_rank.ranking._numba_cache`), next to them or else in Numba's user cache folder."""
+    if not _numba_cache.install():
+        return False
+    try:
+        njit(cache=True)(_probe)
+    except RuntimeError:  # no folder writable (a read-only install, an unwritable home)
+        return False
+    return True
+
+
+CACHED = _can_cache()  # False: compiled in every process instead
 
 jit = njit(nogil=True, cache=CACHED)
 
@@ -208,12 +218,15 @@ def order_by_cells(y: Any, rel: Any, lo: float, hi: float, m: int, buf: Any, ite
     ``y`` holds every item at least ``lo`` (the lowest relevant score), relevant ones included;
     ``rel`` the relevant scores (any order). Items are counted per cell, relevant scores grouped
     by cell (a counting sort, linear); cells are then walked from the top: every item of a higher
-    cell is above a cell's relevant scores, of a lower cell below, and only the items sharing a
-    cell with relevant scores (gathered in a second, cheap pass) are compared with them.
+    cell is above a cell's relevant scores, of a lower cell below. A cell holding as many items as
+    relevant scores holds only those (each relevant score is an item of ``y``), so its counts
+    follow from the sorted run; only the items of the other cells holding relevant scores are
+    gathered (a second, cheap pass) and compared with them.
 
     Args:
         buf: ``int64`` work arrays: ``buf[0:4]`` rows of ``m + 2`` (cell counts and starts of the
-            items and of the relevant scores), ``buf[4]`` at least ``len(y)`` long (cells of the items).
+            items and of the relevant scores), ``buf[4]`` at least ``len(y)`` long (cells of the
+            items), ``buf[5]`` at least ``len(rel)`` long (cells of the relevant scores).
         items, ranked: work arrays of the scores' dtype, at least ``len(y)`` and ``len(rel)`` long.
 
     Returns:
@@ -225,7 +238,7 @@ def order_by_cells(y: Any, rel: Any, lo: float, hi: float, m: int, buf: Any, ite
     scale = m / (hi - lo)
     top = float(m - 1)
     n_items, r = y.shape[0], rel.shape[0]
-    count, start, r_count, r_start, cell_of = buf[0], buf[1], buf[2], buf[3], buf[4]
+    count, start, r_count, r_start, cell_of, r_cell = buf[0], buf[1], buf[2], buf[3], buf[4], buf[5]
     count[: m + 2] = 0
     r_count[: m + 2] = 0
     for j in range(n_items):
@@ -233,49 +246,62 @@ def order_by_cells(y: Any, rel: Any, lo: float, hi: float, m: int, buf: Any, ite
     for j in range(n_items):
         count[cell_of[j]] += 1
     for p in range(r):
-        r_count[cell(float(rel[p]), lo, hi, scale, top)] += 1
+        r_cell[p] = cell(float(rel[p]), lo, hi, scale, top)
+    for p in range(r):
+        r_count[r_cell[p]] += 1
     acc, r_acc = 0, 0
-    for c in range(m + 2):  # each relevant cell's run of items and of relevant scores; cursors from here
+    for c in range(m + 2):  # the runs of the mixed cells' items and of every cell's relevant scores
         start[c], r_start[c] = acc, r_acc
-        acc += count[c] if r_count[c] else 0
+        acc += count[c] if count[c] != r_count[c] and r_count[c] else 0
         r_acc += r_count[c]
-    for j in range(n_items):  # only the items of relevant cells are gathered
+    for j in range(n_items):
         c = cell_of[j]
-        if r_count[c]:
+        if count[c] != r_count[c] and r_count[c]:
             items[start[c]] = y[j]
             start[c] += 1
     for p in range(r):
-        c = cell(float(rel[p]), lo, hi, scale, top)
+        c = r_cell[p]
         ranked[r_start[c]] = rel[p]
         r_start[c] += 1
-    nu, out, t = 0, 0, r - 1
-    above, c_next = 0, m + 1  # above: the items of the cells above c_next
-    while t >= 0:  # the relevant scores' runs, from the top cell down
-        c = cell(float(ranked[t]), lo, hi, scale, top)
-        while c_next > c:
-            above += count[c_next]
-            c_next -= 1
-        a = t + 1 - r_count[c]
-        if t > a:
-            _sort_run(ranked, a, t + 1)
-        first = start[c] - count[c]  # this cell's items: items[first:start[c]]
-        for q in range(a, t + 1):
+    return _walk_cells(count, start, r_count, r_start, m, items, ranked, rel, u, slot, g_start, g_end, gt, eq)
+
+
+@jit
+def _walk_cells(count: Any, start: Any, r_count: Any, r_end: Any, m: int, items: Any, ranked: Any, rel: Any, u: Any,
+                slot: Any, g_start: Any, g_end: Any, gt: Any, eq: Any) -> int:
+    """The walk of :func:`order_by_cells`, from the top cell down (``r_end[c]``: the end of cell ``c``'s
+    relevant scores in ``ranked``, ``start[c]`` of a mixed cell's items in ``items``)."""
+    nu, out, above = 0, 0, 0  # above: the items of the cells above c
+    for c in range(m + 1, -1, -1):
+        k = r_count[c]
+        if k == 0:
+            above += count[c]
+            continue
+        a, b = r_end[c] - k, r_end[c]
+        if k > 1:
+            _sort_run(ranked, a, b)
+        pure = count[c] == k
+        first = start[c] - count[c]  # a mixed cell's items: items[first:start[c]]
+        for q in range(a, b):
             v = ranked[q]
             if nu == 0 or v != u[nu - 1]:
                 u[nu] = v
                 g_start[nu] = out
-                n_gt, n_eq = 0, 0
-                for j in range(first, start[c]):
-                    n_gt += items[j] > v
-                    n_eq += items[j] == v
-                gt[nu] = above + n_gt
-                eq[nu] = n_eq
+                if pure:  # the cell's items are its relevant scores: those before q are above v
+                    gt[nu], eq[nu] = above + (q - a), 0
+                else:
+                    n_gt, n_eq = 0, 0
+                    for j in range(first, start[c]):
+                        n_gt += items[j] > v
+                        n_eq += items[j] == v
+                    gt[nu], eq[nu] = above + n_gt, n_eq
                 nu += 1
+            eq[nu - 1] += pure
             slot[out] = nu - 1
             g_end[nu - 1] = out + 1
             rel[out] = v
             out += 1
-        t = a - 1
+        above += count[c]
     return nu
 
 

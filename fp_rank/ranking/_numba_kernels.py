@@ -189,7 +189,7 @@ def score_rows(block: Any, order: Any, starts: Any, n_rel: Any, harmonic: Any, k
     gt, eq = np.empty(r_cap, np.int64), np.empty(r_cap, np.int64)
     m_cap = min(max(64, _CELLS_PER_SCORE * r_cap), _MAX_CELLS) + 2
     w = (np.empty(n, dtype=block.dtype), np.empty(n, dtype=block.dtype), np.empty(r_cap, dtype=block.dtype),
-         np.empty((5, max(m_cap, n)), dtype=np.int64))
+         np.empty((6, max(m_cap, n)), dtype=np.int64))
     for i in range(b):
         x = block[i]
         r = n_rel[i]
