@@ -77,23 +77,7 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
         The ``gr.Blocks`` app; start it with :func:`launch`.
     """
     space = space or ScoringSpace.from_env()
-
-    def on_gallery(label: str) -> tuple[Any, Any]:
-        try:
-            cfgs = space.configs(label)
-            return gr.Dropdown(choices=cfgs, value=cfgs[0]), gr.Dropdown(choices=space.identities(label, cfgs[0]), value=None)
-        except FpRankError as exc:
-            raise gr.Error(str(exc)) from None
-
-    def on_config(label: str, config: str) -> Any:
-        try:
-            return gr.Dropdown(choices=space.identities(label, config), value=None)
-        except FpRankError as exc:
-            raise gr.Error(str(exc)) from None
-
-    def on_samples() -> tuple[Any, ...]:
-        paths, csv_path = write_samples(space.work_root / "samples")
-        return paths, csv_path, DEMO_GALLERY, "all", None
+    on_gallery, on_config, on_samples = _choice_handlers(space)
 
     def on_score(
         files: Any,
@@ -135,79 +119,119 @@ def build_app(space: ScoringSpace | None = None) -> gr.Blocks:
             shutil.rmtree(request_dir / "inputs", ignore_errors=True)
             space.end_request(request_dir)
 
-    # Loaded after the handlers are defined: gr.Progress(track_tqdm=True) patches tqdm, and bars
-    # opened before the patch (the gallery load's) would otherwise fail when they are collected.
-    gallery_labels = list(space.galleries)
-    first = gallery_labels[0]
-    configs = space.configs(first)
-    identity_choices = space.identities(first, configs[0])
-    encoder_labels = list(space.encoders)
-
+    # The page is laid out after the handlers are defined: gr.Progress(track_tqdm=True) patches tqdm,
+    # and bars opened before the patch (the gallery load's) would otherwise fail when collected.
     # Gradio keeps its own copy of each upload (shared by identical files, so not ours to delete
     # mid-flight); delete_cache clears copies older than 30 minutes every 5 minutes.
     with gr.Blocks(title="fp-rank: identity preservation", analytics_enabled=False, delete_cache=(300, 1800)) as demo:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=320):
-                files = gr.File(
-                    label="Generated images (image files or a .zip)",
-                    file_count="multiple",
-                    file_types=["image", ".zip"],
-                    elem_id="fp-files",
-                    height=180,
-                )
-                with gr.Row():
-                    # min widths make the pair stack on a phone instead of cutting the gallery's label
-                    gallery = gr.Dropdown(gallery_labels, value=first, label="Gallery", elem_id="fp-gallery", min_width=220)
-                    config = gr.Dropdown(configs, value=configs[0], label="Config", allow_custom_value=True, elem_id="fp-config", min_width=120)
-                identity = gr.Dropdown(
-                    identity_choices,
-                    value=None,
-                    label="Identity shown in the batch",
-                    info="Required unless every file is listed in a mapping CSV.",
-                    allow_custom_value=True,
-                    elem_id="fp-identity",
-                )
-                method = gr.Textbox(value=DEFAULT_METHOD, label="Method name", max_lines=1, elem_id="fp-method")
-                mapping = gr.File(
-                    label="Or a mapping CSV: file, identity[, method]", file_types=[".csv"], elem_id="fp-mapping", height=150
-                )
-                encoder = gr.Dropdown(encoder_labels, value=encoder_labels[0], label="Encoder", elem_id="fp-encoder")
-                with gr.Row():
-                    sample = gr.Button(
-                        "Load sample images", variant="secondary", elem_id="fp-sample", visible=DEMO_GALLERY in space.galleries
-                    )
-                    score = gr.Button("Score", variant="primary", elem_id="fp-score")
-                gr.Markdown(f"<small>{html.escape(space.limits.describe())} Uploaded files are deleted after scoring (the server's upload cache within the hour).</small>")
-            with gr.Column(scale=3, min_width=420):
-                headline = gr.HTML(HEADLINE_PLACEHOLDER, label="Scores", elem_id="fp-headline")
-                status = gr.Markdown(label="Status", elem_id="fp-status")
-                with gr.Row():  # hidden until a result exists: nothing to download before
-                    json_file = gr.DownloadButton("Download report (JSON)", elem_id="fp-json", size="md", visible=False)
-                    csv_file = gr.DownloadButton("Download per-image CSV", elem_id="fp-csv", size="md", visible=False)
-                chart = gr.Plot(label="mAP per identity", show_label=False, elem_id="fp-chart")  # the figure has its title
+            inputs = _input_column(space)
+            outputs = _output_column()
         gr.Markdown(
             f"### Top-{space.top_k} gallery matches of each generated image\n"
             "Each strip shows the generated image (QUERY), then the real gallery photos it ranked highest, best first. "
             "**✓ HIT** (green frame): same identity as the query. **✗ MISS** (red frame): a look-alike identity."
         )
-        strip_view = gr.HTML(strips_html([], 0), label="Ranked strips", elem_id="fp-strips")
+        outputs["strips"] = gr.HTML(strips_html([], 0), label="Ranked strips", elem_id="fp-strips")
         # one line per cell; on a narrow screen the table scrolls sideways inside its box
-        table = gr.Dataframe(headers=TABLE_COLUMNS, label="Per image", interactive=False, elem_id="fp-table", wrap=False)
+        outputs["table"] = gr.Dataframe(headers=TABLE_COLUMNS, label="Per image", interactive=False, elem_id="fp-table",
+                                        wrap=False)
 
-        gallery.change(on_gallery, gallery, [config, identity], api_visibility="private")
-        config.change(on_config, [gallery, config], identity, api_visibility="private")
-        sample.click(on_samples, None, [files, mapping, gallery, config, identity], api_visibility="private")
-        score.click(
+        i, o = inputs, outputs
+        i["gallery"].change(on_gallery, i["gallery"], [i["config"], i["identity"]], api_visibility="private")
+        i["config"].change(on_config, [i["gallery"], i["config"]], i["identity"], api_visibility="private")
+        i["sample"].click(on_samples, None, [i["files"], i["mapping"], i["gallery"], i["config"], i["identity"]],
+                          api_visibility="private")
+        i["score"].click(
             on_score,
-            [files, gallery, config, identity, method, mapping, encoder],
-            [status, headline, json_file, csv_file, strip_view, table, chart],
+            [i[name] for name in ("files", "gallery", "config", "identity", "method", "mapping", "encoder")],
+            [o[name] for name in ("status", "headline", "json", "csv", "strips", "table", "chart")],
             api_name="score",
             concurrency_limit=env_int("FP_RANK_SPACE_CONCURRENCY", 2),
             scroll_to_output=True,
-        ).then(_show_downloads, [json_file, csv_file], [json_file, csv_file], api_visibility="private")  # /score still returns paths
+        ).then(_show_downloads, [o["json"], o["csv"]], [o["json"], o["csv"]], api_visibility="private")  # /score still returns paths
     demo.space = space  # type: ignore[attr-defined]  # for tests and launch()
     return demo
+
+
+def _choice_handlers(space: ScoringSpace) -> tuple[Any, Any, Any]:
+    """The handlers that refill the choices: a gallery picked, a config picked, the samples loaded."""
+
+    def on_gallery(label: str) -> tuple[Any, Any]:
+        try:
+            cfgs = space.configs(label)
+            return gr.Dropdown(choices=cfgs, value=cfgs[0]), gr.Dropdown(choices=space.identities(label, cfgs[0]), value=None)
+        except FpRankError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def on_config(label: str, config: str) -> Any:
+        try:
+            return gr.Dropdown(choices=space.identities(label, config), value=None)
+        except FpRankError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def on_samples() -> tuple[Any, ...]:
+        paths, csv_path = write_samples(space.work_root / "samples")
+        return paths, csv_path, DEMO_GALLERY, "all", None
+
+    return on_gallery, on_config, on_samples
+
+
+def _input_column(space: ScoringSpace) -> dict[str, Any]:
+    """The left column: the uploads, what they show, the encoder and the buttons (by name)."""
+    gallery_labels = list(space.galleries)
+    first = gallery_labels[0]
+    configs = space.configs(first)
+    encoder_labels = list(space.encoders)
+    c: dict[str, Any] = {}
+    with gr.Column(scale=2, min_width=320):
+        c["files"] = gr.File(
+            label="Generated images (image files or a .zip)",
+            file_count="multiple",
+            file_types=["image", ".zip"],
+            elem_id="fp-files",
+            height=180,
+        )
+        with gr.Row():
+            # min widths make the pair stack on a phone instead of cutting the gallery's label
+            c["gallery"] = gr.Dropdown(gallery_labels, value=first, label="Gallery", elem_id="fp-gallery", min_width=220)
+            c["config"] = gr.Dropdown(configs, value=configs[0], label="Config", allow_custom_value=True,
+                                      elem_id="fp-config", min_width=120)
+        c["identity"] = gr.Dropdown(
+            space.identities(first, configs[0]),
+            value=None,
+            label="Identity shown in the batch",
+            info="Required unless every file is listed in a mapping CSV.",
+            allow_custom_value=True,
+            elem_id="fp-identity",
+        )
+        c["method"] = gr.Textbox(value=DEFAULT_METHOD, label="Method name", max_lines=1, elem_id="fp-method")
+        c["mapping"] = gr.File(
+            label="Or a mapping CSV: file, identity[, method]", file_types=[".csv"], elem_id="fp-mapping", height=150
+        )
+        c["encoder"] = gr.Dropdown(encoder_labels, value=encoder_labels[0], label="Encoder", elem_id="fp-encoder")
+        with gr.Row():
+            c["sample"] = gr.Button(
+                "Load sample images", variant="secondary", elem_id="fp-sample", visible=DEMO_GALLERY in space.galleries
+            )
+            c["score"] = gr.Button("Score", variant="primary", elem_id="fp-score")
+        gr.Markdown(f"<small>{html.escape(space.limits.describe())} Uploaded files are deleted after scoring "
+                    "(the server's upload cache within the hour).</small>")
+    return c
+
+
+def _output_column() -> dict[str, Any]:
+    """The right column: the scores, the status, the downloads and the chart (by name)."""
+    c: dict[str, Any] = {}
+    with gr.Column(scale=3, min_width=420):
+        c["headline"] = gr.HTML(HEADLINE_PLACEHOLDER, label="Scores", elem_id="fp-headline")
+        c["status"] = gr.Markdown(label="Status", elem_id="fp-status")
+        with gr.Row():  # hidden until a result exists: nothing to download before
+            c["json"] = gr.DownloadButton("Download report (JSON)", elem_id="fp-json", size="md", visible=False)
+            c["csv"] = gr.DownloadButton("Download per-image CSV", elem_id="fp-csv", size="md", visible=False)
+        c["chart"] = gr.Plot(label="mAP per identity", show_label=False, elem_id="fp-chart")  # the figure has its title
+    return c
 
 
 def launch(demo: gr.Blocks | None = None, **kwargs: Any) -> Any:

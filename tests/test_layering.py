@@ -122,11 +122,11 @@ def test_every_module_has_a_layer(name: str) -> None:
     assert unit_of(name) is not None, f"{name} belongs to no layer of tests/test_layering.py LAYERS"
 
 
-@pytest.mark.parametrize("name", sorted(SOURCES), ids=str)
-def test_imports_point_down(name: str) -> None:
+def _wrong_way(name: str, path: Path) -> list[str]:
+    """The imports of module ``name`` (source ``path``) that point sideways or upward."""
     unit = unit_of(name)
     bad = []
-    for line, imported in _imported_modules(SOURCES[name]):
+    for line, imported in _imported_modules(path):
         target = _internal(imported)
         if target is None:
             continue
@@ -136,6 +136,12 @@ def test_imports_point_down(name: str) -> None:
         if _LAYER_OF[target_unit] >= _LAYER_OF[unit]:  # type: ignore[index]
             bad.append(f"line {line}: {imported} (layer {_LAYER_OF[target_unit]} {target_unit}, "
                        f"this is layer {_LAYER_OF[unit]} {unit})")  # type: ignore[index]
+    return bad
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES), ids=str)
+def test_imports_point_down(name: str) -> None:
+    bad = _wrong_way(name, SOURCES[name])
     assert not bad, f"{name} imports sideways or upward: {bad}"
 
 
@@ -145,9 +151,8 @@ def test_library_does_not_import_the_tools(path: Path) -> None:
     assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
 
-def test_no_import_circle() -> None:
-    """No strongly connected component of more than one module in the import graph (Tarjan)."""
-    graph = _edges()
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -178,7 +183,27 @@ def test_no_import_circle() -> None:
     for v in sorted(graph):
         if v not in index:
             visit(v)
+    return circles
+
+
+def test_no_import_circle() -> None:
+    circles = _circles(_edges())
     assert not circles, f"import circles: {circles}"
+
+
+def test_the_checks_catch_an_upward_import_a_sideways_one_and_a_circle(tmp_path: Path) -> None:
+    """The checks themselves fail on the faults they exist for (each planted in a scratch file)."""
+    upward = tmp_path / "report.py"
+    upward.write_text("def f():\n    from fp_rank.views.table import format_table\n")
+    assert _wrong_way("fp_rank.reporting.report", upward) == [
+        f"line 2: fp_rank.views.table (layer {_LAYER_OF['fp_rank.views']} fp_rank.views, "
+        f"this is layer {_LAYER_OF['fp_rank.reporting']} fp_rank.reporting)"
+    ]
+    sideways = tmp_path / "leaderboard.py"
+    sideways.write_text("from fp_rank.demo import demo_gallery\nfrom fp_rank.ranking import rank_metrics\n")
+    assert [b.split(" (")[0] for b in _wrong_way("fp_rank.hub.leaderboard", sideways)] == ["line 1: fp_rank.demo"]
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []
 
 
 def test_the_checks_see_function_level_imports(tmp_path: Path) -> None:

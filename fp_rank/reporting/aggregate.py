@@ -78,27 +78,14 @@ def summarise_method(
     """One method's result under one encoder from its per-query rows (see :func:`summarise`)."""
     groups = np.asarray([str(r["group"]) for r in rows], dtype=object)
     idents = np.asarray([str(r["identity"]) for r in rows], dtype=object)
+    prompts = np.asarray([str(r.get("prompt")) for r in rows], dtype=object)
     group_names = sorted(set(groups.tolist()))
 
     def column(name: str) -> np.ndarray:
         return np.asarray([_float(r.get(name)) for r in rows], dtype=np.float64)
 
-    prompts = np.asarray([str(r.get("prompt")) for r in rows], dtype=object)
-
     def by_group(values: np.ndarray, aggregation: str = "query_mean") -> dict[str, float]:
-        ok = np.isfinite(values)
-        if aggregation == "query_mean":
-            return {g: _mean(values[ok & (groups == g)]) for g in group_names}
-        # identity_prompt_mean: mean over identities of the mean over prompts of the mean over images
-        out = {}
-        for g in group_names:
-            in_g = np.flatnonzero(ok & (groups == g))
-            per_identity = []
-            for pos in indices_by_label(idents[in_g]).values():
-                at = in_g[pos]
-                per_identity.append(np.mean([_mean(values[at[p]]) for p in indices_by_label(prompts[at]).values()]))
-            out[g] = float(np.mean(per_identity)) if per_identity else float("nan")
-        return out
+        return _group_means(values, aggregation, groups, group_names, idents, prompts)
 
     values: dict[str, Any] = {}
     per_group: dict[str, dict[str, float]] = {}
@@ -120,17 +107,7 @@ def summarise_method(
     per_identity = {
         ident: _mean(ap[scored_at[pos]]) for ident, pos in sorted(indices_by_label(idents[scored_at]).items())
     }
-    ceiling, split_of = _ceiling(group_names, ceiling_of)
-    floor, headline = values[metric("floor").result_field], values[metric("map").result_field]
-    values[metric("ceiling").result_field] = ceiling
-    baseline = {g: ceiling_of.get(("reference", g), float("nan")) for g in group_names}
-    values[metric("baseline").result_field] = (
-        _macro(baseline) if group_names and all(np.isfinite(v) for v in baseline.values()) else None
-    )
-    values[metric("normalised").result_field] = (
-        (headline - floor) / (ceiling - floor)
-        if ceiling is not None and np.isfinite(ceiling) and ceiling - floor > 1e-12 else None
-    )
+    split_of = _reference_values(values, group_names, ceiling_of)
     used = sorted(set(split_of.values()))
     tied = np.asarray([bool(r.get("tied")) for r in rows], dtype=bool)
     return MethodResult(
@@ -149,6 +126,42 @@ def summarise_method(
         n_skipped=int(counts.get("n_skipped", 0)),
         n_excluded=int(counts.get("n_excluded", 0)),
     )
+
+
+def _group_means(values: np.ndarray, aggregation: str, groups: np.ndarray, group_names: list[str], idents: np.ndarray,
+                 prompts: np.ndarray) -> dict[str, float]:
+    """Per group, the mean of the finite ``values``: over queries (``query_mean``), or over
+    identities of the mean over prompts of the mean over images (``identity_prompt_mean``)."""
+    ok = np.isfinite(values)
+    if aggregation == "query_mean":
+        return {g: _mean(values[ok & (groups == g)]) for g in group_names}
+    out = {}
+    for g in group_names:
+        in_g = np.flatnonzero(ok & (groups == g))
+        per_identity = []
+        for pos in indices_by_label(idents[in_g]).values():
+            at = in_g[pos]
+            per_identity.append(np.mean([_mean(values[at[p]]) for p in indices_by_label(prompts[at]).values()]))
+        out[g] = float(np.mean(per_identity)) if per_identity else float("nan")
+    return out
+
+
+def _reference_values(values: dict[str, Any], group_names: list[str],
+                      ceiling_of: Mapping[tuple[str, str], float]) -> dict[str, str]:
+    """Add the values the real images give (ceiling, real-image baseline, normalised mAP) to
+    ``values``; returns the split that gave each group's ceiling."""
+    ceiling, split_of = _ceiling(group_names, ceiling_of)
+    floor, headline = values[metric("floor").result_field], values[metric("map").result_field]
+    values[metric("ceiling").result_field] = ceiling
+    baseline = {g: ceiling_of.get(("reference", g), float("nan")) for g in group_names}
+    values[metric("baseline").result_field] = (
+        _macro(baseline) if group_names and all(np.isfinite(v) for v in baseline.values()) else None
+    )
+    values[metric("normalised").result_field] = (
+        (headline - floor) / (ceiling - floor)
+        if ceiling is not None and np.isfinite(ceiling) and ceiling - floor > 1e-12 else None
+    )
+    return split_of
 
 
 def _ceiling(groups: list[str], ceiling_of: Mapping[tuple[str, str], float]) -> tuple[float | None, dict[str, str]]:

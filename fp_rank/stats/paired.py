@@ -340,19 +340,7 @@ def paired_comparison(
         low, high = _paired_bootstrap(data_a, data_b, n_boot, confidence, boot_seq)
         ci = ConfidenceInterval(difference, low, high, confidence, n_boot, seed, warnings=notes)
 
-    diffs, weights = [], []
-    for group_a, group_b in zip(data_a, data_b):
-        d = group_a.identity_sums() / group_a.sizes - group_b.identity_sums() / group_b.sizes
-        m = (group_a.sizes + group_b.sizes) / 2.0
-        diffs.append(d)
-        weights.append(m / (m.sum() * n_groups))
-    p_value, exact, n_evaluated = permutation_p_value(
-        np.concatenate(diffs),
-        np.concatenate(weights),
-        n_permutations=n_permutations,
-        seed=int(perm_seq.generate_state(1)[0]),
-    )
-
+    p_value, exact, n_evaluated = _sign_flip_test(data_a, data_b, n_permutations, perm_seq)
     n_shared = sum(len(group.identities) for group in data_a)
     floor = 2.0 / 2**n_shared
     if exact and floor > 1.0 - confidence:
@@ -365,16 +353,9 @@ def paired_comparison(
         if exact
         else f"{n_permutations} random sign vectors, p = (1 + extreme) / (1 + {n_permutations})"
     )
-    interval_text = (
-        f"Student-t CI from the paired per-identity differences (identity-clustered standard "
-        f"error, Satterthwaite df={ci.df if ci.df is None else round(ci.df, 1)})"
-        if interval == "t"
-        else f"percentile CI from a paired hierarchical bootstrap (identities drawn jointly "
-        f"within groups, queries drawn per method; n_boot={n_boot}, seed={seed})"
-    )
     method = (
         f"difference of macro means on {n_shared} shared identities in {n_groups} group(s); "
-        f"{confidence * 100:g}% {interval_text}; two-sided sign-flip permutation test over "
+        f"{confidence * 100:g}% {_interval_text(ci, n_boot, seed)}; two-sided sign-flip permutation test over "
         f"identities with macro weights ({test})"
     )
     shared_sorted = [identity for group in data_a for identity in group.identities]
@@ -393,6 +374,37 @@ def paired_comparison(
         exact=exact,
         n_permutations=n_evaluated,
         warnings=notes,
+    )
+
+
+def _sign_flip_test(data_a: list[_GroupData], data_b: list[_GroupData], n_permutations: int,
+                    perm_seq: np.random.SeedSequence) -> tuple[float, bool, int]:
+    """The permutation test of :func:`paired_comparison` on the per-identity differences with macro
+    weights: ``(p_value, exact, sign vectors evaluated)``."""
+    n_groups = len(data_a)
+    diffs, weights = [], []
+    for group_a, group_b in zip(data_a, data_b):
+        d = group_a.identity_sums() / group_a.sizes - group_b.identity_sums() / group_b.sizes
+        m = (group_a.sizes + group_b.sizes) / 2.0
+        diffs.append(d)
+        weights.append(m / (m.sum() * n_groups))
+    return permutation_p_value(
+        np.concatenate(diffs),
+        np.concatenate(weights),
+        n_permutations=n_permutations,
+        seed=int(perm_seq.generate_state(1)[0]),
+    )
+
+
+def _interval_text(ci: ConfidenceInterval, n_boot: int, seed: int) -> str:
+    if ci.method == "t":
+        return (
+            f"Student-t CI from the paired per-identity differences (identity-clustered standard "
+            f"error, Satterthwaite df={ci.df if ci.df is None else round(ci.df, 1)})"
+        )
+    return (
+        f"percentile CI from a paired hierarchical bootstrap (identities drawn jointly "
+        f"within groups, queries drawn per method; n_boot={n_boot}, seed={seed})"
     )
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fp_rank.errors import InputError
-from fp_rank.views.figures import _figure_class, _labels
+from fp_rank.views.figure_inputs import _figure_class, _labels
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
