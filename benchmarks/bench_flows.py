@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import models  # noqa: E402
 from _common import machine, parse_args, timed, write_result  # noqa: E402
 
-import fp_rank  # noqa: E402
 from fp_rank import evaluate, load_encoder, load_gallery  # noqa: E402
 from fp_rank.encoding.encoders import Encoder  # noqa: E402
 from fp_rank.ranking.metrics import average_precision  # noqa: E402
@@ -42,7 +41,6 @@ class ForwardCounter:
     def __init__(self) -> None:
         self.images = 0
         self.loads = 0
-        self._load = fp_rank.encoding.encoders.load_encoder
         self._embed = Encoder.embed_tensor
 
     def __enter__(self) -> ForwardCounter:

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import models  # noqa: E402
@@ -116,13 +115,12 @@ def decode_once(work: Path, repeats: int, n_methods: int) -> dict[str, Any]:
         bf.fp_rank_flow(gallery, generated, folders, work / f"cache_{runs['n']}")
 
     def before() -> None:  # the leakage guard decoding every image in a pass of its own (main before issue 14)
-        hook, fps = embed.Embedder._leak_hook, embed.Embedder._index_fingerprints
-        embed.Embedder._leak_hook = lambda self: None  # type: ignore[method-assign]
-        embed.Embedder._index_fingerprints = lambda self: None  # type: ignore[method-assign]
+        taps = embed.Embedder._guard_taps
+        embed.Embedder._guard_taps = lambda self: None  # type: ignore[method-assign]  # no fingerprint taps
         try:
             ours()
         finally:
-            embed.Embedder._leak_hook, embed.Embedder._index_fingerprints = hook, fps  # type: ignore[method-assign]
+            embed.Embedder._guard_taps = taps  # type: ignore[method-assign]
 
     def no_guard() -> None:  # the same flow with the leakage guard off (what the guard costs)
         runs["n"] += 1
@@ -170,19 +168,20 @@ def guard_cost(work: Path, repeats: int, n_methods: int) -> dict[str, Any]:
     enc = load_encoder(str(models.build("tiny-dinov2", work / "guard_tiny")))
     index = gallery_leak_index(load_gallery(str(gallery)))
 
-    def resizes_only(i: int, rgb: Any) -> None:
+    def resizes_only(rgb: Any) -> None:
         rgb.convert("L").resize((32, 32), Image.Resampling.BOX)
         rgb.resize((16, 16), Image.Resampling.BOX)
 
-    hooks: dict[str, Any] = {
+    hooks: dict[str, Any] = {  # taps of the decode stream (round 2: Encoder.encode(on_decoded=))
         "no guard": None,
         "the two Pillow resizes only": resizes_only,
-        "fingerprint": lambda i, rgb: leak_fingerprint(rgb),
-        "fingerprint and match (the guard)": lambda i, rgb: index.match(None, digest=None, rgb=rgb),
+        "fingerprint": leak_fingerprint,
+        "fingerprint and match (the guard)": lambda rgb: index.match(None, digest=None, rgb=rgb),
     }
     enc.encode(files, batch_size=32, progress=False)  # warm-up
+
     def run(hook: Any) -> Any:
-        return enc.encode(files, batch_size=32, progress=False, **({"on_decoded": hook} if hook else {}))
+        return enc.encode(files, batch_size=32, progress=False, taps={"guard": hook} if hook else None)
 
     times = interleaved({name: (lambda hook=hook: run(hook)) for name, hook in hooks.items()}, repeats)
     rgb = to_rgb(files[0])
@@ -275,6 +274,7 @@ def _pooled(runs: list[dict[str, Any]], figures: Any) -> dict[str, Any]:
 
 def ranking(repeats: int, quick: bool) -> dict[str, Any]:
     from fp_rank import rank_metrics
+    from fp_rank.ranking.accumulate import cpu_threads
 
     rng = np.random.default_rng(0)
     regimes = [  # (name, Q, N, R, shift, dtype)
@@ -295,7 +295,7 @@ def ranking(repeats: int, quick: bool) -> dict[str, Any]:
         if shift is not None:
             sim[gallery_ids[None, :] == query_ids[:, None]] += shift
         rank_metrics(sim[:2], query_ids[:2], gallery_ids)  # warm-up (imports, compiled kernel, thread pool)
-        threads = torch.get_num_threads()
+        threads = cpu_threads()
         t = interleaved({
             "one pass (row max)": lambda: sim.max(axis=1),
             "rank_metrics": lambda: rank_metrics(sim, query_ids, gallery_ids),
@@ -347,12 +347,16 @@ def rank_memory(work: Path, worlds: list[int], n_images: int, dim: int, chunk: i
 
 
 def _with_threads(n: int, fn: Any) -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    """Run ``fn`` with the ranking limited to ``n`` threads (``OMP_NUM_THREADS``, which it follows)."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(n)
     try:
         return fn()
     finally:
-        torch.set_num_threads(before)
+        if before is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
 
 
 def _numpy_path(fn: Any) -> Any:
@@ -507,7 +511,7 @@ def section(res: dict[str, Any]) -> list[str]:
         fp_ms = f"{g['fingerprint_alone_ms']:.2f}" if g else "0.2"
         out += ["", "Per repeat, fp-rank / limit" + (" (PASSIVE)" if du else "") + ": " + ", ".join(f"{x:.2f}" for x in d["ratio_fp_rank_to_limit_per_repeat"])
                 + ". The leakage guard now takes each generated image's sha256 from the deduplication hash and its pHash "
-                "and thumbnail from the RGB picture the first encoder decodes (`Encoder.encode(on_decoded=)`); the real "
+                "and thumbnail from the RGB picture the first encoder decodes (round 2: `Encoder.encode(on_decoded=)`; now a tap of the decode stream, `Encoder.encode(taps=)`); the real "
                 "splits' fingerprints are taken while they are encoded, so nothing is decoded twice unless it came from "
                 "the cache. With the guard off the flow is within a few percent of the limit (loading the gallery, "
                 "ranking, the report); what the guard still costs is its own arithmetic, not a decode: per image two "
@@ -575,7 +579,7 @@ def section(res: dict[str, Any]) -> list[str]:
                        f"{x['numpy_path_s']:.3f} s | {x['numpy_path_ratio']:.1f}x | {x['speedup_vs_numpy_path']:.1f}x | "
                        f"{x['max_abs_ap_difference']:.1e} |")
         threads = r["regimes"][0]["threads"]
-        out += ["", f"`rank_metrics` used {threads} threads (torch's intra-op setting); the one pass is NumPy's "
+        out += ["", f"`rank_metrics` used {threads} threads (in round 2 torch's intra-op setting; now OMP_NUM_THREADS, else the cores this process may use); the one pass is NumPy's "
                 "single-threaded row max. The counting is compiled (`fp_rank/ranking/compiled.py`, Numba): per query "
                 "and pair of distinct relevant scores, one vectorised compare-and-count loop over the row while it sits "
                 "in the cache (up to 16 distinct scores), a monotone cell histogram beyond; the items below the lowest relevant "
@@ -583,10 +587,9 @@ def section(res: dict[str, Any]) -> list[str]:
                 "runs without Numba (`FP_RANK_NO_NUMBA=1`); both agree to the printed difference and exactly on ranks, "
                 "ties and top-1 (`tests/test_ranking_compiled.py`). Where the target is not met, the per-relevant-item "
                 "work dominates (R = 1000 relevant items in a 10,000-item row: each needs its tie group, its precision "
-                "and its Recall@k terms), or the row is short enough that the fixed per-query cost shows. Tensors on a "
-                "GPU are ranked on the GPU (`_count_block_torch`: comparisons for up to 32 relevant items, one sort and "
-                "`torch.searchsorted` beyond; tested on the CPU against the other paths); no GPU was lent, so it is "
-                "not timed here.", ""]
+                "and its Recall@k terms), or the row is short enough that the fixed per-query cost shows. In round 2, "
+                "tensors on a GPU were ranked on the GPU by a third, torch, path (not timed: no GPU was lent); round 3 "
+                "removed it, and tensors are now read on the CPU by the same two paths.", ""]
     m = res.get("rank_memory")
     if m:
         out += [f"**Memory per rank** (`torchrun --nproc_per_node W`, gloo on the CPU; {m['images']:,} generated images, "

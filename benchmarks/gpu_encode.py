@@ -11,8 +11,8 @@ random weights (same FLOPs as the published checkpoints); images are photo-like 
 512 to 1024 px. The bare forward runs ``Encoder.embed_tensor`` on preprocessed tensors on the
 host (copy to the GPU included, as in the pipeline); the pipeline is ``Encoder.encode`` on the
 files with ``num_workers`` = W decoding processes (pinned memory, non-blocking copies). The
-ranking part times ``rank_metrics_from_embeddings`` with the embeddings on the GPU against one
-pass over the same similarities. ``--budget-s`` stops starting new measurements when the time
+ranking part times ``rank_metrics_from_embeddings`` given embeddings on the GPU (read on the CPU
+and ranked there since round 3) against one pass over the same similarities on the GPU. ``--budget-s`` stops starting new measurements when the time
 is spent, so a run always returns what it measured.
 """
 
@@ -76,7 +76,7 @@ def measure(folder: Path, paths: list[str], batch: int, device: str, dtype: str,
 
 
 def ranking_on_device(device: str, quick: bool) -> dict[str, Any]:
-    """rank_metrics_from_embeddings with GPU-resident embeddings vs one pass over the same similarities."""
+    """rank_metrics_from_embeddings given GPU-resident embeddings (ranked on the CPU) vs one GPU pass over the similarities."""
     import numpy as np
     import torch
 

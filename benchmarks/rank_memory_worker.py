@@ -1,9 +1,10 @@
 """One rank of the memory-per-rank benchmark (launched by ``bench_round2.py --only rank_memory``).
 
 Encodes ``N`` tiny generated images with a near-free ``D``-dimensional callable encoder through
-:func:`fp_rank.distributed.encode_chunks` (chunks of ``C`` images, no cache) and records, at the
-moment this rank hands its embeddings to the final gather: the embedding bytes it holds, and its
-resident memory high-water mark above the level before encoding. Writes ``OUT/rank<r>.json``.
+:func:`fp_rank.evaluation.embed.encode_sharded` (chunks of ``C`` images, no cache, each rank its
+share of every chunk) and records, at the moment this rank hands its embeddings to the gather
+(:func:`fp_rank.distributed.gather_encoded`): the embedding bytes it holds, and its resident
+memory high-water mark above the level before encoding. Writes ``OUT/rank<r>.json``.
 With ``padded`` as the fifth argument the final gather is the one of main before issue 14 (one
 padded all-gather of whole shards, concatenated, then put in input order).
 """
@@ -39,6 +40,7 @@ def main() -> None:
 
     from fp_rank import distributed
     from fp_rank.encoding import load_encoder
+    from fp_rank.evaluation.embed import encode_sharded
 
     torch.set_num_threads(1)
     ctx, _ = distributed.setup()
@@ -51,27 +53,28 @@ def main() -> None:
     encoder = load_encoder(embed, name="rank-memory", revision="bench")
     images = [Image.new("RGB", (8, 8), (i % 251, (i // 251) % 251, 7)) for i in range(n)]
     seen: dict[str, int] = {}
-    real_gather = distributed._gather
+    real_gather = distributed.gather_encoded
 
-    def gather(c, local, error):  # noqa: ANN001 - the module's private signature
-        seen["held_bytes"] = int(local.embeddings.nbytes) if local is not None else 0
+    def gather(kept, embeddings, skipped, error):  # noqa: ANN001, ANN202 - the primitive's signature
+        seen["held_bytes"] = max(seen.get("held_bytes", 0), int(embeddings.nbytes))
         seen["hwm_before_gather_kib"] = _status_kib("VmHWM")
-        return real_gather(c, local, error)
+        return real_gather(kept, embeddings, skipped, error)
 
-    distributed._gather = gather
+    distributed.gather_encoded = gather
     if len(sys.argv) > 5 and sys.argv[5] == "padded":
         distributed._gather_rows = _padded_gather
     release_free_memory()
     Path("/proc/self/clear_refs").write_text("5")
     base = _status_kib("VmRSS")
-    res, _ = distributed.encode_chunks(encoder, images, chunk_size=chunk, batch_size=64,
-                                       cached=lambda lo, hi: None, store=lambda lo, hi, r: None, progress=False)
+    parts = [encode_sharded(encoder, images[lo : lo + chunk], batch_size=64, progress=False)
+             for lo in range(0, n, chunk)]
+    kept = np.concatenate([lo + p.kept for lo, p in zip(range(0, n, chunk), parts)])
     after_kib = _status_kib("VmHWM")
     record = {
         "rank": ctx.rank, "world_size": ctx.world_size, "images": n, "dim": dim, "chunk": chunk,
-        "total_bytes": n * dim * 4, "held_bytes_before_gather": seen.get("held_bytes", int(res.embeddings.nbytes)),
+        "total_bytes": n * dim * 4, "held_bytes_before_gather": seen.get("held_bytes", 0),
         "peak_extra_before_gather_bytes": (seen.get("hwm_before_gather_kib", after_kib) - base) * 1024,
-        "peak_extra_with_gather_bytes": (after_kib - base) * 1024, "gathered_rows": int(len(res.kept)),
+        "peak_extra_with_gather_bytes": (after_kib - base) * 1024, "gathered_rows": int(len(kept)),
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / f"rank{ctx.rank}.json").write_text(json.dumps(record))
