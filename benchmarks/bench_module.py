@@ -50,7 +50,7 @@ def main() -> None:
     metric = FinerPersonalizationRank()
     result: dict[str, Any] = {"machine": machine(), "images": len(paths), "image_px": 256, "encoders": {}}
     for label, enc in encoders.items():
-        kw: dict[str, Any] = {"gallery": str(gallery), "encoder": enc, "cache_dir": str(work / "cache"), "progress": False}
+        kw: dict[str, Any] = {"gallery": str(gallery), "encoder": enc, "cache": str(work / "cache"), "progress": False}
         evaluate(paths, labels, **kw)  # warm the gallery cache (and every lazy import)
         in_memory = [Image.open(p).copy() for p in paths]  # no filename: datasets encodes them into Arrow
         print(f"module: {label} ...", flush=True)

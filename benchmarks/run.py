@@ -24,6 +24,8 @@ from bench_coverage import section as coverage_section
 from bench_coverage import summary_rows as coverage_summary
 from bench_round2 import section as round2_section
 from bench_round2 import summary_rows as round2_summary
+from bench_round3 import section as round3_section
+from bench_round3 import summary_rows as round3_summary
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -35,6 +37,7 @@ SECTIONS = {
     "memory": "bench_memory.py",
     "coverage": "bench_coverage.py",
     "round2": "bench_round2.py",
+    "round3": "bench_round3.py",
 }
 
 
@@ -160,6 +163,7 @@ def summary(res: dict[str, Any]) -> list[str]:
                      "bounded by batch size", _met(per < mem["decoded_image_bytes"])))
     rows += coverage_summary(res.get("coverage", {}))
     rows += round2_summary(res.get("round2", {}))
+    rows += round3_summary(res.get("round3", {}))
     lines = ["| comparison | result | target | |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return lines
@@ -235,6 +239,7 @@ def render(res: dict[str, Any]) -> str:
     out += memory_section(res.get("memory", {}))
     out += coverage_section(res.get("coverage", {}))
     out += round2_section(res.get("round2", {}))
+    out += round3_section(res.get("round3", {}))
     out += gpu_section(res.get("gpu"))
     return "\n".join(out).rstrip() + "\n"
 
@@ -411,7 +416,7 @@ def memory_section(m: dict[str, Any]) -> list[str]:
 def gpu_section(g: dict[str, Any] | None) -> list[str]:
     out = ["## GPU", ""]
     if not g or "vs_bare" not in next(iter(g.get("models", {}).values()), {}):
-        out += ["Not run: no GPU was lent to this work (issue 14 included). `python benchmarks/gpu_encode.py --out "
+        out += ["Not run: no GPU was lent to this work (issues 14 and 20 included). `python benchmarks/gpu_encode.py --out "
                 "benchmarks/results_gpu.json` is the prepared script: DINOv2-base and CLIP B/32 (random weights) in "
                 "fp32, bf16 and fp16, the pipeline with W = 0, 2, 8, 16 worker processes against the bare forward, "
                 "and `rank_metrics_from_embeddings` on GPU-resident embeddings against one pass over the same "

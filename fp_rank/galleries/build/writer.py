@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
 
 from fp_rank.errors import BuilderError
 from fp_rank.galleries.build.card import EVAL_FILE, render_card, render_eval_yaml
@@ -127,6 +126,8 @@ def resolve_selection(
                 f"{source_label} lists {candidate.source_path} twice; each image must be listed once"
             )
         seen.add(candidate.source_path)
+
+    from tqdm.auto import tqdm  # loaded when a gallery is built, not when the builders list themselves
 
     loaded: dict[str, tuple[bytes, str]] = {}
     skipped: dict[str, Skipped] = {}
