@@ -19,6 +19,10 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +129,51 @@ class BuilderError(InputError):
     (unless ``skip_corrupt`` is set), a selection rule that the source cannot satisfy, an output
     folder that already exists, or a gallery folder that fails the pre-flight validation.
     """
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised inside fp-rank point at the first frame outside
+    it and the import machinery (the user's call or import), however deep it is raised; call it
+    where ``warnings.warn`` is called."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        file = frame.f_code.co_filename
+        if "importlib" in file and "_bootstrap" in file:
+            frame = frame.f_back  # type: ignore[assignment]  # the import machinery: warnings skips it too
+        elif os.path.abspath(file).startswith(package):
+            frame = frame.f_back  # type: ignore[assignment]
+            level += 1
+        else:
+            break
+    return level
+
+
+def deprecated_name(module: str, name: str, moved: dict[str, tuple[str, str, str]]) -> Any:
+    """A module's ``__getattr__`` for the names it had in fp-rank 0.1 (until 0.3).
+
+    Args:
+        module: the module's name.
+        name: the attribute asked for.
+        moved: old name -> (module it lives in now, its name there, what to use instead).
+
+    Returns:
+        The object, imported from where it lives now, after a :class:`FpRankDeprecationWarning`.
+
+    Raises:
+        AttributeError: ``name`` is not one of the old names.
+    """
+    if name not in moved:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    where, attribute, instead = moved[name]
+    warnings.warn(
+        FpRankDeprecationWarning(f"{module}.{name} is deprecated and will be removed in fp-rank 0.3; use {instead}"),
+        stacklevel=caller_stacklevel(),
+    )
+    value = getattr(importlib.import_module(where), attribute)
+    setattr(sys.modules[module], name, value)  # warned once: ``from module import name`` asks twice
+    return value
 
 
 class FpRankDeprecationWarning(_Message, FutureWarning):

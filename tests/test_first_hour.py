@@ -210,11 +210,20 @@ def test_errors_name_flags_not_python_arguments(demo_gallery_dir: Path, tmp_path
         (Opt("cmc_ks", (1, 5)), "--cmc-ks 1 5"),
         (Opt("gallery_config"), "--config"),
         (Opt("exclude_leaks", True), "--exclude-leaks"),  # an older flag keeps its own spelling
+        (Opt("check_leaks", False), "--no-leak-check"),  # ... and says which way it was set
+        (Opt("check_leaks", True), "leave out --no-leak-check"),
         (Opt("batch_size", 0), "--batch-size 0"),
     ],
 )
 def test_the_cli_spells_every_option_as_its_flag(opt: Opt, cli: str) -> None:
     assert cli_spelling(opt) == cli
+
+
+def test_contradictory_older_flags_are_named_as_given(demo_gallery_dir, tmp_path, capsys) -> None:
+    assert main(["evaluate", "--gallery", str(demo_gallery_dir), "--generated", str(tmp_path), "--encoder", "fp-rank-demo",
+                 "--no-leak-check", "--exclude-leaks", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--exclude-leaks and --no-leak-check contradict each other" in err, err
 
 
 def test_messages_are_rendered_not_rewritten() -> None:

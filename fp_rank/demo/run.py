@@ -101,8 +101,7 @@ def run_demo(
         prompts=[r["prompt"] for r in records],
         seeds=[r["seed"] for r in records],
         files=[r["file"] for r in records],
-        cache=cache,
-        cache_dir=cache_dir,
+        cache=os.fspath(cache_dir) if cache and cache_dir is not None else cache,
         progress=progress,
         **kwargs,
     )

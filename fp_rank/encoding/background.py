@@ -242,7 +242,7 @@ def _carvekit(device: str | None, fill: tuple[int, int, int]) -> Matting:
     except ImportError as exc:
         raise EncoderError(
             f"background removal with the 'carvekit' backend (the reference code's) needs carvekit, which is not "
-            f"installed ({exc}). Install it with: {CARVEKIT_INSTALL}; or pass matting= a segmentation checkpoint "
+            f"installed ({exc}). Install it with: {CARVEKIT_INSTALL}; or pass background= a segmentation checkpoint "
             "folder or a Python callable"
         ) from exc
     target = _device(device)

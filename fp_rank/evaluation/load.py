@@ -10,26 +10,50 @@ from fp_rank.encoding.encoders import Encoder
 from fp_rank.encoding.load import load_encoder
 from fp_rank.errors import InputError, Opt
 from fp_rank.galleries.load import Gallery, load_gallery
-from fp_rank.options import ModelChoice, Options
+from fp_rank.options import ModelChoice, Options, option
+from fp_rank.options.specs import RECOMMENDED
 
 
 def gallery_of(gallery: Any, opts: Options) -> Gallery:
-    """The gallery named by ``gallery`` (a folder, a Hub id, or a loaded one returned as is)."""
+    """The gallery named by ``gallery`` (a folder, a Hub id, or a loaded one returned as is).
+
+    Raises:
+        InputError: a loaded gallery with loading options that contradict how it was loaded (they
+            would be ignored).
+    """
+    if isinstance(gallery, Gallery):
+        _check_loaded(gallery, opts)
     return load_gallery(
         gallery, opts.gallery_config, opts.gallery_revision, progress=opts.progress,
         min_gallery_images=opts.min_gallery_images, on_duplicate=opts.on_duplicate,
     )
 
 
+def _check_loaded(gallery: Gallery, opts: Options) -> None:
+    asked = {"gallery_config": (opts.gallery_config, gallery.config), "gallery_revision": (opts.gallery_revision,
+             gallery.revision), "min_gallery_images": (opts.min_gallery_images, gallery.checks.get("min_gallery_images")),
+             "on_duplicate": (opts.on_duplicate, None)}
+    for name, (value, loaded) in asked.items():
+        if value in (option(name).default, loaded):
+            continue
+        raise InputError(
+            Opt(name, value), f" applies when fp-rank loads the gallery, but gallery {gallery.id!r} is already loaded"
+            + (f" (with {name}={loaded!r})" if loaded is not None else "") + "; pass it to fp_rank.load_gallery() "
+            "instead, or pass the gallery's folder or Hub id",
+        )
+
+
 def encoder_choices(opts: Options, gallery: Gallery) -> tuple[ModelChoice, ...]:
     """The encoders asked for; none means the gallery card's recommended primary one."""
-    if opts.encoder is not None:
+    if opts.encoder is not None and all(c.spec is not RECOMMENDED for c in opts.encoder):
         return opts.encoder  # type: ignore[no-any-return]
     if gallery.recommended_encoder is None:
         raise InputError(
             f"no encoder given and gallery {gallery.id!r} names no recommended encoder; pass ",
             Opt("encoder", "dinov2-base"), " (or another)",
         )
+    if opts.encoder is not None:  # the recommended one at a revision (fp-rank 0.1's encoder_revision alone)
+        return tuple(ModelChoice(gallery.recommended_encoder, c.revision) for c in opts.encoder)
     return (ModelChoice(gallery.recommended_encoder),)
 
 

@@ -17,6 +17,8 @@ from fp_rank.options.specs import (
     check_clip_t,
     check_device,
     check_encoder,
+    dtype_spelling,
+    preprocessing_spelling,
 )
 
 #: Documentation groups, in the order the docs and ``--help`` list them.
@@ -45,11 +47,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("device", None, "torch device, e.g. cpu, cuda, cuda:1 (default: CUDA when available)", "encoder",
            "spec", "str | None", flag="--device", check=check_device, values="torch device name"),
     Option("dtype", None, "autocast dtype of the encoder (default float32; recorded in the report)", "encoder",
-           "choice", "str | None", flag="--dtype", choices=("float32", "bfloat16", "float16")),
+           "choice", "str | None", flag="--dtype", choices=("float32", "bfloat16", "float16"), check=dtype_spelling),
     Option("preprocessing", "processor", "model inputs exactly as the reference code makes them (the "
            "checkpoint's image processor; OpenCV for miewid), or fp-rank's faster torch reimplementation "
            "(within a documented tolerance; recorded in the report)", "encoder", "choice", "str",
-           flag="--preprocessing", choices=("processor", "fast")),
+           flag="--preprocessing", choices=("processor", "fast"), check=preprocessing_spelling),
     Option("batch_size", 32, "images per forward pass (memory is bounded by it, not by the image count)",
            "encoder", "int", "int", flag="--batch-size", minimum=1),
     Option("num_workers", 0, "worker processes decoding and preprocessing images while the model runs (0: in "
@@ -115,7 +117,7 @@ def option(name: str) -> Option:
 
 @dataclass(frozen=True)
 class Deprecated:
-    """A keyword (and flag) of fp-rank 0.1 that still works in 0.2 and goes in 0.3.
+    """A keyword (and flag) of fp-rank 0.1 that still works, with a warning, until 0.3.
 
     Attributes:
         name: the old Python keyword.
@@ -165,7 +167,11 @@ def cli_spelling(opt: Opt) -> str:
 
     old = DEPRECATED_BY_NAME.get(opt.name)
     if old is not None:
-        return old.flag if old.switch is not None or opt.value is NO_VALUE else f"{old.flag} {opt.value}"
+        if opt.value is NO_VALUE:
+            return old.flag
+        if old.switch is not None:
+            return old.flag if opt.value == old.switch else f"leave out {old.flag}"
+        return f"{old.flag} {opt.value}"
     decl = BY_NAME.get(opt.name)
     if decl is None or decl.flag is None:
         return str(opt)

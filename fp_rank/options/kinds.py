@@ -128,6 +128,8 @@ def _ints(opt: Option, value: Any) -> tuple[int, ...]:
 
 
 def _choice(opt: Option, value: Any) -> str | None:
+    if opt.check is not None:  # the accepted other spellings, e.g. "bf16" or torch.bfloat16 for "bfloat16"
+        value = opt.check(value)
     if value is None and opt.default is None:
         return None
     if not isinstance(value, str) or value not in opt.choices:

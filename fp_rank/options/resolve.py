@@ -8,11 +8,11 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from fp_rank.errors import FpRankDeprecationWarning, InputError, Opt, describe_value
+from fp_rank.errors import FpRankDeprecationWarning, InputError, Opt, caller_stacklevel, describe_value
 from fp_rank.options.declaration import BY_NAME, OPTIONS, REMOVED_IN, Deprecated
 from fp_rank.options.declaration import DEPRECATED_BY_NAME as _DEPRECATED
 from fp_rank.options.kinds import as_bool
-from fp_rank.options.specs import ModelChoice, check_clip_t, check_encoder
+from fp_rank.options.specs import RECOMMENDED, ModelChoice, check_clip_t, check_encoder
 
 
 
@@ -22,13 +22,24 @@ def _warn(old: Deprecated) -> None:
             Opt(old.name), f" is deprecated and will be removed in fp-rank {REMOVED_IN}; use ", Opt(old.instead), " (",
             *old.how, ")",
         ),
-        stacklevel=4,
+        stacklevel=caller_stacklevel(),
+    )
+
+
+def _conflict(old: str, old_value: Any, new: str, new_value: Any) -> InputError:
+    return InputError(
+        Opt(old, old_value), " (deprecated) and ", Opt(new, new_value), " say different things; give ", Opt(new),
+        " only",
     )
 
 
 def _translate(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Older keywords -> the options that replace them (each one warns)."""
+    """Older keywords -> the options that replace them (each one given warns; None counts as not given).
+
+    An older keyword that contradicts the option replacing it, given too, is refused.
+    """
     old = {name: kwargs.pop(name) for name in list(kwargs) if name in _DEPRECATED}
+    old = {name: value for name, value in old.items() if value is not None}
     for name in old:
         _warn(_DEPRECATED[name])
     if "check_leaks" in old or "exclude_leaks" in old:
@@ -36,13 +47,18 @@ def _translate(kwargs: dict[str, Any]) -> dict[str, Any]:
         exclude = as_bool("exclude_leaks", old.get("exclude_leaks", False))
         if exclude and not check:
             raise InputError(
-                Opt("exclude_leaks", True), " needs ", Opt("check_leaks", True),
-                ": without the check no copy is found, so nothing would be excluded",
+                Opt("exclude_leaks", True), " and ", Opt("check_leaks", False), " contradict each other: without "
+                "the check no copy is found, so nothing would be excluded",
             )
-        kwargs["leaks"] = "exclude" if exclude else "flag" if check else "off"
-    if "cache_dir" in old and old["cache_dir"] is not None and kwargs.get("cache", True) is not False:
-        kwargs["cache"] = os.fspath(old["cache_dir"])
-    if old.get("matting") is not None:
+        leaks = "exclude" if exclude else "flag" if check else "off"
+        given = kwargs.get("leaks", BY_NAME["leaks"].default)
+        if given not in (BY_NAME["leaks"].default, leaks):
+            name = "exclude_leaks" if "exclude_leaks" in old else "check_leaks"
+            raise _conflict(name, old[name], "leaks", given)
+        kwargs["leaks"] = leaks
+    if "cache_dir" in old:
+        _cache_dir(kwargs, old["cache_dir"])
+    if "matting" in old:
         background = kwargs.get("background", "keep")
         if background != "remove":
             raise InputError(
@@ -54,17 +70,46 @@ def _translate(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def _cache_dir(kwargs: dict[str, Any], folder: Any) -> None:
+    """``cache_dir`` as the ``cache`` folder (with ``cache=False`` the cache stays off, as in 0.1)."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise InputError(Opt("cache_dir"), f" must be a folder (str or os.PathLike), got {describe_value(folder)}")
+    cache = kwargs.get("cache", True)
+    if cache is False:
+        return
+    if isinstance(cache, (str, os.PathLike)) and os.fspath(cache) != os.fspath(folder):
+        raise _conflict("cache_dir", os.fspath(folder), "cache", os.fspath(cache))
+    kwargs["cache"] = os.fspath(folder)
+
+
+def _revision_of(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InputError(Opt(name), f" must be a string, got {describe_value(value)}")
+    return value
+
+
+def _pinned(choice: ModelChoice, revision: str | None, name: str, option: str) -> ModelChoice:
+    """``choice`` pinned to ``revision`` (refused when it already names another one after ``@``)."""
+    if revision is None:
+        return choice
+    if choice.revision is not None and choice.revision != revision:
+        raise _conflict(name, revision, option, f"{choice.spec}@{choice.revision}")
+    return ModelChoice(choice.spec, revision)
+
+
 def _revisions(kwargs: dict[str, Any], old: dict[str, Any]) -> None:
     """``encoder_revision`` / ``clip_t_revision`` written into the model choices."""
-    clip_rev = old.get("clip_t_revision")
-    if clip_rev is not None and kwargs.get("clip_t") is not None:
-        kwargs["clip_t"] = ModelChoice(check_clip_t(kwargs["clip_t"]).spec, str(clip_rev))  # type: ignore[union-attr]
-    revision = old.get("encoder_revision")
-    if revision is None:
+    if "clip_t_revision" in old:
+        revision = _revision_of("clip_t_revision", old["clip_t_revision"])
+        if kwargs.get("clip_t") is not None:
+            kwargs["clip_t"] = _pinned(check_clip_t(kwargs["clip_t"]), revision, "clip_t_revision", "clip_t")  # type: ignore[arg-type]
+    if "encoder_revision" not in old:
         return
+    revision = old["encoder_revision"]
     choices = check_encoder(kwargs.get("encoder"))
-    if choices is None:
-        raise InputError(Opt("encoder_revision"), " is given without an encoder")
+    if choices is None:  # as in 0.1: the revision of the gallery card's recommended encoder
+        kwargs["encoder"] = (ModelChoice(RECOMMENDED, _revision_of("encoder_revision", revision)),)
+        return
     if isinstance(revision, str):
         if len(choices) > 1:
             raise InputError(
@@ -83,7 +128,7 @@ def _revisions(kwargs: dict[str, Any], old: dict[str, Any]) -> None:
         raise InputError(
             Opt("encoder_revision"), f" has {len(revisions)} entries for {len(choices)} encoders; give one per encoder"
         )
-    kwargs["encoder"] = tuple(ModelChoice(c.spec, r if r is not None else c.revision) for c, r in zip(choices, revisions))
+    kwargs["encoder"] = tuple(_pinned(c, r, "encoder_revision", "encoder") for c, r in zip(choices, revisions))
 
 
 # -- the resolved options ---------------------------------------------------------------------

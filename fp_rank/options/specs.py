@@ -24,6 +24,18 @@ class ModelChoice:
     revision: str | None = None
 
 
+class _Recommended:
+    """The gallery card's recommended encoder, chosen when the gallery is loaded (see :data:`RECOMMENDED`)."""
+
+    def __repr__(self) -> str:
+        return "<the gallery card's recommended encoder>"
+
+
+#: ``ModelChoice(RECOMMENDED, revision)``: the gallery card's recommended encoder at ``revision``
+#: (what fp-rank 0.1's ``encoder_revision`` without ``encoder`` meant).
+RECOMMENDED = _Recommended()
+
+
 def split_revision(text: str) -> tuple[str, str | None]:
     """``"ID@REVISION"`` -> ``("ID", "REVISION")``; an existing path or a name without ``@`` is kept whole.
 
@@ -127,3 +139,28 @@ def check_cache(value: Any) -> bool | str:
 
 def cache_from_cli(text: str) -> bool | str:
     return {"on": True, "off": False}.get(text, text)
+
+
+#: Other spellings of the ``dtype`` choices that fp-rank 0.1 accepted (any letter case).
+DTYPE_SPELLINGS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def dtype_spelling(value: Any) -> Any:
+    """``dtype`` as the choice it names: ``"bf16"``, ``"BFloat16"`` or ``torch.bfloat16`` -> ``"bfloat16"``.
+
+    Example:
+        >>> dtype_spelling("BF16"), dtype_spelling("float16"), dtype_spelling(None)
+        ('bfloat16', 'float16', None)
+    """
+    if type(value).__name__ == "dtype" and str(value).startswith("torch."):  # a torch.dtype, without importing torch
+        value = str(value).removeprefix("torch.")
+    if isinstance(value, str):
+        key = value.lower()
+        return DTYPE_SPELLINGS.get(key, key)
+    return value
+
+
+def preprocessing_spelling(value: Any) -> Any:
+    """``preprocessing``: None means the default, as in fp-rank 0.1."""
+    return "processor" if value is None else value
+

@@ -57,16 +57,24 @@ def _kernel_locator(base: type) -> type:
     return KernelLocator
 
 
+def _numba_class(caching: Any, name: str) -> type:
+    """One of Numba's locator classes (public names since Numba 0.61, with a leading ``_`` before)."""
+    found = getattr(caching, name, None) or getattr(caching, f"_{name}")
+    return found  # type: ignore[no-any-return]
+
+
 def install() -> bool:
     """Put the kernel's locators first in Numba's list (once per process); False where that is not
     possible, and the kernel must then not be cached."""
     try:
         from numba.core import caching, config
 
-        impl = caching.CacheImpl
-        bases = (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator, caching.UserWideCacheLocator)
+        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+        bases = tuple(_numba_class(caching, name) for name in ("UserProvidedCacheLocator", "InTreeCacheLocator",
+                                                                 "UserWideCacheLocator"))
         classes = impl._locator_classes
-    except (ImportError, AttributeError):
+        sources_digest()  # the kernel's files are readable (not, say, inside a frozen application's archive)
+    except (ImportError, AttributeError, OSError):
         return False
     if getattr(config, "CACHE_LOCATOR_CLASSES", None):
         return False  # the user chose the locators; theirs would key on one file

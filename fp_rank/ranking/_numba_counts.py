@@ -29,7 +29,7 @@ def _can_cache() -> bool:
         return False
     try:
         njit(cache=True)(_probe)
-    except RuntimeError:  # no folder writable (a read-only install, an unwritable home)
+    except (RuntimeError, OSError):  # no folder writable (a read-only install, an unwritable home)
         return False
     return True
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fp_rank.errors import InputError
-from fp_rank.errors import describe_value
+from fp_rank.errors import InputError, describe_value
 
 
 def _is_int(value: Any) -> bool:

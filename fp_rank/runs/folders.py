@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from fp_rank.errors import FpRankDeprecationWarning, InputError
+from fp_rank.runs.legacy import GeneratedRun
 from fp_rank.runs.manifest import read_manifest
 from fp_rank.runs.run import IMAGE_SUFFIXES, GeneratedImage, Run
 
@@ -104,11 +105,11 @@ def read_run(path: str | os.PathLike[str], *, known_identities: set[str] | None 
 
 def read_generated(
     path: str | os.PathLike[str], *, known_identities: set[str] | None = None, method: str | None = None
-) -> Run:
-    """Deprecated name of :func:`read_run` (fp-rank 0.1); removed in 0.3."""
+) -> GeneratedRun:
+    """Deprecated (fp-rank 0.1; removed in 0.3): :func:`read_run` as 0.1's :class:`GeneratedRun` of lists."""
     warnings.warn(
         FpRankDeprecationWarning("fp_rank.runs.read_generated() is deprecated and will be removed in fp-rank 0.3; use "
-                                 "fp_rank.read_run()"),
+                                 "fp_rank.read_run(), whose Run evaluate() takes as it is"),
         stacklevel=2,
     )
-    return read_run(path, known_identities=known_identities, method=method)
+    return GeneratedRun.of(read_run(path, known_identities=known_identities, method=method))
