@@ -59,6 +59,62 @@ def describe_value(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+#: Characters no label may hold: C0/C1 controls (newline, carriage return, the ESC of terminal
+#: escapes ...), the bidirectional overrides that reorder what a reader sees, and the invisible
+#: zero-width space, word joiner and byte-order mark (two labels that look the same must be the same).
+_CONTROLS = frozenset(
+    [chr(c) for c in range(0x20)] + ["\x7f"] + [chr(c) for c in range(0x80, 0xA0)]
+    + ["\u200b", "\u200e", "\u200f", "\u2028", "\u2029", "\u2060", "\ufeff"] + [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+)
+
+
+def control_characters(text: str) -> list[str]:
+    r"""The control characters in ``text``, as escapes (``['\r', '\x1b']``), in order of first use.
+
+    Example:
+        >>> control_characters("ok"), control_characters("a\rb\x1b[31m")
+        ([], ["'\\r'", "'\\x1b'"])
+    """
+    return list(dict.fromkeys(repr(ch) for ch in text if ch in _CONTROLS))
+
+
+def check_label(kind: str, label: str, where: str = "") -> str:
+    r"""``label`` unchanged, or an :class:`InputError` when it holds a control character.
+
+    Labels (identities, methods, encoder names) are printed in terminals, Markdown, CSV and
+    YAML; a carriage return or terminal escape in one would rewrite the table around it.
+
+    Example:
+        >>> check_label("method", "dreambooth")
+        'dreambooth'
+        >>> check_label("method", "ok\rbad", "image #3")
+        Traceback (most recent call last):
+        ...
+        fp_rank.errors.InputError: method 'ok\rbad' (image #3) holds control character(s) '\r'; labels are printed in tables and files: remove them
+    """
+    found = control_characters(label) if isinstance(label, str) else []
+    if found:
+        place = f" ({where})" if where else ""
+        raise InputError(
+            f"{kind} {label!r}{place} holds control character(s) {', '.join(found)}; labels are printed in tables "
+            "and files: remove them"
+        )
+    return label
+
+
+def printable(text: str) -> str:
+    r"""``text`` with every control character written as its escape (for tables, pages and terminals).
+
+    Example:
+        >>> printable("a\rb")
+        'a\\rb'
+    """
+    if not any(ch in _CONTROLS for ch in text):
+        return text
+    return "".join(repr(ch)[1:-1] if ch in _CONTROLS else ch for ch in text)
+
+
 #: How a front end spells an :class:`Opt`.
 Spelling = Callable[[Opt], str]
 

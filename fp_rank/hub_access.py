@@ -136,6 +136,6 @@ def hub_problem(repo_id: str, repo_type: RepoType, revision: str | None = None) 
     if not endpoint_reachable():
         return (
             f"{repo_id!r} is not in the Hugging Face cache and the Hub ({endpoint()}) cannot be reached (no "
-            f"connection within {probe_timeout():g} s); {fetch}, or set HF_HUB_OFFLINE=1 to use only cached files"
+            f"connection within {probe_timeout():g} s); {fetch}"
         )
     return None

@@ -170,7 +170,7 @@ def _read_index(path: Path) -> list[tuple[int, str]]:
         if not line.strip():
             continue
         key, _, value = line.strip().partition(" ")
-        if not key.isdigit() or not value.strip():
+        if not (key.isascii() and key.isdigit()) or not value.strip():
             raise BuilderError(f"{path} line {number}: expected '<id> <value>', got {line!r}")
         entries.append((int(key), value.strip()))
     return entries
@@ -196,7 +196,7 @@ def read_candidates(root: Path) -> tuple[list[Candidate], dict[int, str]]:
             raise BuilderError(f"{root / 'image_class_labels.txt'} has no class for image id {image_id}")
         if image_id not in split_flags:
             raise BuilderError(f"{root / 'train_test_split.txt'} has no entry for image id {image_id}")
-        class_id = int(labels[image_id]) if labels[image_id].isdigit() else -1
+        class_id = int(labels[image_id]) if labels[image_id].isascii() and labels[image_id].isdigit() else -1
         if class_id not in classes:
             raise BuilderError(
                 f"{root / 'image_class_labels.txt'} gives image id {image_id} the class "

@@ -8,6 +8,7 @@ ranked strips and the per-identity figure are drawn by :mod:`fp_rank.views.strip
 from __future__ import annotations
 
 import base64
+import copy
 import html
 import io
 import math
@@ -122,8 +123,10 @@ def headline_html(outcome: Outcome) -> str:
         note += (
             '<div style="font-size:0.85em;color:#92400e;background:#fffbeb;border:1px solid #f59e0b;'
             'border-radius:8px;padding:6px 10px;margin-top:6px"><b>Demo encoder:</b> a hand-made descriptor for '
-            "the synthetic demo birds only; its scores of real photos mean nothing. Pick a real encoder for real "
-            "images.</div>"
+            "the synthetic demo birds only; its scores of real photos mean nothing. Real encoders (DINOv2, CLIP, "
+            "BioCLIP, MiewID) appear in the encoder list when the Space's owner enables them "
+            "(<code>FP_RANK_SPACE_ENCODERS</code>); where the list offers only the demo encoder, score real images "
+            "with <code>pip install fp-rank</code> and <code>fp-rank evaluate</code>.</div>"
         )
     return f'<div id="fp-results">{"".join(blocks)}{note}</div>'
 
@@ -136,7 +139,7 @@ def status_markdown(outcome: Outcome) -> str:
     """The status line and the list of files that were not scored."""
     lines = []
     if outcome.report is None:
-        lines.append(f"**Nothing was scored.** {outcome.error}")
+        lines.append("**Nothing was scored** (the reason is in the box above).")  # said once, not twice
     else:
         gallery = outcome.gallery_label + (f" / {outcome.config}" if outcome.config else "")
         lines.append(
@@ -207,7 +210,8 @@ class MarkedStrip(Strip):
 
 
 def strips(outcome: Outcome, space: ScoringSpace) -> list[Strip]:
-    """One ranked strip per query (at most ``space.max_strips``), in upload order.
+    """One ranked strip per query (at most ``space.max_strips``), by method, then identity, then file name
+    (not upload order, so a method's strips stay together and two runs of the same files agree).
 
     A query flagged as a copy of a real image gives a :class:`MarkedStrip` saying so.
     """
@@ -225,8 +229,11 @@ def strips(outcome: Outcome, space: ScoringSpace) -> list[Strip]:
         drawn.append(row)
         return image
 
+    ordered = copy.copy(report)
+    ordered.queries = sorted(report.queries, key=lambda r: (str(r.get("method")), str(r.get("identity")),
+                                                           str(r.get("file"))))
     items = query_strips(
-        report,
+        ordered,
         query_image=query_image,
         gallery_image=lambda index: space.thumbnail(outcome.gallery_label, outcome.config, gal, index, THUMB),
         names=gal.identity_names,

@@ -18,6 +18,7 @@ from typing import Any
 import fp_rank
 from fp_rank.demo.run import DEMO_ENCODER
 from fp_rank.errors import FpRankError, InputError
+from fp_rank.images.decode import decode_problem
 from fp_rank.runs import DEFAULT_METHOD, GeneratedImage, IdentityMatcher, Run
 from fp_rank.views.outputs import write_outputs
 from space.resources import SpaceResources
@@ -267,6 +268,7 @@ def _run_of(
     images: list[GeneratedImage] = []
     keep: list[Upload] = []
     unknown_reason: dict[str, str] = {}
+    cond_problems: dict[str, str | None] = {}
     for i, up in enumerate(uploads):
         row = matched.get(i)
         label = (matcher(row.identity) or row.identity) if row else batch_identity
@@ -284,6 +286,11 @@ def _run_of(
                 problems.append(Problem(up.name, f"its conditioning image {cond!r} was not uploaded"))
                 continue
             cond = by_name[cond].path
+            if cond not in cond_problems:
+                cond_problems[cond] = decode_problem(cond, by_name[row.conditioning].name)
+            if cond_problems[cond]:
+                problems.append(Problem(up.name, f"its conditioning image cannot be read: {cond_problems[cond]}"))
+                continue
         labels = {"method": row.method, "prompt": row.prompt, "seed": row.seed} if row else {"method": method}
         images.append(GeneratedImage(up.path, label, conditioning=cond, file=up.name, **labels))
         keep.append(up)

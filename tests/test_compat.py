@@ -14,7 +14,9 @@ def _report() -> Report:
     rows = [
         {"encoder": "e", "method": m, "identity": i, "group": "g", "ap": ap, "cmc1": ap, "recall1": ap, "pairwise": 0.5,
          "top1_identity": i, "file": f"{m}-{i}.png"}
-        for m, base in (("a", 0.9), ("b", 0.4)) for i, ap in (("x", base), ("y", base - 0.1), ("z", base - 0.2))
+        for m, base, wobble in (("a", 0.9, 0.0), ("b", 0.4, 0.04))
+        for i, ap in (("x", base), ("y", base - 0.1 + wobble), ("z", base - 0.2), ("x", base - 0.03 - wobble),
+                      ("y", base - 0.12), ("z", base - 0.15 + wobble))
     ]
     report = Report(results=[], queries=rows, metadata={"options": {"cmc_ks": [1]}})
     report.results = [MethodResult("a", "e", {"map": 0.8}, n_queries=3), MethodResult("b", "e", {"map": 0.3}, n_queries=3)]

@@ -40,7 +40,7 @@ def test_space_build_holds_what_the_hub_serves(tmp_path: Path) -> None:
     build = space_build.build_space(tmp_path / "fp-rank", repo_id="my-org/fp-rank", datasets=["my-org/fp-rank-cub"])
     files = _tree(build.folder)
     assert {"fp-rank.py", "README.md", "app.py", "requirements.txt"} <= set(files)
-    assert set(files) == set(build.files)
+    assert set(files) - {space_build.BUILD_RECORD} == set(build.files)
     # the very files of the repository: the module under the name evaluate fetches, and the app
     assert files["fp-rank.py"] == (REPO / "finer_personalization_rank.py").read_bytes()
     assert files["app.py"] == (REPO / "app.py").read_bytes()
@@ -81,11 +81,11 @@ def test_space_build_refuses_to_clobber(tmp_path: Path) -> None:
         space_build.build_space(out)
     (out / "stale.txt").write_text("x")
     space_build.build_space(out, overwrite=True)
-    assert not (out / "stale.txt").exists()
+    assert (out / "stale.txt").read_text() == "x"  # not written by fp-rank: never deleted (issue 21)
     other = tmp_path / "notes"
     other.mkdir()
     (other / "mine.txt").write_text("keep me")
-    with pytest.raises(InputError, match="does not look like an earlier Space build"):
+    with pytest.raises(InputError, match="was not written by fp-rank build-space"):
         space_build.build_space(other, overwrite=True)
     assert (other / "mine.txt").read_text() == "keep me"
     with pytest.raises(InputError, match="cannot name a Hub repository"):
@@ -276,7 +276,10 @@ def test_export_results_refusals(demo_report: Report, demo_gallery_dir: Path, tm
     (folder / "eval.yaml").write_text(yaml.safe_dump({"tasks": [{"id": "all"}]}))
     data["metadata"]["gallery"]["id"] = str(folder)
     with pytest.raises(InputError, match=r"tasks \['finch', 'jay', 'tern'\] are not declared"):
-        to_eval_results(Report.from_dict(data), dataset_id="my-org/fp-rank-demo", allow_demo=True)
+        to_eval_results(Report.from_dict(data), dataset_id="my-org/fp-rank-demo", dataset_revision="0123abc",
+                        allow_demo=True)
+    with pytest.raises(InputError, match="records no revision"):
+        to_eval_results(demo_report, dataset_id="my-org/fp-rank-demo", allow_demo=True)
     bad = tmp_path / "bad.yaml"
     bad.write_text("- dataset: {id: a/b}\n  value: 1\n")
     with pytest.raises(InputError, match="invalid entry"):
@@ -292,6 +295,7 @@ def _split_reports(report: Report, folder: Path) -> list[Path]:
     for method in report.methods:
         data = report.to_dict()
         data["results"] = [r for r in data["results"] if r["method"] == method]
+        data["queries"] = [q for q in data["queries"] if q["method"] == method]
         path = folder / method / "report.json"
         path.parent.mkdir(parents=True)
         Report.from_dict(data).to_json(path)
@@ -444,8 +448,9 @@ def test_leaderboard_has_one_board_per_encoder_and_gallery(demo_report: Report, 
     data = demo_report.to_dict()
     for r in data["results"]:
         r["encoder"] = "other-encoder"
-    for q in data["queries"]:
+    for q in data["queries"] + data["ceilings"]:
         q["encoder"] = "other-encoder"
+    data["metadata"]["encoders"][0]["name"] = "other-encoder"
     other = tmp_path / "other.json"
     Report.from_dict(data).to_json(other)
     mine = tmp_path / "mine.json"

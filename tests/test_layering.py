@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # the facts every part shares: errors, versions, the metric and option declarations
     ("fp_rank.errors", "fp_rank.version", "fp_rank._lazy", "fp_rank.cpu_threads", "fp_rank.hub_access",
      "fp_rank.progress"),
-    ("fp_rank.protocol", "fp_rank.options", "fp_rank._files"),
+    ("fp_rank.protocol", "fp_rank.options", "fp_rank._files", "fp_rank.file_access"),
     # pure maths: arrays in, numbers out
     ("fp_rank.ranking", "fp_rank.stats"),
     # images in: decoding, digests, the decode stream

@@ -64,7 +64,7 @@ def test_formatting_of_a_full_row():
     table = markdown_summary([_full_row("DreamBooth", 0.812)])
     lines = table.splitlines()
     assert lines[0] == (
-        "| # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | CLIP-T | Chance floor | Ceiling "
+        "| # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | CLIP-T | Chance floor | Real holdout "
         "| Real-image baseline | Normalised | Queries |"
     )
     assert lines[1] == "|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fp_rank
+from tests.report_fixtures import valid_metadata
 
 import json
 import math
@@ -111,11 +112,13 @@ def test_single_identity_group_uses_its_queries():
     assert len(ci.warnings) == 1 and "single identity" in ci.warnings[0]
 
 
-def test_single_query_and_constant_values_are_degenerate():
+def test_single_query_and_constant_values_never_get_a_zero_width_interval():
+    # issue 21: a finite sample that shows no spread gets the worst-case (binomial) interval, said in words
     one = macro_interval([0.3], ["i"], ["g"])
-    assert (one.low, one.high, one.df, one.se) == (0.3, 0.3, None, 0.0)
+    assert one.low < 0.3 < one.high and (one.df, one.se) == (None, 0.0)
+    assert any("cannot be estimated" in w for w in one.warnings)
     constant = macro_interval([0.25] * 12, [f"i{k // 3}" for k in range(12)], ["g"] * 12)
-    assert constant.low == constant.high == pytest.approx(0.25)
+    assert constant.low < 0.25 < constant.high and constant.high - constant.low > 0.3
 
 
 def test_t_interval_clips_to_bounds_and_logit_stays_inside():
@@ -247,7 +250,7 @@ def report_from_rows(rows: list[dict]) -> Report:
     encoders = list(dict.fromkeys(r["encoder"] for r in rows))
     methods = sorted({r["method"] for r in rows})
     results = summarise(rows, [], encoders=encoders, methods=methods, ks=(1,))
-    return Report(results=results, queries=rows, metadata={"gallery": {"id": "toy"}, "protocol_version": "1.0"})
+    return Report(results=results, queries=rows, metadata=valid_metadata(encoders))
 
 
 def toy_rows(methods=("A", "B"), groups=(("wren", 6), ("tern", 3)), n=4, seed=0) -> list[dict]:
@@ -257,10 +260,14 @@ def toy_rows(methods=("A", "B"), groups=(("wren", 6), ("tern", 3)), n=4, seed=0)
         for group, m in groups:
             for i in range(m):
                 base = rng.beta(3, 3)
-                for _ in range(n):
+                for k in range(n):
                     ap = float(np.clip(base + shift + 0.1 * rng.standard_normal(), 0, 1))
                     rows.append({"encoder": "enc", "method": method, "identity": f"{group}{i}", "group": group,
-                                 "ap": ap, "cmc1": float(ap > 0.5), "pairwise": 0.6 + 0.1 * ap})
+                                 "ap": ap, "cmc1": float(ap > 0.5), "pairwise": 0.6 + 0.1 * ap,
+                                 # the other columns a saved report's rows carry (the schema requires them)
+                                 "file": f"{method}/{group}{i}/{k}.png", "first_hit_rank": 1,
+                                 "top1_identity": f"{group}{i}", "chance_ap": 0.1, "n_relevant": 5, "n_gallery": 50,
+                                 "tied": False})
     return rows
 
 

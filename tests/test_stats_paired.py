@@ -160,7 +160,9 @@ def test_identical_methods():
     result = paired_comparison(values, identities, groups, values, identities, groups, n_boot=300)
     assert result.difference == 0.0
     assert result.p_value == 1.0
-    assert result.ci.low <= 0.0 <= result.ci.high
+    # identical scores: the difference has no spread, so there is no interval to give (never [0, 0])
+    assert np.isnan(result.ci.low) and np.isnan(result.ci.high)
+    assert any("no interval can be estimated" in w for w in result.warnings)
 
 
 def test_ci_matches_bootstrap_scale_and_to_dict():

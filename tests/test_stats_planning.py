@@ -152,10 +152,12 @@ def test_one_method_pilot_assumes_the_second_is_alike():
     assert independent.components["wren"].pilot_variance == pytest.approx(2 * own["wren"].pilot_variance)
 
 
-def test_notes_for_single_identities_and_single_images():
-    plan = plan_comparison([0.2, 0.4, 0.9, 0.1], ["a", "a", "b", "c"], ["g", "g", "h", "h"])
-    assert any("'g' has a single identity" in w for w in plan.warnings)
-    assert any("no identity has two or more images" in w for w in plan.warnings)
+def test_single_identities_and_single_images_are_refused_in_words():
+    # what cannot be estimated is refused (issue 21), no longer planned with a note
+    with pytest.raises(InputError, match=r"single identity in group\(s\) \['g'\]"):
+        plan_comparison([0.2, 0.4, 0.9, 0.1], ["a", "a", "b", "c"], ["g", "g", "h", "h"])
+    with pytest.raises(InputError, match="one image per identity"):
+        plan_comparison([0.2, 0.4, 0.9, 0.1], ["a", "b", "c", "d"], ["g", "g", "h", "h"])
 
 
 def test_plan_to_dict_is_json():

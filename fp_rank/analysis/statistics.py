@@ -4,6 +4,7 @@ takes a report (a saved one too) and never changes its scores."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from fp_rank.errors import InputError
 from fp_rank.protocol import interval_metrics
+from fp_rank.reporting.comparability import check_allowed, comparability_key, require_comparable
 from fp_rank.reporting.report import Report
 from fp_rank.stats import (
     confusion_matrix,
@@ -107,6 +109,7 @@ def compare(
     confidence: float = 0.95,
     seed: int = 0,
     interval: str = "t",
+    allow_mismatch: Sequence[str] | None = None,
 ) -> Any:
     """Paired comparison of two methods on the identities they share (A minus B).
 
@@ -118,32 +121,36 @@ def compare(
         other: a second report holding method B (e.g. another run's file).
         n_boot, n_permutations, confidence, seed: statistics settings.
         interval: ``"t"`` (paired Student t, default) or ``"bootstrap"``.
+        allow_mismatch: comparability fields (:data:`fp_rank.reporting.comparability.KEY_FIELDS`)
+            the two reports may differ on; the override is recorded in the result.
 
     Returns:
         :class:`fp_rank.stats.PairedComparison`.
 
     Raises:
-        InputError: unknown method/encoder, no shared identities, or reports on different galleries.
+        InputError: unknown method/encoder, no shared identities, or two reports whose
+            comparability keys differ (gallery, encoder weights or preprocessing, protocol ...),
+            naming the fields.
     """
     report_b = other or report
-    if other is not None:
-        fa = report.metadata.get("gallery", {}).get("fingerprint")
-        fb = other.metadata.get("gallery", {}).get("fingerprint")
-        if fa != fb:
-            raise InputError(
-                f"the two reports were scored on different galleries (fingerprints {str(fa)[:12]} and {str(fb)[:12]}); "
-                "a paired comparison needs the same gallery"
-            )
     enc = encoder or _single_encoder(report)
     enc_b = encoder or _single_encoder(report_b)
+    checked = check_allowed(allow_mismatch)
+    comparability = None
+    if other is not None:
+        comparability = require_comparable(
+            [("the first report", comparability_key(report, enc)), ("the second report", comparability_key(other, enc_b))],
+            checked,
+        )
     a = _checked_rows(report, method_a, enc)
     b = _checked_rows(report_b, method_b, enc_b)
     va, ia, ga = _column(a, "ap")
     vb, ib, gb = _column(b, "ap")
-    return paired_comparison(
+    result = paired_comparison(
         va, ia, ga, vb, ib, gb, n_boot=n_boot, n_permutations=n_permutations, confidence=confidence, seed=seed,
         interval=interval,
     )
+    return replace(result, comparability=comparability)
 
 
 def plan(

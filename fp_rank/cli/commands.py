@@ -9,12 +9,15 @@ import sys
 from pathlib import Path
 
 from fp_rank.errors import InputError
+from fp_rank.file_access import check_output, write_atomic
 
 
 def compare(args: argparse.Namespace) -> int:
     from fp_rank.analysis import compare as paired_comparison
     from fp_rank.reporting.report import Report
 
+    if args.out:
+        check_output(args.out, "file", "--out", inputs=args.reports)
     first = Report.load(args.reports[0])
     other = Report.load(args.reports[1]) if len(args.reports) == 2 else None
     if len(args.reports) > 2:
@@ -27,19 +30,21 @@ def compare(args: argparse.Namespace) -> int:
         raise InputError(f"name the two methods with --methods A B; the report holds {first.methods}")
     result = paired_comparison(
         first, method_a, method_b, other=other, encoder=args.encoder, n_boot=args.bootstrap,
-        n_permutations=args.permutations, seed=args.seed, interval=args.interval,
+        n_permutations=args.permutations, seed=args.seed, interval=args.interval, allow_mismatch=args.allow_mismatch,
     )
     ci = result.ci
-    print(f"{method_a} - {method_b}: mAP difference {result.difference:+.4f} "
-          f"[{ci.low:+.4f}, {ci.high:+.4f}] ({ci.confidence:.0%} CI), "
+    shown_ci = f"[{ci.low:+.4f}, {ci.high:+.4f}] ({ci.confidence:.0%} CI)" if ci.high > ci.low else "(no interval: see note)"
+    print(f"{method_a} - {method_b}: mAP difference {result.difference:+.4f} {shown_ci}, "
           f"{format_p(result.p_value)} ({'exact' if result.exact else 'Monte Carlo'} paired permutation test over "
           f"{result.n_shared_identities} shared identities)")
     if result.only_in_a or result.only_in_b:
         print(f"identities only in {method_a}: {len(result.only_in_a)}, only in {method_b}: {len(result.only_in_b)} (left out)")
     for note in result.warnings:
         print(f"note: {note}")
+    for name, values in ((result.comparability or {}).get("allowed_differences") or {}).items():
+        print(f"note: the reports differ in {name} ({' vs '.join(map(repr, values))}), allowed by --allow-mismatch")
     if args.out:
-        Path(args.out).write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+        write_atomic(args.out, json.dumps(result.to_dict(), indent=2))
         print(f"wrote {args.out}")
     return 0
 
@@ -58,13 +63,15 @@ def plan(args: argparse.Namespace) -> int:
     from fp_rank.analysis import plan as plan_comparison
     from fp_rank.reporting.report import Report
 
+    if args.out:
+        check_output(args.out, "file", "--out", inputs=[args.report])
     plan = plan_comparison(
         Report.load(args.report), args.delta, power=args.power, alpha=args.alpha, methods=args.methods, encoder=args.encoder,
         identity_correlation=args.identity_correlation,
     )
     print(plan.summary())
     if args.out:
-        Path(args.out).write_text(json.dumps(plan.to_dict(), indent=2), encoding="utf-8")
+        write_atomic(args.out, json.dumps(plan.to_dict(), indent=2))
         print(f"wrote {args.out}")
     return 0
 
@@ -74,6 +81,7 @@ def plot(args: argparse.Namespace) -> int:
     from fp_rank.reporting.report import Report
     from fp_rank.views.plots import plot as write_figures
 
+    check_output(args.out, "folder", "--out")
     report = Report.load(args.report)
     if not any(r.intervals for r in report.results) and args.bootstrap:
         add_statistics(report, n_boot=args.bootstrap, seed=args.seed)
@@ -114,6 +122,7 @@ def install_metric(args: argparse.Namespace) -> int:
 def build_space(args: argparse.Namespace) -> int:
     from fp_rank.hub import space_build
 
+    check_output(args.out, "folder", "OUT")
     repo_id = args.repo_id or Path(args.out).name
     build = space_build.build_space(args.out, repo_id=repo_id, datasets=args.dataset or (), requirement=args.requirement, overwrite=args.overwrite)
     print(f"wrote the Space for {repo_id} to {build.folder}: {', '.join(build.files)}")
@@ -127,6 +136,7 @@ def export_results(args: argparse.Namespace) -> int:
     from fp_rank.hub.results import write_eval_results
     from fp_rank.reporting.report import Report
 
+    check_output(args.out, "folder", "--out")
     report = Report.load(args.report)
     paths = write_eval_results(
         report, args.out, dataset_id=args.dataset_id, dataset_revision=args.dataset_revision,
@@ -140,7 +150,9 @@ def export_results(args: argparse.Namespace) -> int:
 def leaderboard(args: argparse.Namespace) -> int:
     from fp_rank.hub.leaderboard import build_leaderboard
 
-    board = build_leaderboard(args.reports)
+    if args.out:
+        check_output(args.out, "folder", "--out")
+    board = build_leaderboard(args.reports, allow_mismatch=args.allow_mismatch)
     if args.out:
         for path in board.write(args.out):
             print(f"wrote {path}")

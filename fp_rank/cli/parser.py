@@ -69,6 +69,7 @@ def _reports(sub: argparse._SubParsersAction) -> None:
                       "when fewer sign vectors exist; default 10000)")
     cmp_.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and permutations")
     cmp_.add_argument("--out", help="write the comparison as JSON")
+    _allow_mismatch(cmp_)
     cmp_.set_defaults(func=commands.compare)
 
     plan = sub.add_parser("plan", help="from a pilot report: power, images per identity needed, detectable difference")
@@ -103,7 +104,18 @@ def _reports(sub: argparse._SubParsersAction) -> None:
     board = sub.add_parser("leaderboard", help="rank methods across reports (Markdown and PNG)")
     board.add_argument("reports", nargs="+", help="report files, or folders searched for *.json")
     board.add_argument("--out", default=None, help="folder for leaderboard.md and the PNG figure(s); default: print Markdown")
+    _allow_mismatch(board)
     board.set_defaults(func=commands.leaderboard)
+
+
+def _allow_mismatch(parser: argparse.ArgumentParser) -> None:
+    from fp_rank.reporting.comparability import KEY_FIELDS
+
+    parser.add_argument(
+        "--allow-mismatch", nargs="+", default=None, metavar="FIELD", choices=KEY_FIELDS,
+        help="compare reports that differ in these comparability fields (recorded in the output); "
+        f"fields: {', '.join(KEY_FIELDS)}",
+    )
 
 
 def _setup(sub: argparse._SubParsersAction) -> None:

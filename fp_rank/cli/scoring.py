@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from fp_rank.cli.options import given_options
+from fp_rank.errors import InputError
+from fp_rank.file_access import check_output
 from fp_rank.version import PROTOCOL_VERSION, __version__
 
 #: ``--gallery demo`` (or ``demo:SEED``) names the synthetic demo gallery, built on first use.
@@ -19,6 +21,9 @@ def demo(args: argparse.Namespace) -> int:
     from fp_rank.demo.run import explain, export_generated, run_demo
     from fp_rank.views.table import format_table
 
+    _check_out(args.out)
+    if args.export:
+        check_output(args.export, "folder", "--export")
     report = run_demo(seed=args.seed, cache=not args.no_cache, progress=not args.no_progress)
     _statistics(report, args)
     print(f"fp-rank {__version__} demo (protocol {PROTOCOL_VERSION}): synthetic benchmark, seed {args.seed}")
@@ -45,6 +50,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from fp_rank.views.table import format_table
 
     opts = resolve_options(given_options(args))  # every option checked (and older flags translated) once
+    _check_out(args.out)  # before any loading: a wrong --out costs nothing
     check_device(opts.device)  # before any loading: an absent GPU is one line, exit 2
     gallery = gallery_of(resolve_gallery(args.gallery, opts.progress), opts)
     run = read_run(args.generated, known_identities=set(gallery.identities), method=args.method)
@@ -69,11 +75,21 @@ def demo_alias(seed: int) -> str:
 def resolve_gallery(spec: str, progress: bool) -> str:
     """``demo`` / ``demo:SEED`` -> the demo gallery's folder (unless a folder of that name exists)."""
     name, _, seed = spec.partition(":")
-    if name != DEMO_GALLERY_ALIAS or os.path.exists(spec) or (seed and not seed.isdigit()):
+    if name != DEMO_GALLERY_ALIAS and not os.path.exists(spec) and "/" not in spec and _close_to_demo(name):
+        raise InputError(f"--gallery {spec!r} is neither a folder nor a Hub id (ORG/NAME); did you mean "
+                         f"--gallery {DEMO_GALLERY_ALIAS}?")
+    if name != DEMO_GALLERY_ALIAS or os.path.exists(spec) or (seed and not (seed.isascii() and seed.isdigit())):
         return spec
     from fp_rank.demo.run import demo_gallery
 
     return str(demo_gallery(int(seed or 0), progress=progress))
+
+
+def _close_to_demo(name: str) -> bool:
+    """A likely typo of ``demo`` (``dmeo``, ``Demo``, ``demo.``)."""
+    import difflib
+
+    return difflib.SequenceMatcher(None, name.lower(), DEMO_GALLERY_ALIAS).ratio() >= 0.75
 
 
 def _statistics(report: Any, args: argparse.Namespace) -> None:
@@ -81,6 +97,12 @@ def _statistics(report: Any, args: argparse.Namespace) -> None:
 
     if getattr(args, "bootstrap", 0):
         add_statistics(report, n_boot=args.bootstrap, seed=getattr(args, "seed", 0))
+
+
+def _check_out(out: str | None) -> None:
+    """``--out`` as :func:`_write_outputs` will use it (a .json file, else a folder), checked before any work."""
+    if out:
+        check_output(out, "file" if out.lower().endswith(".json") else "folder", "--out")
 
 
 def _write_outputs(report: Any, out: str | None) -> list[Path]:

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -43,6 +44,9 @@ Background = Literal["keep", "remove"]
 
 #: Options of ``evaluate(background=...)``.
 BACKGROUND_OPTIONS = ("keep", "remove")
+
+
+logger = logging.getLogger(__name__)
 
 #: Colour the removed background is replaced with (the grey carvekit composites onto).
 DEFAULT_FILL = (130, 130, 130)
@@ -90,6 +94,8 @@ class Matting:
         self.cacheable = cacheable
         self._identity = dict(identity)
         self._lock = threading.Lock()  # images of a batch decode in threads; models run one at a time
+        #: Images whose matte held no foreground at all (each became a flat picture of :attr:`fill`).
+        self.emptied: list[str] = []
 
     def __repr__(self) -> str:
         return f"Matting(name={self.name!r}, fill={self.fill})"
@@ -121,7 +127,24 @@ class Matting:
             raise EncoderError(
                 f"matting backend {self.name!r} raised {type(exc).__name__} on image {label}: {exc}"
             ) from exc
-        return composite(image, out, self.fill, label=label, backend=self.name)
+        result = composite(image, out, self.fill, label=label, backend=self.name)
+        if _no_foreground(image, out):
+            with self._lock:
+                first = not self.emptied
+                self.emptied.append(label)
+            if first:
+                logger.warning(
+                    "matting backend %r found no foreground in %s: the image becomes a flat %s picture, which every "
+                    "such image shares; the report counts them (metadata.options.background_removal)",
+                    self.name, label, self.fill,
+                )
+        return result
+
+
+def _no_foreground(image: Image.Image, matte: Any) -> bool:
+    """Whether an (already validated) matte keeps nothing of the image."""
+    alpha = matte.convert("L") if matte.mode in _MASK_MODES else matte.getchannel("A")
+    return alpha.getextrema()[1] == 0
 
 
 def composite(

@@ -10,7 +10,7 @@ over subjects (see :data:`fp_rank.protocol.METRICS`, aggregation ``"identity_pro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,15 @@ class TextAligner:
     device: str
     model: Any
     processor: Any
+    #: Positions (in the last :meth:`score` call) whose prompt was longer than the text tower takes.
+    truncated: list[int] = field(default_factory=list)
+
+    def context_length(self) -> int | None:
+        """Tokens the text tower reads (CLIP: 77); longer prompts are cut to it."""
+        config = getattr(self.model, "config", None)
+        text_config = getattr(config, "text_config", config)
+        length = getattr(text_config, "max_position_embeddings", None)
+        return int(length) if isinstance(length, int) and length > 0 else None
 
     def identity(self) -> dict[str, Any]:
         """What a report records about the CLIP-T model."""
@@ -61,6 +70,7 @@ class TextAligner:
 
         if len(images) != len(prompts):
             raise InputError(f"{len(images)} images but {len(prompts)} prompts for CLIP-T")
+        self.truncated = self._too_long(prompts)
         out = np.empty(len(images), dtype=np.float64)
         for start in range(0, len(images), batch_size):
             stop = min(start + batch_size, len(images))
@@ -80,6 +90,16 @@ class TextAligner:
             txt = torch.nn.functional.normalize(txt.double(), dim=-1)
             out[start:stop] = (img * txt).sum(dim=-1).cpu().numpy()
         return out
+
+
+    def _too_long(self, prompts: Sequence[str]) -> list[int]:
+        """Positions of the prompts with more tokens than :meth:`context_length` (cut when scored)."""
+        limit = self.context_length()
+        tokenizer = getattr(self.processor, "tokenizer", None)
+        if limit is None or tokenizer is None or not prompts:
+            return []
+        ids = tokenizer(list(prompts), truncation=False, padding=False)["input_ids"]
+        return [i for i, tokens in enumerate(ids) if len(tokens) > limit]
 
 
 def load_text_aligner(spec: str = DEFAULT_CLIP_T, revision: str | None = None, device: str | None = None) -> TextAligner:

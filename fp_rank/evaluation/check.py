@@ -76,11 +76,30 @@ def match_labels(run: Run, gal: Gallery, on_missing: str) -> Matched:
 
 
 def check_conditioning_indices(run: Run, gal: Gallery) -> None:
-    """An int conditioning is a reference-split row of the query's own identity."""
+    """Every conditioning is usable, checked before any encoding, each problem naming the generated image.
+
+    An int is a reference-split row of the query's own identity; any other source (a file, bytes,
+    an image) must decode, each distinct one once (a missing or truncated file is refused here,
+    not after the generated images were encoded).
+    """
+    from fp_rank.images.decode import decode_problem, describe_source
+
     n_ref = len(gal.reference)
+    checked: dict[Any, str | None] = {}
     for i, image in enumerate(run):
         c = image.conditioning
+        if c is None:
+            continue
         if not isinstance(c, (int, np.integer)) or isinstance(c, (bool, np.bool_)):
+            key = os.fspath(c) if isinstance(c, (str, os.PathLike)) else id(c)
+            if key not in checked:
+                checked[key] = decode_problem(c, describe_source(c))
+            if checked[key]:
+                raise InputError(
+                    f"generated image {image.file or i} ({image.identity!r}): its conditioning image cannot be used: "
+                    f"{checked[key]}; fix or remove its conditioning entry (the pairwise baseline then uses the "
+                    "identity's reference images)"
+                )
             continue
         if not 0 <= int(c) < n_ref:
             raise InputError(

@@ -181,7 +181,16 @@ def _add_clip_t(
     text = dict(zip(index, scores.tolist()))
     for row in rows:
         row["clip_t"] = text.get(row["index"])
-    return aligner.identity()
+    identity = aligner.identity()
+    cut = [run[index[k]].file for k in aligner.truncated]
+    identity["prompts_truncated"] = {"count": len(cut), "context_length": aligner.context_length(), "files": cut[:20]}
+    if cut:
+        logger.warning(
+            "CLIP-T: %d prompt(s) are longer than the text tower's %s tokens and were cut to them (so prompts that "
+            "differ only after that point score alike), e.g. %s; the report counts them (clip_t.prompts_truncated)",
+            len(cut), aligner.context_length(), cut[0],
+        )
+    return identity
 
 
 __all__ = ["as_run", "evaluate"]

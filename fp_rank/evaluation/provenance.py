@@ -47,6 +47,11 @@ def metadata(
             "batch_size": opts.batch_size,
             "background": "remove" if opts.removes_background else "keep",
             "matting": matte.identity() if matte is not None else None,
+            **({"background_removal": {
+                "empty_foreground": len(matte.emptied), "files": matte.emptied[:20],
+                "note": "images decoded in this run whose matte kept nothing (images read from the cache are not "
+                        "counted again)",
+            }} if matte is not None else {}),
             "aggregation": "macro over groups (group mAP = mean AP of its queries)",
             "ties": "expected value over tied orderings",
         },

@@ -158,4 +158,8 @@ def _check_source(source: str, revision: str | None) -> None:
     problem = hub_problem(source, "dataset", revision)
     if problem:
         offline = " (offline: a Hub gallery must already be in the cache at this revision)" if "offline" in problem else ""
-        raise GalleryError(f"cannot load gallery {source!r}{offline}: {problem}")
+        here = (
+            f"there is no folder {source!r} in {os.getcwd()}, so it was read as a Hub dataset id: "
+            if "/" in source else ""
+        )
+        raise GalleryError(f"cannot load gallery {source!r}{offline}: {here}{problem}")

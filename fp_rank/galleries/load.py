@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from fp_rank.images.decode import content_fingerprint
-from fp_rank.errors import GalleryError, InputError
+from fp_rank.errors import GalleryError, InputError, check_label, control_characters
 from fp_rank.galleries.card import _check_source, _read_card
 from fp_rank.galleries.datasets_cache import (
     _UNWRITABLE,
@@ -104,6 +104,7 @@ class Gallery:
     splits: dict[str, GallerySplit]
     card: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
+    local: bool = False
 
     @property
     def gallery(self) -> GallerySplit:
@@ -168,6 +169,7 @@ class Gallery:
             "config": self.config,
             "revision": self.revision,
             "fingerprint": self.fingerprint,
+            "source": "local folder" if self.local else "hub",
             "splits": {name: len(split) for name, split in self.splits.items()},
             "groups": self.groups,
             "n_identities": len(self.identities),
@@ -198,12 +200,8 @@ def _split_from_dataset(name: str, ds: Any, where: str) -> GallerySplit:
     if not isinstance(feature, ImageFeature):
         raise GalleryError(f"{where} split {name!r}: column 'image' is {feature}, expected datasets.Image()")
     ds = ds.cast_column("image", ImageFeature(decode=False))
-    identities = np.asarray([str(x) if x is not None else "" for x in ds["identity"]], dtype=object)
-    groups = np.asarray([str(x) if x is not None else "" for x in ds["group"]], dtype=object)
-    for col, values in (("identity", identities), ("group", groups)):
-        empty = np.flatnonzero(values == "")
-        if empty.size:
-            raise GalleryError(f"{where} split {name!r}: row {int(empty[0])} has an empty {col!r}")
+    identities = _label_column(ds["identity"], "identity", name, where)
+    groups = _label_column(ds["group"], "group", name, where)
     hashes: list[str] = []
     stored = ds["sha256"] if "sha256" in ds.column_names else None
     for row, image in enumerate(ImageColumn(ds)):
@@ -220,6 +218,43 @@ def _split_from_dataset(name: str, ds: Any, where: str) -> GallerySplit:
             )
         hashes.append(digest)
     return GallerySplit(name=name, dataset=ds, identities=identities, groups=groups, hashes=hashes)
+
+
+def _label_column(values: Any, column: str, split: str, where: str) -> np.ndarray:
+    """A label column as strings: each row a non-empty string or an integer, without control characters.
+
+    A float column is refused: it is what an integer column with a missing value becomes, and
+    its NaN would read as one identity named ``'nan'`` (merging unrelated images).
+    """
+    values = list(values)
+    gap = next((row for row, v in enumerate(values) if isinstance(v, (float, np.floating)) and v != v), None)
+    if gap is not None:  # the missing value first: it is what turned the column into numbers
+        raise GalleryError(
+            f"{where} split {split!r}: row {gap} has a missing value (NaN) as its {column!r}; label columns hold "
+            "strings (or integers): fill the missing labels and store the column as strings"
+        )
+    out = []
+    for row, value in enumerate(values):
+        if value is None or (isinstance(value, str) and not value):
+            raise GalleryError(f"{where} split {split!r}: row {row} has an empty {column!r}")
+        if isinstance(value, (float, np.floating)):
+            raise GalleryError(
+                f"{where} split {split!r}: row {row} has the number {value!r} as its {column!r}; label columns hold "
+                "strings (or integers): store the column as strings"
+            )
+        if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
+            raise GalleryError(
+                f"{where} split {split!r}: row {row} has a {type(value).__name__} as its {column!r}; label columns "
+                "hold strings (or integers)"
+            )
+        out.append(str(value))
+    for label in dict.fromkeys(out):  # each distinct label once; the row is looked up only for a bad one
+        if control_characters(label):
+            try:
+                check_label(column, label, f"{where} split {split!r} row {out.index(label)}")
+            except InputError as exc:
+                raise GalleryError(str(exc)) from None
+    return np.asarray(out, dtype=object)
 
 
 def load_gallery(
@@ -317,6 +352,7 @@ def load_gallery(
         revision=commit or revision,
         splits=splits,
         card=card,
+        local=os.path.isdir(source),
     )
     _validate(gallery, where)
     _check_sizes(gallery, where, min_gallery_images)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fp_rank.errors import InputError
+from fp_rank.file_access import write_atomic
 from fp_rank.views.table import summary_rows
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ class Board:
         protocol_version: fp-rank protocol version of the numbers.
         rows: One summary row per method (:meth:`fp_rank.Report.summary_rows` keys plus ``report``).
         ks: Ranks of the per-k metrics.
+        key: The comparability key every report on the board shares
+            (:func:`fp_rank.reporting.comparability.comparability_key`).
+        allowed_differences: Key fields the reports differ on, allowed by ``allow_mismatch``
+            (field -> the values seen).
     """
 
     gallery: str
@@ -47,6 +52,8 @@ class Board:
     protocol_version: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     ks: list[int] = field(default_factory=list)
+    key: dict[str, Any] = field(default_factory=dict)
+    allowed_differences: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -102,6 +109,9 @@ class Leaderboard:
             lines.append(markdown_summary(board.ranked(), caption=caption, ks=board.ks or (1, 5, 10)).rstrip("\n"))
             sources = ", ".join(f"{r['method']}: `{r['report']}`" for r in board.ranked())
             lines += ["", f"Reports: {sources}.", ""]
+            for name, values in board.allowed_differences.items():
+                lines += [f"Not comparable on {name} ({' vs '.join(f'`{v}`' for v in values)}): ranked together by "
+                          "explicit request (allow_mismatch).", ""]
         if self.ignored:
             lines += ["Files left out (not fp-rank reports):", ""]
             lines += [f"- `{path}`: {reason}" for path, reason in self.ignored]
@@ -129,7 +139,7 @@ class Leaderboard:
                 floor=_shared(rows, "floor"), ceiling=_shared(rows, "ceiling"), title=board.title,
             ))
         markdown = folder / "leaderboard.md"
-        markdown.write_text(self.to_markdown([p.name if p else None for p in written]), encoding="utf-8", newline="\n")
+        write_atomic(markdown, self.to_markdown([p.name if p else None for p in written]))
         return [markdown, *(p for p in written if p is not None)]
 
 
@@ -153,15 +163,22 @@ def report_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def build_leaderboard(paths: Sequence[str | os.PathLike[str]]) -> Leaderboard:
+def build_leaderboard(
+    paths: Sequence[str | os.PathLike[str]], *, allow_mismatch: Sequence[str] | None = None
+) -> Leaderboard:
     """Read reports (files, or folders searched for ``*.json``) and rank their methods per board.
 
     A file named on the command line must be a report; a JSON file found in a folder that is not
     one (a comparison, a config) is left out and listed in :attr:`Leaderboard.ignored`.
 
+    Reports go on one board when they share the gallery, its config and fingerprint and the
+    encoder's name; the reports of a board must then share the whole comparability key (encoder
+    revision, preprocessing, dtype, protocol ...) unless ``allow_mismatch`` names the fields
+    that may differ, which the board records and its Markdown states.
+
     Raises:
-        InputError: If a named file is not a report, nothing is left, or one method appears in
-            two reports of the same board.
+        InputError: If a named file is not a report, nothing is left, one method appears in
+            two reports of the same board, or two reports of a board are not comparable.
 
     Example:
         >>> build_leaderboard(["no/such/folder"])
@@ -169,9 +186,13 @@ def build_leaderboard(paths: Sequence[str | os.PathLike[str]]) -> Leaderboard:
         ...
         fp_rank.errors.InputError: report path 'no/such/folder' does not exist
     """
+    from fp_rank.reporting.comparability import check_allowed, comparability_key, require_comparable
     from fp_rank.reporting.report import Report
+    from fp_rank.views.presentation import gallery_display_name
 
+    allowed = check_allowed(allow_mismatch)
     named = {Path(p) for p in paths if Path(p).is_file()}
+    first_of: dict[tuple[str, str, str, str], Path] = {}
     boards: dict[tuple[str, str, str, str], Board] = {}
     seen: dict[tuple[str, str, str, str, str], Path] = {}
     ignored: list[tuple[str, str]] = []
@@ -185,18 +206,22 @@ def build_leaderboard(paths: Sequence[str | os.PathLike[str]]) -> Leaderboard:
             logger.warning("leaving out %s: %s", path, exc)
             continue
         gallery = report.metadata.get("gallery") or {}
-        gid, config, fp = str(gallery.get("id")), str(gallery.get("config") or "all"), str(gallery.get("fingerprint") or "")
+        gid, config, fp = gallery_display_name(gallery), str(gallery.get("config") or "all"), str(gallery.get("fingerprint") or "")
         for row in summary_rows(report):
             key = (gid, config, fp, str(row["encoder"]))
             board = boards.setdefault(key, Board(
                 gallery=gid, config=config, fingerprint=fp, encoder=str(row["encoder"]),
                 protocol_version=str(report.metadata.get("protocol_version")), ks=report.ks,
+                key=comparability_key(report, str(row["encoder"])),
             ))
-            if board.protocol_version != str(report.metadata.get("protocol_version")):
-                raise InputError(
-                    f"{path} follows protocol {report.metadata.get('protocol_version')}, other reports of "
-                    f"{board.title} follow {board.protocol_version}; rescore them under one protocol"
+            first = first_of.setdefault(key, path)
+            if first != path:
+                checked = require_comparable(
+                    [(str(first), board.key), (str(path), comparability_key(report, str(row["encoder"])))], allowed
                 )
+                for name, values in checked["allowed_differences"].items():
+                    seen_values = board.allowed_differences.setdefault(name, [])
+                    seen_values.extend(v for v in values if v not in seen_values)
             earlier = seen.setdefault((*key, str(row["method"])), path)
             if earlier != path:
                 raise InputError(

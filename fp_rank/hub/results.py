@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from fp_rank.errors import InputError
+from fp_rank.file_access import write_atomic
 from fp_rank.galleries.build.spec import safe_label
 from fp_rank.galleries.schema import ALL_CONFIG
 from fp_rank.hub.space_build import check_repo_id
@@ -84,10 +85,14 @@ def _result_entries(
     allow_demo: bool,
 ) -> list[tuple[MethodResult, list[EvalResultEntry]]]:
     gallery = report.metadata.get("gallery") or {}
+    from_report = dataset_id is None
     dataset_id = dataset_id or gallery.get("id")
-    if not dataset_id or os.path.isdir(str(dataset_id)) or not _looks_like_hub_id(str(dataset_id)):
+    recorded_local = gallery.get("source", "local folder" if gallery.get("revision") is None else "hub") != "hub"
+    if not dataset_id or (from_report and recorded_local) or os.path.isdir(str(dataset_id)) or not _looks_like_hub_id(
+        str(dataset_id)
+    ):
         raise InputError(
-            f"the report's gallery is {gallery.get('id')!r}, not a Hub dataset id; pass dataset_id "
+            f"the report's gallery is {gallery.get('id')!r}, a local folder, not a Hub dataset id; pass dataset_id "
             "(CLI: --dataset-id ORG/NAME) naming the Hub dataset the gallery was pushed to"
         )
     check_repo_id(dataset_id, require_namespace=True)
@@ -102,14 +107,20 @@ def _result_entries(
             f"no result for method={method!r}, encoder={encoder!r}; methods: {report.methods}, encoders: {report.encoders}"
         )
     encoders = {e.get("name"): e for e in report.metadata.get("encoders", [])}
+    demo = [r.encoder for r in results if encoders.get(r.encoder, {}).get("is_demo")]
+    if demo and not allow_demo:
+        raise InputError(
+            f"encoder {demo[0]!r} is the demo encoder: its scores mean nothing about real images and "
+            "are not published; pass allow_demo=True (CLI: --allow-demo) for a test"
+        )
+    if not revision:
+        raise InputError(
+            f"the report records no revision of {dataset_id!r}: an entry without one does not say which images were "
+            "scored; pass dataset_revision (CLI: --dataset-revision), the commit SHA the gallery was pushed as"
+        )
     out: list[tuple[MethodResult, list[EvalResultEntry]]] = []
     for result in results:
         info = encoders.get(result.encoder, {"name": result.encoder})
-        if info.get("is_demo") and not allow_demo:
-            raise InputError(
-                f"encoder {result.encoder!r} is the demo encoder: its scores mean nothing about real images and "
-                "are not published; pass allow_demo=True (CLI: --allow-demo) for a test"
-            )
         notes = _notes(info, report.metadata, gallery)
         out.append((result, _entries(result, config, dataset_id=dataset_id, revision=revision, notes=notes)))
     if not any(entries for _, entries in out):
@@ -149,18 +160,20 @@ def write_eval_results(
     from huggingface_hub import eval_result_entries_to_yaml
 
     root = Path(out)
-    written = []
+    planned: dict[Path, tuple[str, list[EvalResultEntry]]] = {}
     for result, entries in _result_entries(report, dataset_id, dataset_revision, method, encoder, allow_demo):
         if not entries:
             continue
         dataset = entries[0].dataset_id.split("/")[-1]
         name = f"{safe_label(dataset, what='dataset')}_{safe_label(result.encoder, what='encoder')}.yaml"
         path = root / safe_label(result.method, what="method") / EVAL_RESULTS_FOLDER / name
-        if path in written:
+        if path in planned:
             raise InputError(f"two results would be written to {path}: method and encoder names clash once made file-safe")
         text = yaml.safe_dump(eval_result_entries_to_yaml(entries), sort_keys=False, allow_unicode=True, width=100)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8", newline="\n")
+        planned[path] = (text, entries)
+    written = []
+    for path, (text, entries) in planned.items():  # every name checked above: nothing is written for a refused export
+        write_atomic(path, text)
         if read_eval_results(path) != entries:
             raise InputError(f"internal error: {path} does not parse back to the entries written")
         written.append(path)

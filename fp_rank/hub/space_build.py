@@ -26,11 +26,12 @@ The same inputs give the same bytes. :func:`push_space` uploads the folder with 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
-import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 import yaml
 
 from fp_rank._files import repository_file
+from fp_rank.file_access import write_atomic
 from fp_rank.errors import InputError
 from fp_rank.version import __version__
 
@@ -56,6 +58,8 @@ REQUIRED_TAGS = ("evaluate", "metric")
 #: The Hub's limit on a Space's ``short_description``.
 SHORT_DESCRIPTION_MAX = 60
 
+#: The longest name (and namespace) the Hub accepts.
+MAX_REPO_NAME = 96
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _LINK = re.compile(r"\]\(([^)\s]+)\)|\bsrc=\"([^\"]+)\"")
 
@@ -107,10 +111,14 @@ def check_repo_id(repo_id: str, *, require_namespace: bool) -> str:
         >>> check_repo_id("my-org/fp-rank", require_namespace=True)
         'my-org/fp-rank'
     """
-    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or (require_namespace and "/" not in repo_id):
+    if (
+        not isinstance(repo_id, str) or not _REPO_ID.fullmatch(repo_id) or (require_namespace and "/" not in repo_id)
+        or any(len(part) > MAX_REPO_NAME for part in repo_id.split("/"))
+    ):
         need = "ORG/NAME" if require_namespace else "NAME or ORG/NAME"
         raise InputError(
-            f"repo id {repo_id!r} cannot name a Hub repository; give {need} (letters, digits, '_', '.', '-')"
+            f"repo id {repo_id!r} cannot name a Hub repository; give {need} (letters, digits, '_', '.', '-', "
+            f"at most {MAX_REPO_NAME} characters each)"
         )
     return repo_id
 
@@ -272,7 +280,7 @@ def build_space(
     """
     folder = Path(out)
     module_name = module_file_name(repo_id)
-    _prepare_folder(folder, overwrite=overwrite)
+    earlier = _prepare_folder(folder, overwrite=overwrite)
     text, root = metric_card_source()
     card = space_card(text, datasets=datasets)
     files: dict[str, bytes] = {
@@ -286,11 +294,7 @@ def build_space(
             files.setdefault(rel, (root / rel).read_bytes())
     else:
         logger.warning("the card's linked files are not available outside a checkout; their links stay as they are")
-    folder.mkdir(parents=True, exist_ok=True)
-    for rel in sorted(files):
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(files[rel])
+    _write_build(folder, files, earlier)
     return SpaceBuild(folder=folder, repo_id=repo_id, module=folder / module_name, files=tuple(sorted(files)))
 
 
@@ -336,19 +340,99 @@ def push_space(
         repo_id=repo_id,
         repo_type="space",
         commit_message=commit_message or f"fp-rank {__version__}: metric Space",
+        ignore_patterns=[BUILD_RECORD],
     )
     return f"https://huggingface.co/spaces/{repo_id}"
 
 
-def _prepare_folder(folder: Path, *, overwrite: bool) -> None:
+#: What a build records of the files it wrote (name -> sha256), so that ``--overwrite`` replaces
+#: exactly those and never deletes a file it did not write.
+BUILD_RECORD = ".fp-rank-space.json"
+
+
+def _prepare_folder(folder: Path, *, overwrite: bool) -> dict[str, str]:
+    """Check ``folder`` may receive a build; returns the files an earlier build recorded (to replace).
+
+    Refused: a file in the way, a non-empty folder without ``overwrite``, a folder no build
+    recorded, or a recorded file changed since (a person's edit is never overwritten).
+    """
     if not folder.exists():
-        return
+        return {}
     if not folder.is_dir():
-        raise InputError(f"output path {folder} is a file, not a folder")
+        raise InputError(f"output path {folder} is a file, not a folder; name a folder for the Space")
     if not any(folder.iterdir()):
-        return
+        return {}
     if not overwrite:
         raise InputError(f"output folder {folder} is not empty; choose another folder or pass --overwrite")
-    if not ((folder / "app.py").is_file() and (folder / "requirements.txt").is_file()):
-        raise InputError(f"{folder} does not look like an earlier Space build (no app.py, requirements.txt); not replacing it")
-    shutil.rmtree(folder)
+    record = folder / BUILD_RECORD
+    try:
+        written = json.loads(record.read_text(encoding="utf-8"))["files"] if record.is_file() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        written = None
+    if not isinstance(written, dict):
+        raise InputError(
+            f"{folder} was not written by fp-rank build-space (no {BUILD_RECORD}); --overwrite only replaces an "
+            "earlier build, so nothing was changed: choose an empty folder"
+        )
+    unsafe = [str(rel) for rel in written if not _plain(str(rel))]
+    if unsafe:
+        raise InputError(
+            f"{folder}/{BUILD_RECORD} lists {unsafe[:3]}, outside the Space folder; it was not written by fp-rank, "
+            "so nothing was changed"
+        )
+    changed = [rel for rel, digest in sorted(written.items()) if _digest_of(folder / rel) not in (digest, None)
+               or not _inside(folder, rel)]  # a link where a built file was is a change too
+    if changed:
+        raise InputError(
+            f"{folder}: {', '.join(changed[:5])} changed since fp-rank built the Space; nothing was replaced. Move "
+            "those files away (or delete them) to rebuild"
+        )
+    return {str(rel): str(digest) for rel, digest in written.items()}
+
+
+def _plain(rel: str) -> bool:
+    """Whether ``rel`` is a plain relative path: not empty, not absolute, no ``..``, no backslash."""
+    return bool(rel) and not Path(rel).is_absolute() and ".." not in Path(rel).parts and "\\" not in rel
+
+
+def _inside(folder: Path, rel: str) -> bool:
+    """Whether ``rel`` is plain and stays inside ``folder`` with no link on the way."""
+    if not _plain(rel):
+        return False
+    parts = Path(rel).parts
+    target = folder / rel
+    if any((folder / Path(*parts[:k])).is_symlink() for k in range(1, len(parts) + 1)):
+        return False
+    return os.path.commonpath([os.path.realpath(target), os.path.realpath(folder)]) == os.path.realpath(folder)
+
+
+def _digest_of(path: Path) -> str | None:
+    """sha256 of a regular file's bytes; None when it is gone (or not a regular file)."""
+    if path.is_symlink() or not path.is_file():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_build(folder: Path, files: dict[str, bytes], earlier: Mapping[str, str]) -> None:
+    """Write ``files`` and the build record; remove the earlier build's files this build no longer has.
+
+    A file this build would write that exists without being recorded (a person's own), or a
+    path that is a link, is refused before anything is written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    theirs = sorted(rel for rel in files if (folder / rel).exists() and rel not in earlier)
+    linked = sorted(rel for rel in files if not _inside(folder, rel))
+    if theirs or linked:
+        raise InputError(
+            f"{folder}: {', '.join((theirs + linked)[:5])} exist(s) and were not written by fp-rank (or are links); "
+            "nothing was replaced. Build into an empty folder"
+        )
+    for rel in sorted(set(earlier) - set(files)):
+        target = folder / rel
+        if _inside(folder, rel) and _digest_of(target) == earlier[rel]:
+            target.unlink()
+    for rel in sorted(files):
+        write_atomic(folder / rel, files[rel])
+    record = {"written_by": f"fp-rank {__version__}", "files": {rel: hashlib.sha256(files[rel]).hexdigest()
+                                                               for rel in sorted(files)}}
+    (folder / BUILD_RECORD).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")

@@ -46,6 +46,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from fp_rank.errors import ImageDecodeError, InputError
+from fp_rank.file_access import is_regular_file, read_regular_raw
 
 #: How far outside [0, 1] a float image may stray (rounding of computed values) before it is refused.
 FLOAT_TOLERANCE = 1e-6
@@ -97,16 +98,14 @@ def source_bytes(item: Any) -> bytes | None:
     if isinstance(item, (bytes, bytearray, memoryview)):
         return bytes(item)
     if isinstance(item, (str, os.PathLike)):
-        with open(item, "rb") as fh:
-            return fh.read()
+        return read_regular_raw(item)  # a FIFO or device is refused, never read until it ends
     if isinstance(item, dict):
         data, path = item.get("bytes"), item.get("path")
         if isinstance(data, (bytes, bytearray, memoryview)):
             return bytes(data)
         # only a real path string: open() would also accept an int as a file descriptor
         if data is None and isinstance(path, (str, os.PathLike)) and os.fspath(path):
-            with open(path, "rb") as fh:
-                return fh.read()
+            return read_regular_raw(path)
     return None
 
 
@@ -174,6 +173,8 @@ def read_header(
     """
     allowed = check_formats(formats)
     if isinstance(data, (str, os.PathLike)):
+        if not is_regular_file(data):
+            raise ImageDecodeError(name, "not a regular file (a folder, FIFO or device); name an image file")
         with open(data, "rb") as fh:
             head = fh.read(16)
         stream: Any = os.fspath(data)
@@ -312,6 +313,20 @@ def _from_array(arr: np.ndarray, name: str) -> Image.Image:
     elif arr.dtype == np.uint16:
         arr = (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
     return Image.fromarray(np.ascontiguousarray(arr))
+
+
+def decode_problem(item: Any, name: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """Why ``item`` cannot be decoded (one line), or None when it decodes.
+
+    Example:
+        >>> decode_problem(b"not an image", "x.png") is not None
+        True
+    """
+    try:
+        to_rgb(item, name=name, max_pixels=max_pixels)
+    except ImageDecodeError as exc:
+        return str(exc)
+    return None
 
 
 def to_rgb(

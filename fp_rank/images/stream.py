@@ -264,7 +264,30 @@ def _worker_batches(stream: DecodeStream, processes: int) -> Iterator[DecodedBat
         _BatchDataset(stream.items, stream.batch_size, stream._prepare), batch_size=None, shuffle=False,
         num_workers=processes, pin_memory=stream.pin_memory, prefetch_factor=2, collate_fn=_identity,
     )
-    yield from loader
+    done = 0
+    iterator = iter(loader)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except RuntimeError as exc:
+            if "DataLoader worker" not in str(exc):
+                raise
+            # a worker killed by a signal (a decoder crash, the memory limit) names no file: name the
+            # batches it may have held, and the way to find the one
+            first = done * stream.batch_size
+            last = min(len(stream.items), (done + processes * 2) * stream.batch_size)
+            names = [stream.names[i] if stream.names is not None else describe_source(stream.items[i], i)
+                     for i in range(first, last)]
+            shown = ", ".join(names[:8]) + (f", ... ({len(names)} files)" if len(names) > 8 else "")
+            raise ImageDecodeError(
+                names[0] if len(names) == 1 else f"one of {shown}",
+                f"a decoding worker process died ({str(exc).splitlines()[0]}); rerun with num_workers=0 (CLI: "
+                "--num-workers 0) to decode in this process and name the file",
+            ) from None
+        done += 1
+        yield batch
 
 
 _HINTED: list[bool] = []

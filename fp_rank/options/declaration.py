@@ -88,7 +88,7 @@ OPTIONS: tuple[Option, ...] = (
            "int", flag="--top-k", minimum=0),
     Option("ceilings", True, "also score the real images (holdout, reference) as queries: the real-image "
            "ceiling and baseline", "scoring", "bool", "bool", flag="--no-ceilings",
-           off_help="skip the real-image ceiling and baseline (holdout and reference images as queries)"),
+           off_help="skip the real-image references, holdout and baseline (holdout and reference images as queries)"),
     Option("clip_t", None, "also score text alignment (CLIP-T) of every image with a prompt, with this CLIP "
            "checkpoint (alias such as clip-vit-b32, Hub id or folder; ID@REVISION pins it)", "scoring", "spec",
            "str | None", flag="--clip-t", metavar="MODEL", check=check_clip_t,

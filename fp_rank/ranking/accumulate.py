@@ -144,7 +144,7 @@ def cpu_threads() -> int:
     """The threads a computation may use here: ``OMP_NUM_THREADS`` when set (the user's setting,
     which torch follows too), else the cores this process may run on."""
     setting = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if setting.isdigit() and int(setting) > 0:
+    if setting.isascii() and setting.isdigit() and int(setting) > 0:
         return int(setting)
     try:
         return len(os.sched_getaffinity(0))

@@ -110,6 +110,10 @@ def _as_float_array(x: Any, name: str) -> np.ndarray:
         raise InputError(f"{name} must be numeric, got dtype {arr.dtype}")
     if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
+    elif arr.dtype not in (np.float32, np.float64):
+        # float16 widens to float32 exactly (and float128 narrows to float64) so that the
+        # compiled kernel, which has float32 and float64 variants, scores every float input
+        arr = arr.astype(np.float32 if arr.dtype.itemsize < 4 else np.float64)
     return arr
 
 

@@ -177,15 +177,39 @@ class Report:
         return text
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Report:
-        """Read a report written by :meth:`to_json`."""
+    def load(cls, path: str | os.PathLike[str], *, check: bool = True) -> Report:
+        """Read a report written by :meth:`to_json`, refusing one that cannot be trusted.
+
+        With ``check`` (the default) the file must follow the report schema and every aggregate
+        must follow from the report's own per-query rows (:func:`fp_rank.reporting.validity.check_report`):
+        an edited headline, an mAP of 7.5 or ``true`` where a number belongs is refused naming
+        the field. Only regular files are read (a FIFO or device is refused).
+        """
+        from fp_rank.file_access import read_regular_text
+
+        shown = os.fspath(path)
+        text = read_regular_text(path, "report file")
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"report file {os.fspath(path)!r} does not exist") from None
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"report file {os.fspath(path)!r} is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+            raise InputError(f"report file {shown!r} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InputError(f"report file {shown!r} nests deeper than any report; it is not an fp-rank report") from None
+        if not isinstance(data, dict) or "results" not in data or "metadata" not in data:
+            raise InputError(f"{shown}: not an fp-rank report (expected an object with 'metadata' and 'results')")
+        if check:
+            from fp_rank.reporting.validity import check_structure
+
+            version = data.get("schema_version", "1.0")
+            if version in READABLE_SCHEMA_VERSIONS:
+                validate_report(data, source=shown)
+            check_structure(data, shown)
+        report = cls.from_dict(data)
+        if check:
+            from fp_rank.reporting.validity import check_report
+
+            check_report(report, shown)
+        return report
 
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
         """Per-query rows in long format (one row per query and encoder)."""
@@ -258,10 +282,9 @@ def _csv_value(value: Any) -> Any:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from fp_rank.file_access import write_atomic
+
+    write_atomic(path, text)
 
 
 def report_schema() -> dict[str, Any]:
@@ -272,8 +295,11 @@ def report_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
-def validate_report(data: dict[str, Any] | Report) -> None:
-    """Raise :class:`InputError` unless ``data`` (a report or its dict) follows the report schema."""
+def validate_report(data: dict[str, Any] | Report, *, source: str = "report") -> None:
+    """Raise :class:`InputError` unless ``data`` (a report or its dict) follows the report schema.
+
+    ``source`` (a file name) starts the message.
+    """
     import jsonschema
 
     payload = data.to_dict() if isinstance(data, Report) else data
@@ -281,4 +307,11 @@ def validate_report(data: dict[str, Any] | Report) -> None:
         jsonschema.validate(payload, report_schema())
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
-        raise InputError(f"report does not follow schema {REPORT_SCHEMA_VERSION} at {where}: {exc.message}") from None
+        raise InputError(
+            f"{source} does not follow report schema {REPORT_SCHEMA_VERSION} at {where}: {_short(exc.message)}"
+        ) from None
+
+
+def _short(message: str, limit: int = 200) -> str:
+    """A schema message, cut to ``limit`` characters (jsonschema quotes whole objects)."""
+    return message if len(message) <= limit else message[: limit - 3] + "..."

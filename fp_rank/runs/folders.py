@@ -67,7 +67,7 @@ def read_run(path: str | os.PathLike[str], *, known_identities: set[str] | None 
     p = Path(path)
     if not p.exists():
         raise InputError(f"--generated {os.fspath(path)!r} does not exist")
-    if p.is_file():
+    if not p.is_dir():  # a manifest (a FIFO or device is refused by the reader, never opened for a blocking read)
         rows = read_manifest(p)
         return Run(tuple(
             replace(row, source=_beside(p, row.file), file=_beside(p, row.file),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fp_rank.errors import InputError
+from fp_rank.file_access import read_regular_bytes
 from fp_rank.runs.run import DEFAULT_METHOD, GeneratedImage
 
 #: Columns of a manifest, in order; ``file`` and ``identity`` are required.
@@ -72,7 +73,7 @@ def read_manifest(
     elif file_format not in ("csv", "jsonl"):
         raise InputError(f"file_format must be 'csv', 'jsonl' or None; got {file_format!r}")
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
+        text = read_regular_bytes(path, "manifest").decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{shown} is not UTF-8 text") from None
     records = _csv_records(text, shown) if file_format == "csv" else _jsonl_records(text, shown)
@@ -110,8 +111,8 @@ def _jsonl_records(text: str, shown: str) -> Iterator[tuple[int, dict[str, Any]]
             continue
         try:
             obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{shown} line {line} is not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, a 5,000-digit number, deep nesting
+            raise InputError(f"{shown} line {line} is not valid JSON: {str(exc)[:200]}") from None
         if not isinstance(obj, dict):
             raise InputError(f"{shown} line {line} is not a JSON object")
         yield line, {str(k).strip().lower(): v for k, v in obj.items()}
@@ -134,20 +135,30 @@ def _manifest_row(record: dict[str, Any], line: int, shown: str, default_method:
         method=_cell(record.get("method")) or default_method,
         prompt=_cell(record.get("prompt")) or None,
         seed=_seed(record.get("seed"), line, shown),
-        conditioning=_conditioning(record.get("conditioning")),
+        conditioning=_conditioning(record.get("conditioning"), line, shown),
         file=file,
         line=line,
     )
 
 
-def _conditioning(value: Any) -> str | int | None:
+def _conditioning(value: Any, line: int, shown: str) -> str | int | None:
+    """A conditioning cell: ``reference:N`` (row N of the reference split), or an image file's path."""
     text = _cell(value)
     if not text:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    index = text.removeprefix("reference:")
-    return int(index) if index.isdigit() else text.replace("\\", "/").removeprefix("./")
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    if text.startswith("reference:"):
+        index = text.removeprefix("reference:")
+        if not (index.isascii() and index.isdigit() and len(index) <= 18):
+            raise InputError(
+                f"{shown} line {line}: conditioning {text!r} names no row; write reference:N with N a row number of "
+                "the gallery's reference split (0, 1, ...), or give an image file"
+            )
+        return int(index)
+    return text.replace("\\", "/").removeprefix("./")
 
 
 def _seed(value: Any, line: int, shown: str) -> int | None:

@@ -14,6 +14,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from fp_rank.errors import InputError, check_label
 from fp_rank.images.decode import describe_source
 
 #: The method label of generated images given without one.
@@ -88,6 +89,18 @@ class Run(Sequence[GeneratedImage]):
     images: tuple[GeneratedImage, ...]
     layout: str = "arguments"
     not_images: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # labels reach terminals, Markdown, CSV and YAML: a control character in one is refused here, once
+        for i, image in enumerate(self.images):
+            where = image.file or f"item #{i}"
+            check_label("identity label", image.identity, where)
+            check_label("method label", image.method, where)
+            if isinstance(image.prompt, str) and not image.prompt.strip():
+                raise InputError(
+                    f"the prompt of {where} is blank; give its prompt, or None when it is not known (a blank prompt "
+                    "would be scored by CLIP-T as if it were one)"
+                )
 
     @overload
     def __getitem__(self, i: int) -> GeneratedImage: ...

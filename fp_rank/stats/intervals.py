@@ -43,6 +43,7 @@ from fp_rank.stats._validation import (
     check_positive_int,
     check_seed,
 )
+from fp_rank.stats.boundary import effective_size_interval, no_spread
 from fp_rank.stats.bootstrap import (
     ConfidenceInterval,
     _build_groups,
@@ -314,17 +315,61 @@ def macro_interval(
 
     data = _build_groups(v, i, g)
     notes = few_identity_warnings(data, min_identities)
-    if interval == "bootstrap":
-        ci = hierarchical_bootstrap(v, i, g, n_boot=n_boot, confidence=confidence, seed=seed)
-        return dataclasses.replace(ci, warnings=notes)
     estimate = float(np.mean([group.mean for group in data]))
     variance, df = macro_variance(data)
-    low, high = t_interval(
-        estimate, variance, df, confidence, bounds=checked_bounds, logit=interval == "logit_t"
+    if no_spread(variance, v):
+        variance = 0.0
+    if interval == "bootstrap":
+        boot = hierarchical_bootstrap(v, i, g, n_boot=n_boot, confidence=confidence, seed=seed)
+        low, high = boot.low, boot.high
+    else:
+        low, high = t_interval(
+            estimate, variance, df, confidence, bounds=checked_bounds, logit=interval == "logit_t"
+        )
+    low, high, method, notes = _at_the_ends(
+        v, data, (estimate, variance, df), (low, high), interval, confidence, checked_bounds, notes
     )
+    if interval == "bootstrap":
+        return dataclasses.replace(boot, low=low, high=high, method=method, warnings=notes)
     return ConfidenceInterval(
-        estimate, low, high, confidence, 0, seed, interval, df, math.sqrt(variance), notes
+        estimate, low, high, confidence, 0, seed, method, df, math.sqrt(variance), notes
     )
+
+
+def _at_the_ends(
+    values: np.ndarray,
+    data: Sequence[_GroupData],
+    moments: tuple[float, float, float | None],
+    interval_: tuple[float, float],
+    interval: str,
+    confidence: float,
+    bounds: tuple[float, float] | None,
+    notes: tuple[str, ...],
+) -> tuple[float, float, str, tuple[str, ...]]:
+    """The interval where the data cannot estimate its spread: zero-one values, or none at all.
+
+    Zero-one values (CMC@k) near the ends of the range make the identity-clustered variance
+    collapse; the effective-size Clopper-Pearson interval keeps its coverage there, and the
+    union with the interval given keeps that one's coverage elsewhere. Values that do not vary
+    get the Clopper-Pearson interval alone (bounded metrics) or none (unbounded ones), said in
+    ``notes``.
+    """
+    estimate, variance, df = moments
+    low, high = interval_
+    at_ends = bounds is not None and bool(np.isin(values, bounds).all())
+    if bounds is not None and (variance <= 0.0 or at_ends):
+        exact_low, exact_high = effective_size_interval(estimate, variance, df, data, confidence, bounds)
+        if variance <= 0.0:
+            notes = (*notes, (
+                f"all {values.size} values equal {estimate:g}: the spread between identities cannot be estimated, "
+                "so the interval is the exact binomial one at the effective number of identities (a worst case)"
+            ))
+            return exact_low, exact_high, f"{interval}+clopper_pearson", notes
+        return min(low, exact_low), max(high, exact_high), f"{interval}+clopper_pearson", notes
+    if variance <= 0.0:
+        notes = (*notes, f"all {values.size} values are equal: no interval can be estimated without bounds")
+        return float("nan"), float("nan"), interval, notes
+    return low, high, interval, notes
 
 
 def macro_interval_by_group(

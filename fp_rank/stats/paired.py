@@ -35,6 +35,7 @@ from fp_rank.stats.bootstrap import (
     _resampled_group_means,
     _validated,
 )
+from fp_rank.stats.boundary import no_spread
 from fp_rank.stats.intervals import (
     _check_interval,
     few_identity_warnings,
@@ -73,6 +74,8 @@ class PairedComparison:
         n_permutations: sign vectors evaluated (``2**n`` when exact).
         warnings: what limits the interval or the test (few identities per group, a p-value
             that cannot reach ``1 - confidence``).
+        comparability: for two reports, the comparability key they share and any differences
+            allowed explicitly (``allowed_differences``); None for one report.
     """
 
     difference: float
@@ -89,6 +92,7 @@ class PairedComparison:
     exact: bool
     n_permutations: int
     warnings: tuple[str, ...] = ()
+    comparability: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-serialisable dict (tuples become lists).
@@ -114,6 +118,7 @@ class PairedComparison:
             "exact": self.exact,
             "n_permutations": self.n_permutations,
             "warnings": list(self.warnings),
+            **({"comparability": self.comparability} if self.comparability is not None else {}),
         }
 
 
@@ -330,15 +335,9 @@ def paired_comparison(
 
     boot_seq, perm_seq = np.random.SeedSequence(seed).spawn(2)
     notes = few_identity_warnings(data_a)
-    if interval == "t":
-        variance, df = macro_variance(data_a, data_b)
-        low, high = t_interval(difference, variance, df, confidence)
-        ci = ConfidenceInterval(
-            difference, low, high, confidence, 0, seed, "t", df, math.sqrt(variance), notes
-        )
-    else:
-        low, high = _paired_bootstrap(data_a, data_b, n_boot, confidence, boot_seq)
-        ci = ConfidenceInterval(difference, low, high, confidence, n_boot, seed, warnings=notes)
+    ci = _difference_interval(data_a, data_b, difference, np.r_[va, vb], interval, confidence, n_boot, seed,
+                              boot_seq, notes)
+    notes = ci.warnings
 
     p_value, exact, n_evaluated = _sign_flip_test(data_a, data_b, n_permutations, perm_seq)
     n_shared = sum(len(group.identities) for group in data_a)
@@ -394,6 +393,27 @@ def _sign_flip_test(data_a: list[_GroupData], data_b: list[_GroupData], n_permut
         n_permutations=n_permutations,
         seed=int(perm_seq.generate_state(1)[0]),
     )
+
+
+def _difference_interval(
+    data_a: list[_GroupData], data_b: list[_GroupData], difference: float, values: np.ndarray, interval: str,
+    confidence: float, n_boot: int, seed: int, boot_seq: np.random.SeedSequence, notes: tuple[str, ...],
+) -> ConfidenceInterval:
+    """The interval of A minus B (paired t or bootstrap); none, said in words, when the differences do not vary."""
+    variance, df = macro_variance(data_a, data_b)
+    if interval == "t":
+        low, high = t_interval(difference, variance, df, confidence)
+    else:
+        low, high = _paired_bootstrap(data_a, data_b, n_boot, confidence, boot_seq)
+    if no_spread(variance, values) or not high > low:  # a zero width would claim a certainty the data lack
+        low, high = float("nan"), float("nan")
+        notes = (*notes, (
+            "the differences do not vary between identities (or rest on one image of one identity): "
+            "no interval can be estimated from these data"
+        ))
+    if interval == "t":
+        return ConfidenceInterval(difference, low, high, confidence, 0, seed, "t", df, math.sqrt(variance), notes)
+    return ConfidenceInterval(difference, low, high, confidence, n_boot, seed, warnings=notes)
 
 
 def _interval_text(ci: ConfidenceInterval, n_boot: int, seed: int) -> str:

@@ -47,6 +47,7 @@ from fp_rank.stats._validation import (
     check_queries,
 )
 from fp_rank.stats.bootstrap import _build_groups, _validated
+from fp_rank.stats.boundary import no_spread
 from fp_rank.stats.intervals import satterthwaite
 from fp_rank.stats.plan import Plan
 from fp_rank.stats.variance import (
@@ -360,10 +361,44 @@ def plan_comparison(
             "methods measures it)",
         )
     _few_identity_notes(components, notes)
+    _require_estimable(components, per_method)
     return plan_from_components(
         components, delta=delta, power=power, alpha=alpha, methods=methods,
         method_components=per_method, assumptions=assumptions, warnings=tuple(notes),
     )
+
+
+def _require_estimable(
+    components: Mapping[str, VarianceComponents], per_method: Mapping[str, Mapping[str, VarianceComponents]]
+) -> None:
+    """Refuse a pilot from which the plan's variances cannot be estimated, saying which and why.
+
+    A power, a detectable difference or a number of images needs the spread between identities
+    (two identities per group at least) and the spread between images of one identity (two
+    images per identity at least), and a pilot whose scores vary at all.
+    """
+    single = sorted(name for name, c in components.items() if c.n_identities < 2)
+    if single:
+        raise InputError(
+            f"the pilot has a single identity in group(s) {single}: how much identities differ, which decides "
+            "the power and the images needed, cannot be estimated from one identity; plan from a pilot with at "
+            "least two identities per group"
+        )
+    for method, groups in per_method.items():
+        thin = sorted(name for name, c in groups.items() if c.queries_per_identity < 2.0)
+        if thin:
+            raise InputError(
+                f"the pilot has one image per identity for method {method!r} (group(s) {thin}): image-to-image "
+                "variation cannot be told apart from identity-to-identity variation; plan from a pilot with at "
+                "least two images per identity"
+            )
+    variance, _ = design_variance(components)
+    if no_spread(variance, [1.0]):
+        raise InputError(
+            "the pilot's scores do not vary (every identity's difference is the same): no variance can be "
+            "estimated, so no power, detectable difference or number of images can be given; plan from a pilot "
+            "whose scores vary"
+        )
 
 
 # ------------------------------------------------------------------------------- validation

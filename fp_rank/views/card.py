@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fp_rank.errors import printable
 from fp_rank.options import GROUPS, OPTIONS
 from fp_rank.protocol import CITATION, METRICS, RULES, Metric
 from fp_rank.runs import PER_IMAGE
@@ -30,7 +31,7 @@ END = "<!-- END GENERATED CARD -->"
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return printable(text.replace("|", "\\|").replace("\n", " "))
 
 
 def inputs_section() -> str:

@@ -52,12 +52,16 @@ def _check_path(path: str | os.PathLike[str]) -> tuple[Path, str]:
 
 
 def _save(figure: Figure, out: Path, file_format: str) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
+    import io
+
+    from fp_rank.file_access import write_atomic
+
+    buffer = io.BytesIO()
     try:
-        figure.savefig(out, format=file_format, dpi=DPI, bbox_inches="tight")
+        figure.savefig(buffer, format=file_format, dpi=DPI, bbox_inches="tight")
     finally:
         figure.clear()  # the figure was never registered with pyplot: nothing else to close
-    return out
+    return write_atomic(out, buffer.getvalue())  # replaces a link standing at ``out``, never writes through it
 
 
 def _labels(name: str, labels: Any) -> list[str]:
@@ -107,3 +111,36 @@ def _interval(centre: np.ndarray, lows: Any, highs: Any, prefix: str) -> np.ndar
     # A percentile interval may, in rare skewed cases, not contain the estimate: draw no bar
     # below (or above) the estimate rather than a negative length.
     return np.vstack([np.maximum(centre - low, 0.0), np.maximum(high - centre, 0.0)])
+
+
+#: Colours of methods in figures (colour-blind-safe order, Okabe-Ito and Tableau tones).
+METHOD_PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#7c3aed", "#65a30d",
+                  "#64748b", "#b45309")
+
+
+def method_colours(methods: Sequence[str]) -> dict[str, str]:
+    """A colour per method that depends on its name, not on its position, so runs agree.
+
+    Each method takes the palette colour its name hashes to, or the next free one when another
+    method of the same figure holds it (methods taken in sorted order, so the result does not
+    depend on the order given).
+
+    Example:
+        >>> a = method_colours(["faithful", "drifting"])
+        >>> b = method_colours(["drifting", "faithful", "detail-loss"])
+        >>> a["faithful"] == b["faithful"] and a["drifting"] == b["drifting"]
+        True
+    """
+    import hashlib
+
+    taken: dict[str, str] = {}
+    used: set[int] = set()
+    for name in sorted(dict.fromkeys(methods)):
+        slot = int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:8], 16) % len(METHOD_PALETTE)
+        for step in range(len(METHOD_PALETTE)):
+            if (slot + step) % len(METHOD_PALETTE) not in used or len(used) >= len(METHOD_PALETTE):
+                slot = (slot + step) % len(METHOD_PALETTE)
+                break
+        used.add(slot)
+        taken[name] = METHOD_PALETTE[slot]
+    return taken

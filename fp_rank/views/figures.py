@@ -83,7 +83,7 @@ def figure_map_ci(
     if floor is not None:
         axes.axhline(floor, color="grey", linestyle="--", linewidth=1, label="chance floor")
     if ceiling is not None:
-        axes.axhline(ceiling, color="grey", linestyle=":", linewidth=1, label="real-image ceiling")
+        axes.axhline(ceiling, color="grey", linestyle=":", linewidth=1, label="real holdout images")
     if floor is not None or ceiling is not None:
         axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)
     if len(names) > 4:

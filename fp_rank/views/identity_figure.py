@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fp_rank.errors import InputError
-from fp_rank.views.figure_inputs import _figure_class, _labels
+from fp_rank.views.figure_inputs import _figure_class, _labels, method_colours
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -30,7 +30,7 @@ def figure_map_per_identity(
     *,
     chance: Sequence[float] | None = None,
     names: Mapping[str, str] | None = None,
-    title: str = "mAP per identity (dashed: chance floor)",
+    title: str = "mAP per identity",
 ) -> Figure:
     """Horizontal bars of mAP per identity, one bar per method, with each identity's chance floor.
 
@@ -62,17 +62,19 @@ def figure_map_per_identity(
     floors = _fractions_or_nan("chance", [math.nan] * len(idents) if chance is None else chance, (len(idents),))
     names = names or {}
 
-    height = max(2.6, 0.55 * len(idents) * len(labels) ** 0.5 + 1.4)
-    figure = _figure_class()(figsize=(7.0, height), dpi=100)
+    # narrow and large-lettered: the Space shows it about 330 px wide on a phone, where a 7-inch
+    # figure's 8-point text shrank to 5 px
+    height = max(2.8, 0.5 * len(idents) * len(labels) ** 0.5 + 1.9)
+    figure = _figure_class()(figsize=(4.8, height), dpi=100, layout="constrained")  # keeps the legend inside
     axes = figure.add_subplot(1, 1, 1)
     bar_h = 0.8 / len(labels)
-    palette = ["#4f46e5", "#0891b2", "#d97706", "#db2777", "#65a30d", "#7c3aed"]
+    colours = method_colours(labels)  # by name: the same method keeps its colour from run to run
     for m_idx, method in enumerate(labels):
         ys = [i - 0.4 + bar_h * (m_idx + 0.5) for i in range(len(idents))]
-        axes.barh(ys, values[m_idx], height=bar_h * 0.9, color=palette[m_idx % len(palette)], label=method)
+        axes.barh(ys, values[m_idx], height=bar_h * 0.9, color=colours[method], label=method)
         for y, x in zip(ys, values[m_idx]):
             if math.isfinite(x):
-                axes.text(min(x + 0.01, 0.93), y, f"{x:.2f}", va="center", fontsize=8)
+                axes.text(min(x + 0.01, 0.88), y, f"{x:.2f}", va="center", fontsize=10)
     drawn = False
     for i, floor in enumerate(floors):
         if math.isfinite(floor):
@@ -80,16 +82,22 @@ def figure_map_per_identity(
                       label=None if drawn else "chance floor")
             drawn = True
     axes.set_yticks(range(len(idents)))
-    axes.set_yticklabels([names.get(i, i) for i in idents])
+    axes.set_yticklabels([_short(names.get(i, i)) for i in idents], fontsize=11)
+    axes.tick_params(axis="x", labelsize=10)
     axes.invert_yaxis()
     axes.set_xlim(0, 1)
-    axes.set_xlabel("mAP of the identity's generated images")
+    axes.set_xlabel("mAP of the identity's generated images", fontsize=10)
     if title:
-        axes.set_title(title)
-    axes.legend(loc="lower right", fontsize=8, frameon=True)
+        axes.set_title(title, fontsize=11)
+    # below the axes, so it never covers a bar
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=9, frameon=False)
     axes.grid(axis="x", alpha=0.3)
-    figure.tight_layout()
     return figure
+
+
+def _short(label: str, limit: int = 22) -> str:
+    """An axis label cut to ``limit`` characters (the full name is in the tables)."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def _fractions_or_nan(name: str, values: Any, shape: tuple[int, ...]) -> np.ndarray:

@@ -7,11 +7,11 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-from fp_rank.errors import InputError
+from fp_rank.errors import InputError, printable
 from fp_rank.protocol import DEFAULT_KS, Metric
 from fp_rank.reporting.report import Report
 from fp_rank.stats.intervals import INTERVAL_DESCRIPTIONS
-from fp_rank.views.presentation import markdown_metrics, title_for
+from fp_rank.views.presentation import gallery_display_name, markdown_metrics, title_for
 from fp_rank.views.table import COPY_MARK, leak_note, summary_rows
 
 #: Keys a row must have; the others default to None (shown as a dash).
@@ -73,7 +73,7 @@ def _fmt_ci(value: float | None, low: float | None, high: float | None) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return printable(text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " "))
 
 
 def markdown_caption(
@@ -114,8 +114,8 @@ def markdown_caption(
     gallery_text = gallery if not fingerprint else f"{gallery} ({fingerprint[:12]})"
     parts = [
         f"fp-rank protocol {protocol_version}",
-        f"encoder {encoder}",
-        f"gallery {gallery_text}",
+        f"encoder {printable(encoder)}",
+        f"gallery {printable(gallery_text)}",
         "mAP and CMC@1 macro-averaged over groups",
     ]
     level = f"{confidence * 100:g}% CIs" if confidence is not None else "CIs"
@@ -161,7 +161,7 @@ def markdown_summary(rows: list[dict[str, Any]], *, caption: str = "", ks: Seque
         ...     {"method": "B", "map": 0.5, "map_low": 0.4, "map_high": 0.6, "n_queries": 10},
         ...     {"method": "A", "map": 0.81234, "floor": 0.2},
         ... ]), end="")  # doctest: +NORMALIZE_WHITESPACE
-        | # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | Chance floor | Ceiling
+        | # | Method | mAP [CI] | CMC@1 [CI] | Recall@10 [CI] | Pairwise [CI] | Chance floor | Real holdout
         | Real-image baseline | Normalised | Queries |
         |--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|
         | 1 | A | 0.812 | – | – | – | 0.200 | – | – | – | – |
@@ -213,7 +213,7 @@ def to_markdown(report: Report) -> str:
     stats = report.metadata.get("statistics") or {}
     interval = stats.get("interval_method", "bootstrap")
     gallery = report.metadata.get("gallery", {})
-    gallery_name = str(gallery.get("id", "?")) + (f" [{gallery['config']}]" if gallery.get("config") else "")
+    gallery_name = gallery_display_name(gallery) + (f" [{gallery['config']}]" if gallery.get("config") else "")
     blocks = []
     for encoder in report.encoders:
         rows = [r for r in summary_rows(report) if r["encoder"] == encoder]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fp_rank.errors import InputError
+from fp_rank.file_access import write_atomic
 from fp_rank.reporting.report import Report
 from fp_rank.views.markdown import to_markdown
 
@@ -72,7 +73,7 @@ def write_outputs(report: Report, target: str | os.PathLike[str]) -> Outputs:
     json_path, csv_path, md_path = out / REPORT_FILE, out / QUERIES_FILE, out / SUMMARY_FILE
     report.to_json(json_path)
     report.to_csv(csv_path)
-    md_path.write_text(to_markdown(report) + "\n", encoding="utf-8")
+    write_atomic(md_path, to_markdown(report) + "\n")
     return Outputs(report=json_path, queries=csv_path, summary=md_path)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -13,9 +16,15 @@ from fp_rank.analysis.statistics import drift
 from fp_rank.reporting.report import Report
 from fp_rank.views.figures import plot_confusion, plot_map_ci, plot_pairwise_vs_map
 
+logger = logging.getLogger(__name__)
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+def _slug(text: str, limit: int = 60) -> str:
+    """A file-name part for a label; a long one is cut and ends in a digest (file names are short)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "x"
+    if len(slug) > limit:
+        slug = f"{slug[:limit - 9]}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+    return slug
 
 
 def _group_identities(report: Report) -> dict[str, list[str]]:
@@ -57,7 +66,13 @@ def plot(report: Report, out_dir: str | os.PathLike[str]) -> list[Path]:
     drift_data = report.extras.get("drift") or drift(report)
     group_identities = _group_identities(report)
     for encoder in report.encoders:
-        results = sorted((r for r in report.results if r.encoder == encoder), key=lambda r: -r.map)
+        scored = [r for r in report.results if r.encoder == encoder]
+        unscored = [r.method for r in scored if r.map is None or not math.isfinite(r.map)]
+        if unscored:
+            logger.warning("not plotted under %s: %s (no scored query, so no mAP)", encoder, ", ".join(unscored))
+        results = sorted((r for r in scored if r.method not in unscored), key=lambda r: -r.map)
+        if not results:
+            continue
         methods = [r.method for r in results]
         maps = [r.map for r in results]
         lows = [(r.intervals.get("map") or {}).get("low", r.map) for r in results]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fp_rank.protocol import METRICS, Metric
 
@@ -45,7 +46,7 @@ SHOWN: dict[str, Shown] = {
     "pairwise": Shown(terminal=True, markdown=True, card=True, title="Pairwise", hint="baseline", query_label="Pairwise"),
     "clip_t": Shown(markdown=True, card=True, hint="prompt following", query_label="CLIP-T"),
     "floor": Shown(terminal=True, markdown=True, card=True, title="Chance floor", hint="random ranking", css="chance"),
-    "ceiling": Shown(terminal=True, markdown=True, card=True, title="Ceiling", hint="{ceiling_split} photos"),
+    "ceiling": Shown(terminal=True, markdown=True, card=True, title="Real holdout", hint="{ceiling_split} photos, not a bound"),
     "baseline": Shown(markdown=True, title="Real-image baseline"),
     "normalised": Shown(markdown=True, title="Normalised"),
 }
@@ -91,3 +92,25 @@ def per_image_columns(ks: Sequence[int]) -> list[tuple[str, str]]:
         k = m.shown_k(ks) if m.per_k else None
         out.append((label.format(k=k), m.column_for(k) if m.per_k else m.column_for()))
     return out
+
+
+def gallery_display_name(gallery: dict[str, Any]) -> str:
+    """How shareable outputs name a report's gallery: a Hub id as it is, a local folder by its name.
+
+    A local folder's path (often a cache path such as ``/home/me/.cache/...``) means nothing to
+    a reader and leaks where the author keeps files; its last component and ``(local folder)``
+    say what it is, and the fingerprint beside it identifies the exact images.
+
+    Example:
+        >>> gallery_display_name({"id": "/home/me/.cache/fp_rank/demo/synthetic-seed0", "source": "local folder"})
+        'synthetic-seed0 (local folder)'
+        >>> gallery_display_name({"id": "org/fp-rank-cub", "source": "hub", "revision": "0123456789abcdef"})
+        'org/fp-rank-cub@0123456789ab'
+    """
+    gid = str(gallery.get("id") or "?")
+    local = gallery.get("source", "local folder" if gallery.get("revision") is None else "hub") != "hub"
+    if local:
+        name = gid.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or gid
+        return f"{name} (local folder)"
+    revision = gallery.get("revision")
+    return gid + (f"@{str(revision)[:12]}" if revision else "")

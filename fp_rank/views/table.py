@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fp_rank.errors import printable
 from fp_rank.reporting.report import Report
 from fp_rank.reporting.results import metric_value
 from fp_rank.views.presentation import table_metrics, terminal_metrics
@@ -72,7 +73,7 @@ def format_table(report: Report) -> str:
         for m, w in shown:
             value = metric_value(r, m, ks)
             cells.append(f"{'-':>{w}}" if value is None else f"{value:{w}.3f}")
-        line = f"{r.encoder[:16]:<16} {r.method[:18]:<18} " + " ".join(cells) + f" {r.n_queries:8d}"
+        line = f"{printable(r.encoder)[:16]:<16} {printable(r.method)[:18]:<18} " + " ".join(cells) + f" {r.n_queries:8d}"
         if marked:
             flagged = copies.get(r.method, {}).get("flagged", 0)
             line += f" {(COPY_MARK + str(flagged)) if flagged else '0':>7}"

@@ -92,6 +92,14 @@ def open_clip_model_name(source: str, revision: str | None, *, use_safetensors: 
         'hf-hub:imageomics/bioclip-2'
     """
     if os.path.isdir(source):
+        folder = Path(source)
+        if use_safetensors and not any(folder.glob("*.safetensors")) and any(
+            any(folder.glob(pattern)) for pattern in PICKLE_WEIGHTS
+        ):
+            raise EncoderError(
+                f"open_clip folder {source!r} holds only pickled weights (.bin/.pth), which can run code when loaded; "
+                "convert them to safetensors, or pass use_safetensors=False if you trust the folder"
+            )
         return f"local-dir:{source}"
     if revision is None:
         return f"hf-hub:{source}"

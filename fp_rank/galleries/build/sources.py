@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from PIL import Image as PILImage
 
 from fp_rank.errors import BuilderError
+from fp_rank.file_access import read_regular_raw
 
 
 def relative_source_path(raw: str, *, listed_in: str) -> str:
@@ -60,7 +61,7 @@ def following_symlinks(enabled: bool = True) -> Iterator[None]:
 
 
 def _read_file(path: Path) -> bytes:
-    return path.read_bytes()
+    return read_regular_raw(path)  # a FIFO or device among the sources is refused, never read until it ends
 
 
 def file_reader(path: Path, root: Path | None = None) -> Callable[[], bytes]:

@@ -7,6 +7,8 @@ rest. Labels and config names go through :func:`safe_label` and :func:`check_con
 
 from __future__ import annotations
 
+import hashlib
+
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -142,6 +144,10 @@ class SelectionNotes:
     text: str = ""
 
 
+#: Longest label :func:`safe_label` returns (longer ones end in a digest of the full name).
+MAX_LABEL_CHARS = 100
+
+
 def safe_label(text: str, *, what: str = "label") -> str:
     """Turn a class or identity name into a filesystem-safe label.
 
@@ -164,6 +170,8 @@ def safe_label(text: str, *, what: str = "label") -> str:
     label = _UNSAFE.sub("_", text.strip()).strip("_.")
     if not label:
         raise BuilderError(f"{what} {text!r} has no letter or digit to build a label from")
+    if len(label) > MAX_LABEL_CHARS:  # file systems refuse names over 255 bytes; keep it unique with a digest
+        label = f"{label[:MAX_LABEL_CHARS - 9]}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
     return label
 
 
@@ -179,7 +187,7 @@ def group_slug(text: str) -> str:
 
 def check_config_name(name: str) -> str:
     """Return ``name`` if it can name a config and a data folder, else raise BuilderError."""
-    if not _CONFIG_NAME.match(name) or name == ALL_CONFIG:
+    if not _CONFIG_NAME.fullmatch(name) or name == ALL_CONFIG:
         raise BuilderError(
             f"group name {name!r} cannot name a config: use letters, digits, '_', '.', '-' "
             f"(starting with a letter or digit), and not {ALL_CONFIG!r}"
