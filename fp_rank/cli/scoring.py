@@ -27,6 +27,7 @@ def demo(args: argparse.Namespace) -> int:
     report = run_demo(seed=args.seed, cache=not args.no_cache, progress=not args.no_progress)
     _statistics(report, args)
     print(f"fp-rank {__version__} demo (protocol {PROTOCOL_VERSION}): synthetic benchmark, seed {args.seed}")
+    # the terminal is the user's own: it says where the demo gallery is (shared files name it by folder name)
     print(f"gallery: {report.metadata['gallery']['id']} (fingerprint {report.metadata['gallery']['fingerprint'][:12]}; "
           f"`--gallery {demo_alias(args.seed)}` names it)")
     print(format_table(report))

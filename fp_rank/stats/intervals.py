@@ -19,6 +19,11 @@ of 5 draws strays. The default interval here is analytic:
    back-transformed interval is asymmetric near the ends of the range, where the identity means
    are skewed, and never leaves the range.
 
+Zero-one values (CMC@k) and values that do not vary leave the variance estimate near or at zero,
+where the t interval would claim a certainty the sample cannot give: there the interval is joined
+with the effective-size Clopper-Pearson interval (:mod:`fp_rank.stats.boundary`), and a bounded
+metric never gets a zero-width interval.
+
 A group with a single identity cannot show identity-to-identity variation: its queries become
 the units (variance ``s^2 / n``, ``n - 1`` degrees of freedom), so its interval is conditional on
 that identity, and the interval says so in its ``warnings``. Groups with fewer than
@@ -61,11 +66,13 @@ INTERVAL_METHODS: tuple[str, ...] = ("logit_t", "t", "bootstrap")
 INTERVAL_DESCRIPTIONS = {
     "logit_t": (
         "Student t on the logit scale of the metric's range, identity-clustered standard error "
-        "of each group mean (CR1), Satterthwaite degrees of freedom across groups"
+        "of each group mean (CR1), Satterthwaite degrees of freedom across groups; zero-one metrics (CMC@k) "
+        "joined with the effective-size Clopper-Pearson interval"
     ),
     "t": (
         "Student t, identity-clustered standard error of each group mean (CR1), Satterthwaite "
-        "degrees of freedom across groups"
+        "degrees of freedom across groups; zero-one metrics (CMC@k) joined with the effective-size "
+        "Clopper-Pearson interval"
     ),
     "bootstrap": (
         "hierarchical bootstrap: identities within groups, then queries within identities; "
@@ -200,11 +207,11 @@ def t_interval(
         >>> 0.9 - low > high - 0.9 and high < 1.0
         True
     """
-    from scipy import special, stats
+    from scipy import special  # stdtrit is what scipy.stats.t.ppf computes, without importing scipy.stats (1 s)
 
     if variance <= 0.0 or df is None:
         return estimate, estimate
-    quantile = float(stats.t.ppf(0.5 + confidence / 2.0, df))
+    quantile = float(special.stdtrit(df, 0.5 + confidence / 2.0))
     se = math.sqrt(variance)
     if logit and bounds is not None:
         low_bound, high_bound = bounds
