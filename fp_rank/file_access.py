@@ -181,10 +181,15 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     tmp = target.with_name(f".{target.name[:200]}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "xb") as handle:
+        try:
+            handle = open(tmp, "xb")  # exclusive: never through a link planted at the temporary name
+        except FileExistsError:  # left by a killed run of this process id
+            tmp.unlink()
+            handle = open(tmp, "xb")
+        with handle:
             handle.write(payload)
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
+        if tmp.exists() or tmp.is_symlink():
             tmp.unlink()
     return target
