@@ -72,6 +72,8 @@ class Metric:
         interval: gets a bootstrap interval (key: the summary-row key).
         lower, upper: the range of valid values (the JSON schema's bounds).
         optional: computed only on request (CLIP-T): tables drop its column when no row has it.
+        zero_one: each query scores 0 or 1 (an expected value in between under ties): its interval
+            keeps its coverage at the ends of the range (:mod:`fp_rank.stats.boundary`).
     """
 
     key: str
@@ -89,6 +91,7 @@ class Metric:
     lower: float | None = 0.0
     upper: float | None = 1.0
     optional: bool = False
+    zero_one: bool = False
 
     def column_for(self, k: int | None = None) -> str:
         """The per-query column (for per-k metrics, at rank ``k``)."""
@@ -117,7 +120,7 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         key="cmc", label="CMC@{k}", description="Share of queries whose first same-identity gallery image is "
         "within the top k.", result_field="cmc", column="cmc{k}", source="cmc", per_k=True, table_k=1,
-        interval=True,
+        interval=True, zero_one=True,
     ),
     Metric(
         key="recall", label="Recall@{k}", description="Share of the query's same-identity gallery images ranked "

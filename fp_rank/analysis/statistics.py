@@ -25,8 +25,8 @@ from fp_rank.stats import (
 )
 from fp_rank.stats.intervals import INTERVAL_DESCRIPTIONS
 
-def _interval_columns(ks: list[int]) -> dict[str, tuple[str, tuple[float, float]]]:
-    """Interval key (``map``, ``cmc1``, ``recall10``, ``pairwise``) -> (per-query column, value range), as declared.
+def _interval_columns(ks: list[int]) -> dict[str, tuple[str, tuple[float, float], bool]]:
+    """Interval key (``map``, ``cmc1``, ``recall10``, ``pairwise``) -> (per-query column, value range, zero-one), as declared.
 
     The range is what the logit-t interval works on (the declaration's bounds, without the
     schema's float tolerance).
@@ -35,6 +35,7 @@ def _interval_columns(ks: list[int]) -> dict[str, tuple[str, tuple[float, float]
         m.summary_key(ks): (
             m.column_for(m.shown_k(ks)) if m.per_k else m.column_for(),
             (float(round(m.lower)), float(round(m.upper))),
+            m.zero_one,
         )
         for m in interval_metrics()
     }
@@ -70,12 +71,12 @@ def add_intervals(
     for result in report.results:
         rows = _rows(report, result.method, result.encoder)
         intervals: dict[str, Any] = {"per_group": {}}
-        for name, (column, bounds) in _interval_columns(report.ks).items():
+        for name, (column, bounds, zero_one) in _interval_columns(report.ks).items():
             values, idents, groups = _column(rows, column)
             if values.size == 0:
                 continue
             options = {"interval": interval, "bounds": bounds, "n_boot": n_boot,
-                       "confidence": confidence, "seed": seed}
+                       "confidence": confidence, "seed": seed, "zero_one": zero_one or None}
             ci = macro_interval(values, idents, groups, **options)
             intervals[name] = ci.to_dict()
             notes.update(dict.fromkeys(ci.warnings))

@@ -208,7 +208,7 @@ def build_leaderboard(
         gallery = report.metadata.get("gallery") or {}
         gid, config, fp = gallery_display_name(gallery), str(gallery.get("config") or "all"), str(gallery.get("fingerprint") or "")
         for row in summary_rows(report):
-            key = (gid, config, fp, str(row["encoder"]))
+            key = (fp or gid, config, fp, str(row["encoder"]))  # one board per gallery content, however it was named
             board = boards.setdefault(key, Board(
                 gallery=gid, config=config, fingerprint=fp, encoder=str(row["encoder"]),
                 protocol_version=str(report.metadata.get("protocol_version")), ks=report.ks,

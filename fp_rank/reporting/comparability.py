@@ -1,9 +1,9 @@
 """When two reports' scores may be compared: the comparability key.
 
 Two mAPs are comparable only when everything that moves a score is the same: the protocol, the
-gallery's content, revision and config, the encoder's weights (id and revision), preprocessing,
+gallery's content (its fingerprint; the revision where no fingerprint was recorded) and config, the encoder's weights (id and revision), preprocessing,
 pooling and dtype, background removal, and the rules that decide which queries count (missing
-identities, single-identity groups left out, leaks). Unreadable images skipped under
+identities, single-identity groups left out, leaks), each where it changed something. Unreadable images skipped under
 ``on_invalid="skip"`` are not part of it: they change which images were scored, not how (each
 result counts them, ``n_skipped``). The key is read from the metadata every report records, so reports written
 before the key existed have one too. ``compare``, ``leaderboard`` and other commands that put
@@ -61,10 +61,15 @@ def comparability_key(report: Report, encoder: str | None = None) -> dict[str, A
         raise InputError(f"encoder {encoder!r} is not in the report; it holds {names}")
     enc: Mapping[str, Any] = found[0] if found else {}
     leakage = meta.get("leakage") or {}
+    # rules that decide which queries count enter the key where they changed something: a run with
+    # nothing missing (or no leak found) scores the same under any setting of the rule
+    missing = bool(meta.get("missing")) or any(r.n_missing for r in report.results if r.encoder == encoder)
+    excluded = bool(leakage.get("n_excluded")) or any(r.n_excluded for r in report.results if r.encoder == encoder)
     return {
         "protocol_version": meta.get("protocol_version"),
         "gallery_fingerprint": gallery.get("fingerprint"),
-        "gallery_revision": gallery.get("revision"),
+        # the fingerprint covers every image and label; the revision speaks only where none was recorded
+        "gallery_revision": None if gallery.get("fingerprint") else gallery.get("revision"),
         "gallery_config": gallery.get("config") or "all",
         "encoder_model_id": enc.get("model_id", encoder),
         "encoder_revision": enc.get("revision"),
@@ -73,10 +78,10 @@ def comparability_key(report: Report, encoder: str | None = None) -> dict[str, A
         "encoder_dtype": enc.get("dtype"),
         "background": options.get("background", "keep"),
         "matting": options.get("matting"),
-        "on_missing": options.get("on_missing", "error"),
+        "on_missing": options.get("on_missing", "error") if missing else "nothing missing",
         "single_identity_groups_left_out": sorted(str(g) for g in (meta.get("single_identity_groups") or {}).get("groups")
                                                   or []),
-        "leaks_excluded": bool(leakage.get("excluded", False)),
+        "leaks_excluded": bool(leakage.get("excluded", False)) and excluded,
     }
 
 

@@ -10,11 +10,14 @@ say 0.54 is refused naming the field. Intervals must hold their estimate.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from typing import Any
 
 from fp_rank.errors import InputError, control_characters
 from fp_rank.protocol import METRICS
+
+logger = logging.getLogger(__name__)
 
 #: Stored and recomputed aggregates agree to this (JSON keeps floats exactly; this absorbs
 #: summation order only).
@@ -172,7 +175,33 @@ def _fields(stored: Any, computed: Any) -> list[tuple[str, Any, Any]]:
     return out
 
 
+def _drop_zero_width(intervals: dict[str, Any], where: str) -> None:
+    """Remove intervals of zero width (a certainty no finite sample gives), saying so.
+
+    fp-rank 0.1 wrote them where a zero-one metric sat at the end of its range; the report's
+    numbers are unaffected, so the report is read without them (``fp_rank.add_intervals``
+    recomputes them).
+    """
+    def zero(ci: Any) -> bool:
+        return isinstance(ci, dict) and all(isinstance(ci.get(k), (int, float)) for k in ("low", "high")) and (
+            ci["high"] - ci["low"] <= 0.0)
+
+    dropped = [name for name, ci in intervals.items() if name != "per_group" and zero(ci)]
+    for name in dropped:
+        del intervals[name]
+    for group_intervals in (intervals.get("per_group") or {}).values():
+        if isinstance(group_intervals, dict):
+            for name in [n for n, ci in group_intervals.items() if zero(ci)]:
+                del group_intervals[name]
+                dropped.append(name)
+    if dropped:
+        logger.warning("%s: left out %d interval(s) of zero width (%s), which claim a certainty no finite sample "
+                       "gives; fp_rank.add_intervals(report) recomputes them", where, len(dropped),
+                       ", ".join(sorted(set(dropped))))
+
+
 def _check_intervals(intervals: dict[str, Any], values: dict[str, Any], where: str) -> None:
+    _drop_zero_width(intervals, where)
     for name, ci in (intervals or {}).items():
         if name == "per_group" or not isinstance(ci, dict):
             continue
@@ -187,12 +216,6 @@ def _check_intervals(intervals: dict[str, Any], values: dict[str, Any], where: s
             raise InputError(
                 f"{where}: the interval of {name} ({_shown(low)}, {_shown(high)}) leaves the metric's range "
                 f"{bounds}; {_WHAT_TO_DO}"
-            )
-        if high - low <= 0.0:
-            raise InputError(
-                f"{where}: the interval of {name} has zero width ({_shown(low)}, {_shown(high)}), a certainty no "
-                "finite sample gives (written by fp-rank 0.1 at the end of a zero-one metric's range, or edited); "
-                "recompute the intervals with fp_rank.add_statistics(Report.load(path, check=False))"
             )
         if not low - TOLERANCE <= estimate <= high + TOLERANCE:
             raise InputError(

@@ -93,7 +93,8 @@ def effective_size_interval(
     n = n_max if scaled <= 0.0 or p in (0.0, 1.0) else min(effective_queries(data), p * (1.0 - p) / scaled)
     if df is not None and df > 0 and n_max > 1:
         tail = 0.5 + confidence / 2.0
-        n *= (float(special.stdtrit(max(n_max - 1.0, 1.0), tail)) / float(special.stdtrit(df, tail))) ** 2
+        ratio = float(special.stdtrit(max(n_max - 1.0, 1.0), tail)) / float(special.stdtrit(df, tail))
+        n *= min(1.0, ratio) ** 2  # only ever shrinks (unequal groups can give df above m - 1)
     n = max(n, 1.0)
     x = p * n
     alpha = 1.0 - confidence

@@ -264,6 +264,7 @@ def macro_interval(
     n_boot: int = 1000,
     seed: int = 0,
     min_identities: int = FEW_IDENTITIES,
+    zero_one: bool | None = None,
 ) -> ConfidenceInterval:
     """CI of the macro mean (mean over groups of each group's mean over its queries).
 
@@ -284,6 +285,9 @@ def macro_interval(
         n_boot: bootstrap replicates (used by ``"bootstrap"`` only).
         seed: bootstrap seed (used by ``"bootstrap"`` only; recorded either way).
         min_identities: groups with fewer identities are named in ``warnings``.
+        zero_one: whether the metric is a zero-one one (CMC@k, whose tied queries hold expected
+            values in between): its interval is joined with the effective-size Clopper-Pearson
+            one. None: when every value is at an end of ``bounds``.
 
     Returns:
         A :class:`~fp_rank.stats.ConfidenceInterval` with ``method``, ``df``, ``se`` and
@@ -333,8 +337,11 @@ def macro_interval(
         low, high = t_interval(
             estimate, variance, df, confidence, bounds=checked_bounds, logit=interval == "logit_t"
         )
+    at_ends = checked_bounds is not None and (
+        bool(np.isin(v, checked_bounds).all()) if zero_one is None else bool(zero_one)
+    )
     low, high, method, notes = _at_the_ends(
-        v, data, (estimate, variance, df), (low, high), interval, confidence, checked_bounds, notes
+        v, data, (estimate, variance, df), (low, high), interval, confidence, checked_bounds, notes, at_ends
     )
     if interval == "bootstrap":
         return dataclasses.replace(boot, low=low, high=high, method=method, warnings=notes)
@@ -352,6 +359,7 @@ def _at_the_ends(
     confidence: float,
     bounds: tuple[float, float] | None,
     notes: tuple[str, ...],
+    at_ends: bool,
 ) -> tuple[float, float, str, tuple[str, ...]]:
     """The interval where the data cannot estimate its spread: zero-one values, or none at all.
 
@@ -363,18 +371,19 @@ def _at_the_ends(
     """
     estimate, variance, df = moments
     low, high = interval_
-    at_ends = bounds is not None and bool(np.isin(values, bounds).all())
     if bounds is not None and (variance <= 0.0 or at_ends):
         exact_low, exact_high = effective_size_interval(estimate, variance, df, data, confidence, bounds)
         if variance <= 0.0:
             notes = (*notes, (
-                f"all {values.size} values equal {estimate:g}: the spread between identities cannot be estimated, "
-                "so the interval is the exact binomial one at the effective number of identities (a worst case)"
+                f"the identity means of these {values.size} values do not vary (mean {estimate:g}): the spread between "
+                "identities cannot be estimated, so the interval is the exact binomial one at the effective number "
+                "of identities (a worst case)"
             ))
             return exact_low, exact_high, f"{interval}+clopper_pearson", notes
         return min(low, exact_low), max(high, exact_high), f"{interval}+clopper_pearson", notes
     if variance <= 0.0:
-        notes = (*notes, f"all {values.size} values are equal: no interval can be estimated without bounds")
+        notes = (*notes, f"the identity means of these {values.size} values do not vary: no interval can be "
+                         "estimated without bounds")
         return float("nan"), float("nan"), interval, notes
     return low, high, interval, notes
 

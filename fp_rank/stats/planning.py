@@ -361,16 +361,22 @@ def plan_comparison(
             "methods measures it)",
         )
     _few_identity_notes(components, notes)
-    _require_estimable(components, per_method)
+    pilots = {methods[0]: a, **({methods[1]: b} if all(given_b) else {})}
+    _require_estimable(components, {name: _most_images(data) for name, data in pilots.items()})
     return plan_from_components(
         components, delta=delta, power=power, alpha=alpha, methods=methods,
         method_components=per_method, assumptions=assumptions, warnings=tuple(notes),
     )
 
 
-def _require_estimable(
-    components: Mapping[str, VarianceComponents], per_method: Mapping[str, Mapping[str, VarianceComponents]]
-) -> None:
+def _most_images(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> int:
+    """The most images any one identity (within its group) has in a pilot's ``(values, identities, groups)``."""
+    _, identities, groups = data
+    pairs = [f"{g}\x00{i}" for g, i in zip(groups.tolist(), identities.tolist())]
+    return max(np.unique(np.asarray(pairs, dtype=object), return_counts=True)[1].tolist() or [0])
+
+
+def _require_estimable(components: Mapping[str, VarianceComponents], most_images: Mapping[str, int]) -> None:
     """Refuse a pilot from which the plan's variances cannot be estimated, saying which and why.
 
     A power, a detectable difference or a number of images needs the spread between identities
@@ -384,13 +390,12 @@ def _require_estimable(
             "the power and the images needed, cannot be estimated from one identity; plan from a pilot with at "
             "least two identities per group"
         )
-    for method, groups in per_method.items():
-        thin = sorted(name for name, c in groups.items() if c.queries_per_identity < 2.0)
-        if thin:
+    for method, most in most_images.items():
+        if most < 2:
             raise InputError(
-                f"the pilot has one image per identity for method {method!r} (group(s) {thin}): image-to-image "
-                "variation cannot be told apart from identity-to-identity variation; plan from a pilot with at "
-                "least two images per identity"
+                f"the pilot has one image per identity for method {method!r}: image-to-image variation cannot be "
+                "told apart from identity-to-identity variation; plan from a pilot where identities have two or "
+                "more images"
             )
     variance, _ = design_variance(components)
     if no_spread(variance, [1.0]):

@@ -241,8 +241,6 @@ def _forged(saved: dict[str, Any], edit) -> dict[str, Any]:
     (lambda d: (d["metadata"]["options"].update(cmc_ks=[1, 5]), d["results"][0]["cmc"].update({"10": 0.99})),
      r"cmc\[10\] is 0.99 but"),
     (lambda d: d["metadata"]["options"].update(cmc_ks=["a"]), "cmc_ks must list positive integers"),
-    (lambda d: d["results"][0]["intervals"]["map"].update(low=d["results"][0]["map"], high=d["results"][0]["map"]),
-     "interval of map has zero width"),
     (lambda d: d["results"][0]["intervals"]["cmc1"].update(low=-5, high=7), r"leaves the metric's range"),
     (lambda d: d["results"][0]["intervals"]["cmc1"].update(confidence=42), r"confidence 42, not in \(0, 1\)"),
     (lambda d: d["results"][0].update(n_missing=10**20), r"n_missing is 100000000000000000000, outside 0\.\."),
@@ -284,3 +282,27 @@ def test_compare_never_writes_over_its_own_input(saved: dict[str, Any], tmp_path
     assert json.loads(path.read_text()) == saved
     assert main(["plan", str(path), "--methods", "faithful", "drifting", "--out", str(path)]) == 2
     assert json.loads(path.read_text()) == saved
+
+
+def test_zero_width_intervals_are_left_out_with_a_warning(saved: dict[str, Any], tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    # what fp-rank 0.1 wrote at the end of a zero-one metric's range: the numbers stand, the interval does not
+    data = _forged(saved, lambda d: d["results"][0]["intervals"]["map"].update(
+        low=d["results"][0]["map"], high=d["results"][0]["map"]))
+    with caplog.at_level("WARNING"):
+        report = Report.load(_write(tmp_path, data))
+    assert "map" not in report.results[0].intervals and "cmc1" in report.results[0].intervals
+    assert "left out 1 interval(s) of zero width (map)" in caplog.text
+
+
+def test_rules_that_changed_nothing_do_not_make_reports_incomparable(saved: dict[str, Any], tmp_path: Path) -> None:
+    # on_missing='skip' with nothing missing, leaks='exclude' with nothing excluded, a Hub copy of the same gallery
+    def same_scores_other_settings(d: dict[str, Any]) -> None:
+        d["metadata"]["options"]["on_missing"] = "skip"
+        d["metadata"]["leakage"]["excluded"] = True
+        d["metadata"]["gallery"].update(id="org/demo", source="hub", revision="0123456789abcdef")
+
+    a = Report.load(_write(tmp_path, saved, "a.json"))
+    b = Report.load(_write(tmp_path, _forged(saved, same_scores_other_settings), "b.json"))
+    assert fp_rank.compare(a, "faithful", "drifting", other=b).comparability["allowed_differences"] == {}
+    assert len(lb.build_leaderboard([_write(tmp_path, _forged(saved, lambda d: None), "c.json")]).boards) == 1

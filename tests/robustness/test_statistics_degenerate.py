@@ -107,3 +107,40 @@ def test_a_pilot_with_variation_still_plans() -> None:
     b = np.clip(a - 0.05 + 0.1 * rng.standard_normal(50), 0, 1)
     plan = plan_comparison(a, ids, ["g"] * 50, b, ids, ["g"] * 50, delta=0.05)
     assert 0.05 < plan.power_at_delta < 1.0 and plan.minimum_detectable_difference > 0
+
+
+def test_a_tied_cmc_value_keeps_the_boundary_interval() -> None:
+    # 15 identities x 10 queries at CMC@1 = 1, one query tied (0.5, an expected value): declared
+    # zero-one, it still gets the boundary interval, wider than the t interval alone
+    ids = _ids(15, 10)
+    tied = np.ones(150)
+    tied[0] = 0.5
+    declared = macro_interval(tied, ids, ["g"] * 150, zero_one=True)
+    t_only = macro_interval(tied, ids, ["g"] * 150, zero_one=False)
+    assert declared.method == "logit_t+clopper_pearson" and t_only.method == "logit_t"
+    assert declared.low < t_only.low and declared.high >= t_only.high
+
+
+def test_the_degrees_of_freedom_only_ever_shrink_the_effective_size() -> None:
+    # unequal groups: Satterthwaite df (39) above m - 1 of the Kish identities (6.6)
+    rng = np.random.default_rng(1)
+    values = np.r_[np.ones(10), (rng.random(200) < 0.97).astype(float)]
+    ids = np.asarray([f"a{k // 5}" for k in range(10)] + [f"b{k // 5}" for k in range(200)], dtype=object)
+    groups = np.asarray(["a"] * 10 + ["b"] * 200, dtype=object)
+    data = _build_groups(values, ids, groups)
+    from fp_rank.stats.intervals import macro_variance
+
+    variance, df = macro_variance(data)
+    estimate = float(np.mean([g.mean for g in data]))
+    low, _ = effective_size_interval(estimate, variance, df, data, 0.95, (0.0, 1.0))
+    low_no_df, _ = effective_size_interval(estimate, variance, None, data, 0.95, (0.0, 1.0))
+    assert low <= low_no_df
+
+
+def test_a_pilot_with_some_identities_of_two_images_plans() -> None:
+    rng = np.random.default_rng(2)
+    ids = [f"i{k}" for k in range(20) for _ in range(1 + k % 2)]  # 1 and 2 images, alternately
+    a = np.clip(0.5 + 0.2 * rng.standard_normal(len(ids)), 0, 1)
+    b = np.clip(a - 0.05 + 0.1 * rng.standard_normal(len(ids)), 0, 1)
+    plan = plan_comparison(a, ids, ["g"] * len(ids), b, ids, ["g"] * len(ids), delta=0.05)
+    assert plan.minimum_detectable_difference > 0
