@@ -24,32 +24,34 @@ MAX_TEXT_BYTES = 2 * 1024**3
 MAX_IMAGE_BYTES = 1024**3
 
 
-def read_regular_raw(path: str | os.PathLike[str], *, limit: int = MAX_IMAGE_BYTES) -> bytes:
+def read_regular_raw(path: str | os.PathLike[str], *, limit: int | None = MAX_IMAGE_BYTES) -> bytes:
     """The bytes of a regular file, opened without blocking; :class:`OSError` otherwise.
 
-    The error's ``strerror`` says what the path is (``not a regular file (a FIFO)``, ``larger
-    than ... bytes``), for callers that turn it into their own message.
+    The error's ``strerror`` says what the path is (``not a regular file (a FIFO)``, ``more than
+    ... bytes``), for callers that turn it into their own message; a folder is an
+    :class:`IsADirectoryError`. ``limit`` None reads any size.
     """
-    fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    shown = os.fspath(path)
+    fd = os.open(shown, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "a folder, not a file", os.fspath(path))
+            raise IsADirectoryError(errno.EISDIR, "not a regular file (a folder)", shown)
         if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, f"not a regular file ({_kind(info.st_mode)})", os.fspath(path))
-        if info.st_size > limit:
-            raise OSError(errno.EFBIG, f"{info.st_size:,} bytes, more than the {limit:,} fp-rank reads", os.fspath(path))
+            raise OSError(errno.EINVAL, f"not a regular file ({_kind(info.st_mode)})", shown)
+        if limit is not None and info.st_size > limit:
+            raise OSError(errno.EFBIG, f"{info.st_size:,} bytes, more than the {limit:,} fp-rank reads", shown)
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(limit + 1)
+            data = handle.read() if limit is None else handle.read(limit + 1)
     finally:
         os.close(fd)
-    if len(data) > limit:
-        raise OSError(errno.EFBIG, f"grew past the {limit:,} bytes fp-rank reads", os.fspath(path))
+    if limit is not None and len(data) > limit:
+        raise OSError(errno.EFBIG, f"grew past the {limit:,} bytes fp-rank reads while it was read", shown)
     return data
 
 
 def read_regular_bytes(path: str | os.PathLike[str], what: str, *, limit: int = MAX_TEXT_BYTES) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+    """:func:`read_regular_raw` with one :class:`InputError` naming ``what`` and the path.
 
     Args:
         path: the file.
@@ -68,29 +70,14 @@ def read_regular_bytes(path: str | os.PathLike[str], what: str, *, limit: int = 
     """
     shown = os.fspath(path)
     try:
-        fd = os.open(shown, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        return read_regular_raw(path, limit=limit)
     except FileNotFoundError:
         raise InputError(f"{what} {shown!r} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} {shown!r} is a folder; name a file") from None
     except OSError as exc:
-        raise InputError(f"{what} {shown!r} cannot be opened: {exc.strerror or exc}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise InputError(f"{what} {shown!r} is not a regular file ({_kind(mode)}); name a file")
-        size = os.fstat(fd).st_size
-        if size > limit:
-            raise InputError(f"{what} {shown!r} holds {size:,} bytes, more than the {limit:,} fp-rank reads")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        raise InputError(f"{what} {shown!r} cannot be read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise InputError(f"{what} {shown!r} grew past the {limit:,} bytes fp-rank reads while it was read")
-    return data
+        reason = exc.strerror or str(exc)
+        if reason.startswith("not a regular file"):
+            raise InputError(f"{what} {shown!r} is {reason}; name a file") from None
+        raise InputError(f"{what} {shown!r} cannot be read: {reason}") from None
 
 
 def read_regular_text(path: str | os.PathLike[str], what: str, *, limit: int = MAX_TEXT_BYTES) -> str:
@@ -120,6 +107,21 @@ def _kind(mode: int) -> str:
 
 #: Longest file or folder name most file systems take (bytes).
 NAME_MAX = 255
+
+
+def cut_with_digest(name: str, source: str, limit: int) -> str:
+    """``name`` (a file-safe form of ``source``) as it is, or cut to ``limit`` characters ending in
+    8 hex digits of ``source``'s sha256, so that two long labels cut alike stay apart.
+
+    Example:
+        >>> cut_with_digest("short", "short", 10), len(cut_with_digest("x" * 300, "x" * 300, 60))
+        ('short', 60)
+    """
+    if len(name) <= limit:
+        return name
+    import hashlib
+
+    return f"{name[:limit - 9]}-{hashlib.sha256(source.encode('utf-8')).hexdigest()[:8]}"
 
 
 def check_output(

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from fp_rank.errors import CacheError
+from fp_rank.file_access import read_regular_raw
 from fp_rank.version import PROTOCOL_VERSION
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class EmbeddingCache:
         from safetensors.numpy import load
 
         try:
-            data = _read_regular(path)
+            data = read_regular_raw(path, limit=None)  # a regular file only, opened without blocking
             tensors = load(data)
             meta = _metadata(data)
         except (OSError, SafetensorError, ValueError, json.JSONDecodeError) as exc:
@@ -192,20 +193,6 @@ class EmbeddingCache:
         root = self.directory / "embeddings"
         files = list(root.rglob("*.safetensors")) if root.exists() else []
         return {"directory": str(self.directory), "entries": len(files), "bytes": sum(f.stat().st_size for f in files)}
-
-
-def _read_regular(path: Path) -> bytes:
-    """The bytes of ``path``, opened without blocking and only if it is a regular file."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CacheError(f"{path}: not a regular file")
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            return fh.read()
-    finally:
-        if fd >= 0:
-            os.close(fd)
 
 
 def _metadata(data: bytes) -> dict[str, str]:

@@ -192,7 +192,6 @@ def build_leaderboard(
 
     allowed = check_allowed(allow_mismatch)
     named = {Path(p) for p in paths if Path(p).is_file()}
-    first_of: dict[tuple[str, str, str, str], Path] = {}
     boards: dict[tuple[str, str, str, str], Board] = {}
     seen: dict[tuple[str, str, str, str, str], Path] = {}
     ignored: list[tuple[str, str]] = []
@@ -214,10 +213,10 @@ def build_leaderboard(
                 protocol_version=str(report.metadata.get("protocol_version")), ks=report.ks,
                 key=comparability_key(report, str(row["encoder"])),
             ))
-            first = first_of.setdefault(key, path)
-            if first != path:
+            first = board.rows[0]["report"] if board.rows else path.as_posix()  # the board's first report
+            if first != path.as_posix():
                 checked = require_comparable(
-                    [(str(first), board.key), (str(path), comparability_key(report, str(row["encoder"])))], allowed
+                    [(first, board.key), (path.as_posix(), comparability_key(report, str(row["encoder"])))], allowed
                 )
                 for name, values in checked["allowed_differences"].items():
                     seen_values = board.allowed_differences.setdefault(name, [])

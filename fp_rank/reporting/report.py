@@ -9,10 +9,10 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fp_rank.errors import InputError
+from fp_rank.file_access import write_atomic
 from fp_rank.protocol import DEFAULT_KS, METRICS, query_columns
 from fp_rank.reporting.results import MethodResult, _clean, metric_value
 
@@ -152,8 +152,7 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
-        if not isinstance(data, dict) or "results" not in data or "metadata" not in data:
-            raise InputError("not an fp-rank report: expected an object with 'metadata' and 'results'")
+        _check_shape(data)
         version = data.get("schema_version", "1.0")
         if version not in READABLE_SCHEMA_VERSIONS:
             raise InputError(
@@ -173,7 +172,7 @@ class Report:
         """The report as JSON text; also written to ``path`` (atomically) when given."""
         text = json.dumps(self.to_dict(), indent=indent, sort_keys=False, allow_nan=False)
         if path is not None:
-            _atomic_write(Path(path), text)
+            write_atomic(path, text)  # by rename: a link at ``path`` is replaced, never written through
         return text
 
     @classmethod
@@ -195,8 +194,7 @@ class Report:
             raise InputError(f"report file {shown!r} is not valid JSON: {exc}") from None
         except RecursionError:
             raise InputError(f"report file {shown!r} nests deeper than any report; it is not an fp-rank report") from None
-        if not isinstance(data, dict) or "results" not in data or "metadata" not in data:
-            raise InputError(f"{shown}: not an fp-rank report (expected an object with 'metadata' and 'results')")
+        _check_shape(data, shown)
         if check:
             from fp_rank.reporting.validity import check_structure
 
@@ -223,7 +221,7 @@ class Report:
             writer.writerow({k: _csv_value(flat.get(k)) for k in columns})
         text = buf.getvalue()
         if path is not None:
-            _atomic_write(Path(path), text)
+            write_atomic(path, text)  # by rename: a link at ``path`` is replaced, never written through
         return text
 
     def leak_counts(self) -> dict[str, dict[str, int]]:
@@ -281,10 +279,11 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    from fp_rank.file_access import write_atomic
-
-    write_atomic(path, text)
+def _check_shape(data: Any, source: str | None = None) -> None:
+    """Refuse anything but an object with ``metadata`` and ``results`` (named by ``source`` when given)."""
+    if not isinstance(data, dict) or "results" not in data or "metadata" not in data:
+        where = f"{source}: " if source else ""
+        raise InputError(f"{where}not an fp-rank report: expected an object with 'metadata' and 'results'")
 
 
 def report_schema() -> dict[str, Any]:

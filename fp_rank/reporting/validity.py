@@ -230,28 +230,38 @@ def _check_intervals(intervals: dict[str, Any], values: dict[str, Any], where: s
             )
 
 
-def _range_for(name: str) -> tuple[float, float] | None:
-    """The declared range of the metric an interval key estimates (None when unbounded or unknown)."""
-    for m in METRICS:
-        if m.interval and m.lower is not None and m.upper is not None:
-            stem = m.summary_key([1]).rstrip("0123456789") if m.per_k else m.summary_key([1])
-            if name == stem or (m.per_k and name.startswith(stem) and name[len(stem):].isdigit()):
-                return float(m.lower) - TOLERANCE, float(m.upper) + TOLERANCE
-    return None
-
-
-def _value_for(name: str, values: dict[str, Any]) -> float | None:
-    """The result value an interval key (``map``, ``cmc1``, ``recall10``, ``pairwise``) estimates."""
+def _interval_metric(name: str) -> tuple[Any, int | None] | None:
+    """The declared metric an interval key (``map``, ``cmc1``, ``recall10``, ``pairwise``) belongs to, and its rank."""
     for m in METRICS:
         if not m.interval:
             continue
         if m.per_k:
             stem = m.summary_key([1]).rstrip("0123456789")
-            if name.startswith(stem) and name[len(stem):].isascii() and name[len(stem):].isdigit():
-                return (values.get(m.result_field) or {}).get(int(name[len(stem):]))
+            rest = name[len(stem):]
+            if name.startswith(stem) and (not rest or rest.isdigit()):
+                return m, int(rest) if rest.isascii() and rest else None  # no rank: its range is still checked
         elif name == m.summary_key([1]):
-            return values.get(m.result_field)
+            return m, None
     return None
+
+
+def _range_for(name: str) -> tuple[float, float] | None:
+    """The declared range of the metric an interval key estimates (None when unbounded or unknown)."""
+    found = _interval_metric(name)
+    if found is None or found[0].lower is None or found[0].upper is None:
+        return None
+    return float(found[0].lower) - TOLERANCE, float(found[0].upper) + TOLERANCE
+
+
+def _value_for(name: str, values: dict[str, Any]) -> float | None:
+    """The result value an interval key estimates (None for an unknown key or a per-k key without its rank)."""
+    found = _interval_metric(name)
+    if found is None:
+        return None
+    m, k = found
+    if m.per_k:
+        return None if k is None else (values.get(m.result_field) or {}).get(k)
+    return values.get(m.result_field)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from fp_rank.analysis.statistics import drift
+from fp_rank.file_access import cut_with_digest
 from fp_rank.reporting.report import Report
 from fp_rank.views.figures import plot_confusion, plot_map_ci, plot_pairwise_vs_map
 
@@ -21,10 +21,7 @@ logger = logging.getLogger(__name__)
 
 def _slug(text: str, limit: int = 60) -> str:
     """A file-name part for a label; a long one is cut and ends in a digest (file names are short)."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "x"
-    if len(slug) > limit:
-        slug = f"{slug[:limit - 9]}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
-    return slug
+    return cut_with_digest(re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "x", text, limit)
 
 
 def _group_identities(report: Report) -> dict[str, list[str]]:

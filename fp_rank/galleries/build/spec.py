@@ -7,14 +7,13 @@ rest. Labels and config names go through :func:`safe_label` and :func:`check_con
 
 from __future__ import annotations
 
-import hashlib
-
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fp_rank.errors import BuilderError
+from fp_rank.file_access import cut_with_digest
 from fp_rank.galleries.schema import ALL_CONFIG
 
 #: Version of the gallery writer and the builders' selection rules, written in every card; any
@@ -170,9 +169,7 @@ def safe_label(text: str, *, what: str = "label") -> str:
     label = _UNSAFE.sub("_", text.strip()).strip("_.")
     if not label:
         raise BuilderError(f"{what} {text!r} has no letter or digit to build a label from")
-    if len(label) > MAX_LABEL_CHARS:  # file systems refuse names over 255 bytes; keep it unique with a digest
-        label = f"{label[:MAX_LABEL_CHARS - 9]}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
-    return label
+    return cut_with_digest(label, text, MAX_LABEL_CHARS)  # file systems refuse names over 255 bytes
 
 
 def group_slug(text: str) -> str:
