@@ -13,7 +13,7 @@ queries; a method's value is the mean over groups (macro). Queries whose value i
 
 Example:
     >>> [m.key for m in METRICS]
-    ['map', 'cmc', 'recall', 'minp', 'pairwise', 'clip_t', 'floor', 'ceiling', 'baseline', 'normalised']
+    ['map', 'cmc', 'recall', 'minp', 'pairwise', 'clip_t', 'judge', 'floor', 'ceiling', 'baseline', 'normalised']
     >>> metric("cmc").column_for(5), metric("cmc").label_for(5)
     ('cmc5', 'CMC@5')
     >>> query_columns((1, 10))[:5]
@@ -143,6 +143,13 @@ METRICS: tuple[Metric, ...] = (
         "features and its prompt's text features; per group, mean over prompts of a subject, then over subjects.",
         result_field="clip_t", column="clip_t", aggregation="identity_prompt_mean",
         lower=-1.000001, upper=1.000001, optional=True,
+    ),
+    Metric(
+        key="judge", label="judge", description="Concept preservation as a vision-language judge rates it "
+        "(DreamBench++ style): the judge compares the generated image with its identity's reference image (the "
+        "conditioning image where the run names one) and gives an integer 0-4, reported divided by 4; replies "
+        "without exactly one score in range are retried, then counted as missing, never filled in.",
+        result_field="judge", column="judge", interval=True, optional=True,
     ),
     Metric(
         key="floor", label="chance", description="Exact expected mAP of a uniformly random "

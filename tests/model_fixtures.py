@@ -219,3 +219,71 @@ def make_tiny_clip_224(folder: Path) -> Path:
     CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).eval().save_pretrained(folder)
     (folder / "preprocessor_config.json").write_text(json.dumps(CLIP_B32_PREPROCESSOR, indent=2))
     return folder
+
+
+#: The tiny vision-language judge's word-level vocabulary (``<image>`` is the image placeholder).
+VLM_WORDS = ("<pad>", "<s>", "</s>", "<unk>", "<image>", "USER:", "ASSISTANT:", "Score:", "0", "1", "2", "3", "4", "the", "a")
+
+
+def make_tiny_vlm(folder: Path, answer: int | None = None) -> Path:
+    """A tiny LLaVA (CLIP vision tower, 1-layer Llama) with a word-level tokenizer, a CLIP image
+    processor and a chat template, saved as a Hub checkpoint is laid out.
+
+    With ``answer`` its language model is rewired into a bigram model (attention and MLP outputs
+    zeroed, one-hot embeddings, an lm_head of chosen transitions) that greedy decoding drives to
+    ``ASSISTANT: Score: <answer> </s>``; without it the weights stay random (replies without a score).
+    """
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+
+    _seed()
+    vocab = {w: i for i, w in enumerate(VLM_WORDS)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                        pad_token="<pad>", extra_special_tokens={"image_token": "<image>"})
+    template = (
+        "{% for m in messages %}{{ 'USER:' if m['role'] == 'user' else 'ASSISTANT:' }}"
+        "{% for c in m['content'] %}{% if c['type'] == 'image' %} <image>{% else %} {{ c['text'] }}{% endif %}"
+        "{% endfor %} {% if m['role'] == 'assistant' %}</s> {% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+    )
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}),
+        tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default", chat_template=template,
+        num_additional_image_tokens=1,
+    )
+    hidden = 16
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(hidden_size=hidden, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                       image_size=16, patch_size=8),
+        text_config=LlamaConfig(vocab_size=len(VLM_WORDS), hidden_size=hidden, intermediate_size=32, num_hidden_layers=1,
+                                num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+                                bos_token_id=1, eos_token_id=2, pad_token_id=0),
+        image_token_index=vocab["<image>"], vision_feature_select_strategy="default", vision_feature_layer=-1,
+        image_seq_length=4,
+    )
+    model = LlavaForConditionalGeneration(config)
+    if answer is not None:
+        lm = model.model.language_model
+        with torch.no_grad():
+            for layer in lm.layers:
+                layer.self_attn.o_proj.weight.zero_()
+                layer.mlp.down_proj.weight.zero_()
+            lm.embed_tokens.weight.copy_(torch.eye(len(VLM_WORDS), hidden))
+            head = torch.zeros(len(VLM_WORDS), hidden)
+            for now, then in (("ASSISTANT:", "Score:"), ("Score:", str(answer)), (str(answer), "</s>")):
+                head[vocab[then], vocab[now]] = 1.0
+            model.lm_head.weight.copy_(head)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder

@@ -161,3 +161,24 @@ def leaderboard(args: argparse.Namespace) -> int:
     for path, reason in board.ignored:
         print(f"left out {path}: {reason}", file=sys.stderr)
     return 0
+
+
+def agreement(args: argparse.Namespace) -> int:
+    from fp_rank.analysis.agreement import agreement as rating_agreement
+    from fp_rank.analysis.agreement import read_ratings
+    from fp_rank.reporting.report import Report
+
+    for path, flag in ((args.out, "--out"), (args.markdown, "--markdown")):
+        if path:
+            check_output(path, "file", flag, inputs=[args.report, args.ratings])
+    ratings = read_ratings(args.ratings)  # a bad row is refused before the report is read
+    result = rating_agreement(Report.load(args.report), ratings, n_boot=args.bootstrap, confidence=args.confidence,
+                              seed=args.seed)
+    print(result.summary())
+    if args.out:
+        write_atomic(args.out, json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        print(f"wrote {args.out}")
+    if args.markdown:
+        write_atomic(args.markdown, result.to_markdown())
+        print(f"wrote {args.markdown}")
+    return 0

@@ -107,6 +107,17 @@ def _reports(sub: argparse._SubParsersAction) -> None:
     _allow_mismatch(board)
     board.set_defaults(func=commands.leaderboard)
 
+    agree = sub.add_parser("agreement", help="how a report's scores agree with people's ratings of its images (CSV)")
+    agree.add_argument("report", help="report.json")
+    agree.add_argument("ratings", help="ratings CSV: file (or index), rating[, rater] per image; or file_a, file_b, "
+                       "preferred (a, b or tie)[, rater] per pair")
+    agree.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates of the intervals (default 2000)")
+    agree.add_argument("--confidence", type=float, default=0.95, help="coverage of the intervals (default 0.95)")
+    agree.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    agree.add_argument("--out", metavar="FILE.json", help="write the agreement as JSON")
+    agree.add_argument("--markdown", metavar="FILE.md", help="write the table as Markdown")
+    agree.set_defaults(func=commands.agreement)
+
 
 def _allow_mismatch(parser: argparse.ArgumentParser) -> None:
     from fp_rank.reporting.comparability import KEY_FIELDS

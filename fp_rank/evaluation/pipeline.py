@@ -78,6 +78,11 @@ def evaluate(
     check_conditioning_indices(run, gal)
     lonely = single_identity_queries(run, gal, matched.absent, opts.single_identity_groups)
     matte = load.matting_of(opts, device)
+    judging = None
+    if opts.judge is not None:  # loaded, its prompt read and its call cap checked before any image is encoded
+        from fp_rank.evaluation import judge
+
+        judging = judge.prepare(opts, run, gal, np.flatnonzero(~(matched.absent | lonely)), device)
     embedder = Embedder(
         gal, run.sources, run.files, cache=EmbeddingCache(opts.cache_dir, enabled=opts.cache is not False),
         batch_size=opts.batch_size, progress=opts.progress, on_invalid=opts.on_invalid, check_leaks=opts.leaks != "off",
@@ -104,6 +109,7 @@ def evaluate(
             ceilings += ceiling_rows(enc.name, _real_queries(gal, vec), vec.gallery, gal.gallery.identities,
                                      gal.gallery.groups)
     clip_t_model = _add_clip_t(rows, run, gal, vec.kept, opts, device) if opts.clip_t is not None else None
+    judge_record = judge.add_judgements(judging, rows, opts) if judging is not None else None
     # summarise
     unread = np.ones(len(run), dtype=bool)
     unread[vec.kept] = False
@@ -118,7 +124,7 @@ def evaluate(
                         dropped=dropped)
     # report
     meta = metadata(run, gal, encoders, embedder, dist_ctx, opts, ks=ks, matte=matte, matched=matched, lonely=lonely,
-                    leaks=leaks, excluded=excluded, clip_t_model=clip_t_model)
+                    leaks=leaks, excluded=excluded, clip_t_model=clip_t_model, judge=judge_record)
     return Report(results=results, queries=rows, metadata=meta, ceilings=ceilings, skipped=skipped or [])
 
 

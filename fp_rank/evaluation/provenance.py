@@ -20,7 +20,7 @@ from fp_rank.version import PROTOCOL_VERSION, __version__
 def metadata(
     run: Run, gal: Gallery, encoders: list[dict[str, Any]], embedder: Embedder, dist_ctx: Any, opts: Options, *,
     ks: list[int], matte: Matting | None, matched: Matched, lonely: np.ndarray, leaks: list[dict[str, Any] | None],
-    excluded: np.ndarray, clip_t_model: dict[str, Any] | None,
+    excluded: np.ndarray, clip_t_model: dict[str, Any] | None, judge: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report's ``metadata``."""
     stats: EmbedStats = embedder.stats
@@ -62,6 +62,7 @@ def metadata(
         ],
         "labels_normalised": matched.renamed,
         "clip_t": clip_t_model,
+        "judge": judge,
         "single_identity_groups": {
             "groups": sorted({group_of[run[i].identity] for i in np.flatnonzero(lonely)}),
             "n_queries": int(lonely.sum()),

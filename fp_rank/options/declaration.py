@@ -17,6 +17,10 @@ from fp_rank.options.specs import (
     check_clip_t,
     check_device,
     check_encoder,
+    check_judge,
+    check_judge_prompt,
+    check_max_calls,
+    max_calls_from_cli,
     dtype_spelling,
     preprocessing_spelling,
 )
@@ -26,6 +30,7 @@ GROUPS: dict[str, str] = {
     "gallery": "Gallery",
     "encoder": "Encoder",
     "scoring": "Scoring",
+    "judge": "Judge",
     "output": "Output",
 }
 
@@ -93,6 +98,23 @@ OPTIONS: tuple[Option, ...] = (
            "checkpoint (alias such as clip-vit-b32, Hub id or folder; ID@REVISION pins it)", "scoring", "spec",
            "str | None", flag="--clip-t", metavar="MODEL", check=check_clip_t,
            values="alias, Hub id, folder, `ID@REVISION`"),
+    Option("judge", None, "also score concept preservation with a vision-language judge (DreamBench++ style, "
+           "0-4 reported / 4): openai:MODEL for an OpenAI-compatible endpoint (OPENAI_BASE_URL and OPENAI_API_KEY "
+           "from the environment, never from here), or a transformers model's Hub id or folder (ID@REVISION pins it); "
+           "from Python also a fp_rank.judging.Judge", "judge", "spec", "str | Judge | None", flag="--judge",
+           metavar="openai:MODEL|MODEL", check=check_judge, values="`openai:MODEL`, Hub id, folder, `ID@REVISION`"),
+    Option("judge_prompt", None, "folder with the judge's prompt: user.txt (and assistant.txt), or DreamBench++'s "
+           "user_prompt_subject_full.txt (and gpt_prompt_subject_full.txt); default: fp-rank's own wording of the "
+           "concept-preservation rubric", "judge", "spec", "str | PathLike | None", flag="--judge-prompt",
+           metavar="FOLDER", check=check_judge_prompt, values="a folder", requires="judge"),
+    Option("judge_max_calls", None, "the most judge calls this run may make (retries count); a run that needs more "
+           "than this for the images not judged before is refused before any call", "judge", "spec", "int | None",
+           flag="--judge-max-calls", metavar="N", check=check_max_calls, from_cli=max_calls_from_cli,
+           values="integer >= 1 or None", requires="judge"),
+    Option("judge_concurrency", 4, "judge requests in flight at once (a local model takes one at a time)", "judge",
+           "int", "int", flag="--judge-concurrency", minimum=1, requires="judge"),
+    Option("judge_timeout", 120, "seconds one judge call may take before it is cut off and retried", "judge", "int",
+           "int", flag="--judge-timeout", minimum=1, requires="judge"),
     Option("progress", True, "show progress bars (ours, datasets' and transformers')", "output", "bool", "bool",
            flag="--no-progress", off_help="hide progress bars (ours, datasets' and transformers')"),
 )

@@ -47,6 +47,7 @@ class Option:
         shorthands: other flags setting a fixed value.
         values: how the docs table states the accepted values (default: from the kind).
         off_help: for a bool whose default is True, the help of its flag (which turns it off).
+        requires: another option this one only applies with (given without it: an error).
     """
 
     name: str
@@ -65,6 +66,7 @@ class Option:
     shorthands: tuple[Shorthand, ...] = ()
     values: str = ""
     off_help: str = ""
+    requires: str | None = None
 
     def validate(self, value: Any) -> Any:
         """``value`` checked against this option's kind, normalised.

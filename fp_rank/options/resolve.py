@@ -197,4 +197,8 @@ def resolve_options(kwargs: Mapping[str, Any]) -> Options:
     unknown = sorted(set(given) - set(BY_NAME))
     if unknown:
         raise InputError(f"unknown option(s) {unknown}; options: {', '.join(BY_NAME)}")
-    return Options({o.name: o.validate(given[o.name] if o.name in given else o.default) for o in OPTIONS})
+    values = {o.name: o.validate(given[o.name] if o.name in given else o.default) for o in OPTIONS}
+    for o in OPTIONS:
+        if o.requires is not None and values[o.name] != o.default and values[o.requires] == BY_NAME[o.requires].default:
+            raise InputError(Opt(o.name), " only applies with ", Opt(o.requires), "; give both, or leave it out")
+    return Options(values)

@@ -86,6 +86,47 @@ def check_clip_t(value: Any) -> ModelChoice | None:
     return None if value is None else _model(value, "clip_t", objects=False)
 
 
+def check_judge(value: Any) -> ModelChoice | None:
+    """None, ``openai:MODEL``, a vision-language model's Hub id or folder (``ID@REVISION``), or a judge object."""
+    if value is None or isinstance(value, ModelChoice):
+        return value
+    if isinstance(value, str) and value.startswith("openai:"):
+        if not value[len("openai:"):].strip():
+            raise InputError(Opt("judge"), " openai:MODEL needs the model's name after the colon, e.g. openai:gpt-4o")
+        return ModelChoice(value)
+    if isinstance(value, (str, os.PathLike)):
+        return _model(value, "judge", objects=False)
+    if hasattr(value, "ask") and hasattr(value, "identity"):
+        return ModelChoice(value)
+    raise InputError(
+        Opt("judge"), f" must be openai:MODEL, a vision-language model's Hub id or folder, or an object with "
+        f"identity() and ask(); got {type(value).__name__} {describe_value(value)}"
+    )
+
+
+def check_judge_prompt(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)) and os.fspath(value):
+        return os.fspath(value)
+    raise InputError(Opt("judge_prompt"), f" must be a folder, got {describe_value(value)}")
+
+
+def check_max_calls(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(Opt("judge_max_calls"), f" must be a positive integer or None, got {describe_value(value)}")
+    return int(value)
+
+
+def max_calls_from_cli(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        return text  # refused, named, by check_max_calls
+
+
 def check_device(value: Any) -> str | None:
     """A device name (its availability is checked when the encoder loads, before any gallery work)."""
     if value is None:

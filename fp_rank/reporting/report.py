@@ -29,7 +29,7 @@ CONTEXT_COLUMNS = ("encoder", "method", "identity", "group", "prompt", "seed", "
 #: Per-query CSV columns after the metric columns: ranking diagnostics and the leakage flag.
 DETAIL_COLUMNS = (
     "first_hit_rank", "top1_identity", "top1_score", "n_relevant", "n_gallery", "tied",
-    "leak_split", "leak_index", "leak_distance",
+    "leak_split", "leak_index", "leak_distance", "judge_score", "judge_reference", "judge_missing",
 )
 
 

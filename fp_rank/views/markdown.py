@@ -12,7 +12,7 @@ from fp_rank.protocol import DEFAULT_KS, Metric
 from fp_rank.reporting.report import Report
 from fp_rank.stats.intervals import INTERVAL_DESCRIPTIONS
 from fp_rank.views.presentation import gallery_display_name, markdown_metrics, title_for
-from fp_rank.views.table import COPY_MARK, leak_note, summary_rows
+from fp_rank.views.table import COPY_MARK, judge_note, leak_note, summary_rows
 
 #: Keys a row must have; the others default to None (shown as a dash).
 REQUIRED_KEYS = ("method", "map")
@@ -231,7 +231,7 @@ def to_markdown(report: Report) -> str:
     notes = stats.get("warnings") or []
     if notes:
         blocks.append("\n".join(f"Note: {note}." for note in notes))
-    note = leak_note(report)
-    if note:
-        blocks.append(note + "\n")
+    for note in (leak_note(report), judge_note(report)):
+        if note:
+            blocks.append(note + "\n")
     return "\n\n".join(blocks)

@@ -45,6 +45,7 @@ SHOWN: dict[str, Shown] = {
     "minp": Shown(terminal=True),
     "pairwise": Shown(terminal=True, markdown=True, card=True, title="Pairwise", hint="baseline", query_label="Pairwise"),
     "clip_t": Shown(markdown=True, card=True, hint="prompt following", query_label="CLIP-T"),
+    "judge": Shown(terminal=True, markdown=True, card=True, title="Judge", hint="VLM concept score / 4", query_label="Judge"),
     "floor": Shown(terminal=True, markdown=True, card=True, title="Chance floor", hint="random ranking", css="chance"),
     "ceiling": Shown(terminal=True, markdown=True, card=True, title="Real holdout", hint="{ceiling_split} photos, not a bound"),
     "baseline": Shown(markdown=True, title="Real-image baseline"),

@@ -61,7 +61,8 @@ def leak_note(report: Report) -> str | None:
 def format_table(report: Report) -> str:
     """A plain-text table for terminals (the metrics shown there, best mAP first per encoder)."""
     ks = report.ks
-    shown = [(m, max(7, len(m.label_for(m.shown_k(ks))) + 1)) for m in terminal_metrics()]
+    shown = [(m, max(7, len(m.label_for(m.shown_k(ks))) + 1)) for m in terminal_metrics()
+             if not m.optional or any(metric_value(r, m, ks) is not None for r in report.results)]
     head = f"{'encoder':<16} {'method':<18} " + " ".join(f"{m.label_for(m.shown_k(ks)):>{w}}" for m, w in shown)
     head += f" {'queries':>8}"
     copies = report.leak_counts()
@@ -78,8 +79,25 @@ def format_table(report: Report) -> str:
             flagged = copies.get(r.method, {}).get("flagged", 0)
             line += f" {(COPY_MARK + str(flagged)) if flagged else '0':>7}"
         lines.append(line)
-    note = leak_note(report)
-    return "\n".join(lines + ([note] if note else []))
+    notes = [note for note in (leak_note(report), judge_note(report)) if note]
+    return "\n".join(lines + notes)
+
+
+def judge_note(report: Report) -> str | None:
+    """One sentence on the judge under a table: who judged, how many images, what is missing (None: no judge)."""
+    judge = report.metadata.get("judge")
+    if not isinstance(judge, dict):
+        return None
+    prompt = judge.get("prompt") or {}
+    missing = judge.get("missing") or {}
+    text = (f"judge: {printable(str(judge.get('model')))} ({judge.get('backend')}), prompt "
+            f"{printable(str(prompt.get('name')))} (sha256 {str(prompt.get('sha256'))[:12]}); "
+            f"{judge.get('images_judged')} images judged, {judge.get('calls')} calls, {judge.get('from_cache')} from "
+            "the cache")
+    if missing.get("count"):
+        reasons = ", ".join(f"{printable(str(k))} {v}" for k, v in (missing.get("by_reason") or {}).items())
+        text += f"; {missing['count']} without a judgement ({reasons}), left out of the judge score"
+    return text
 
 
 def _finite(value: Any) -> bool:
