@@ -78,11 +78,7 @@ def evaluate(
     check_conditioning_indices(run, gal)
     lonely = single_identity_queries(run, gal, matched.absent, opts.single_identity_groups)
     matte = load.matting_of(opts, device)
-    judging = None
-    if opts.judge is not None:  # loaded, its prompt read and its call cap checked before any image is encoded
-        from fp_rank.evaluation import judge
-
-        judging = judge.prepare(opts, run, gal, np.flatnonzero(~(matched.absent | lonely)), device)
+    judging = _prepare_judge(opts, run, gal, ~(matched.absent | lonely), device)
     embedder = Embedder(
         gal, run.sources, run.files, cache=EmbeddingCache(opts.cache_dir, enabled=opts.cache is not False),
         batch_size=opts.batch_size, progress=opts.progress, on_invalid=opts.on_invalid, check_leaks=opts.leaks != "off",
@@ -93,10 +89,11 @@ def evaluate(
     ceilings: list[dict[str, Any]] = []
     encoders: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] | None = None
+    draws: dict[str, Any] = {}
     for enc in load.encoders(load.encoder_choices(opts, gal), opts, device=device, matting=matte):
         encoders.append({**enc.identity(), "device": enc.device, "description": enc.description})
         # embed
-        vec = embedder.embed(enc, holdout=opts.ceilings)
+        vec = embedder.embed(enc, holdout=opts.ceilings or opts.gallery_draws > 0)
         leaks = embedder.leaks()  # fingerprinted during the first encoder's decode pass
         leaked = np.asarray([leak is not None for leak in leaks], dtype=bool)
         skipped = vec.skipped if skipped is None else skipped
@@ -105,11 +102,13 @@ def evaluate(
         cond = embedder.conditioning(enc, run.conditioning, vec.reference)
         rows += query_rows(enc.name, run, vec, cond, keep, gal, ks=ks, on_missing=opts.on_missing, top_k=opts.top_k,
                            leaks=leaks)
+        if opts.gallery_draws:
+            draws[enc.name] = _gallery_draws(vec, keep, run, gal, opts)
         if opts.ceilings:
             ceilings += ceiling_rows(enc.name, _real_queries(gal, vec), vec.gallery, gal.gallery.identities,
                                      gal.gallery.groups)
     clip_t_model = _add_clip_t(rows, run, gal, vec.kept, opts, device) if opts.clip_t is not None else None
-    judge_record = judge.add_judgements(judging, rows, opts) if judging is not None else None
+    judge_record = _add_judgements(judging, rows, opts) if judging is not None else None
     # summarise
     unread = np.ones(len(run), dtype=bool)
     unread[vec.kept] = False
@@ -125,7 +124,34 @@ def evaluate(
     # report
     meta = metadata(run, gal, encoders, embedder, dist_ctx, opts, ks=ks, matte=matte, matched=matched, lonely=lonely,
                     leaks=leaks, excluded=excluded, clip_t_model=clip_t_model, judge=judge_record)
-    return Report(results=results, queries=rows, metadata=meta, ceilings=ceilings, skipped=skipped or [])
+    report = Report(results=results, queries=rows, metadata=meta, ceilings=ceilings, skipped=skipped or [])
+    if draws:
+        from fp_rank.evaluation.gallery_draws import RULE
+
+        report.extras["gallery_draws"] = {"n_draws": opts.gallery_draws, "seed": opts.gallery_draw_seed, "rule": RULE,
+                                          "encoders": draws}
+    return report
+
+
+def _prepare_judge(opts: Options, run: Run, gal: Gallery, candidates: np.ndarray, device: str | None) -> Any:
+    """The judge stage, loaded and its call cap checked before any image is encoded (None without a judge)."""
+    if opts.judge is None:
+        return None
+    from fp_rank.evaluation import judge
+
+    return judge.prepare(opts, run, gal, np.flatnonzero(candidates), device)
+
+
+def _add_judgements(stage: Any, rows: list[dict[str, Any]], opts: Options) -> dict[str, Any]:
+    from fp_rank.evaluation import judge
+
+    return judge.add_judgements(stage, rows, opts)
+
+
+def _gallery_draws(vec: Vectors, keep: np.ndarray, run: Run, gal: Gallery, opts: Options) -> dict[str, Any]:
+    from fp_rank.evaluation import gallery_draws
+
+    return gallery_draws.for_encoder(vec, keep, run, gal, n_draws=opts.gallery_draws, seed=opts.gallery_draw_seed)
 
 
 def as_run(generated: Any, identities: Any, **per_image: Any) -> Run:

@@ -94,6 +94,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("ceilings", True, "also score the real images (holdout, reference) as queries: the real-image "
            "ceiling and baseline", "scoring", "bool", "bool", flag="--no-ceilings",
            off_help="skip the real-image references, holdout and baseline (holdout and reference images as queries)"),
+    Option("gallery_draws", 0, "also redraw the gallery images N times from the gallery's holdout images (same "
+           "identities, same sizes) and report how much each method's mAP, and each difference, moves with the draw",
+           "scoring", "int", "int", flag="--gallery-draws", minimum=0, metavar="N"),
+    Option("gallery_draw_seed", 0, "seed of the gallery redraws", "scoring", "int", "int", flag="--gallery-draw-seed",
+           minimum=0, requires="gallery_draws"),
     Option("clip_t", None, "also score text alignment (CLIP-T) of every image with a prompt, with this CLIP "
            "checkpoint (alias such as clip-vit-b32, Hub id or folder; ID@REVISION pins it)", "scoring", "spec",
            "str | None", flag="--clip-t", metavar="MODEL", check=check_clip_t,

@@ -12,7 +12,7 @@ from fp_rank.protocol import DEFAULT_KS, Metric
 from fp_rank.reporting.report import Report
 from fp_rank.stats.intervals import INTERVAL_DESCRIPTIONS
 from fp_rank.views.presentation import gallery_display_name, markdown_metrics, title_for
-from fp_rank.views.table import COPY_MARK, judge_note, leak_note, summary_rows
+from fp_rank.views.table import COPY_MARK, gallery_draw_lines, judge_note, leak_note, summary_rows
 
 #: Keys a row must have; the others default to None (shown as a dash).
 REQUIRED_KEYS = ("method", "map")
@@ -231,7 +231,38 @@ def to_markdown(report: Report) -> str:
     notes = stats.get("warnings") or []
     if notes:
         blocks.append("\n".join(f"Note: {note}." for note in notes))
-    for note in (leak_note(report), judge_note(report)):
+    blocks.extend(gallery_draw_tables(report))
+    for note in (leak_note(report), judge_note(report), *gallery_draw_lines(report)):
         if note:
             blocks.append(note + "\n")
     return "\n\n".join(blocks)
+
+
+def gallery_draw_tables(report: Report) -> list[str]:
+    """Per encoder with gallery redraws: each method's mAP with its query interval beside the gallery-draw spread."""
+    draws = report.extras.get("gallery_draws")
+    if not isinstance(draws, dict):
+        return []
+    out = []
+    for encoder, entry in (draws.get("encoders") or {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("per_method"), dict):
+            continue
+        population = entry.get("population_factor") is not None
+        lines = ["| Method | mAP | query 95% CI (gallery fixed) | gallery draw: 1.96 SD | 95% range of the redraws from the pool |",
+                 "|:--|--:|--:|--:|--:|"]
+        results = {(r.encoder, r.method): r for r in report.results}
+        for method, v in entry["per_method"].items():
+            result = results.get((encoder, method))
+            ci = (result.intervals.get("map") or {}) if result is not None else {}
+            sd = v.get("sd_population") if population else v.get("sd")
+            lines.append("| " + " | ".join([
+                _cell(str(method)), _fmt(v.get("observed")),
+                f"[{_fmt(ci['low'])}, {_fmt(ci['high'])}]" if ci.get("low") is not None and ci.get("high") is not None else MISSING,
+                "±" + _fmt(None if sd is None else 1.96 * sd), f"[{_fmt(v.get('low'))}, {_fmt(v.get('high'))}]",
+            ]) + " |")
+        kind = ("SD over galleries drawn fresh from the source (redraw SD x sqrt((P-1)/(P-G)))" if population
+                else "SD over redraws from the pool, a lower bound")
+        lines += ["", f"Table: gallery draw, encoder {_cell(str(encoder))}: {draws.get('n_draws')} redraws (seed "
+                      f"{draws.get('seed')}) of each identity's gallery images from its gallery and holdout images; {kind}."]
+        out.append("\n".join(lines) + "\n")
+    return out

@@ -79,7 +79,7 @@ def format_table(report: Report) -> str:
             flagged = copies.get(r.method, {}).get("flagged", 0)
             line += f" {(COPY_MARK + str(flagged)) if flagged else '0':>7}"
         lines.append(line)
-    notes = [note for note in (leak_note(report), judge_note(report)) if note]
+    notes = [note for note in (leak_note(report), judge_note(report), *gallery_draw_lines(report)) if note]
     return "\n".join(lines + notes)
 
 
@@ -102,3 +102,42 @@ def judge_note(report: Report) -> str | None:
 
 def _finite(value: Any) -> bool:
     return value is not None and math.isfinite(value)
+
+
+def gallery_draw_lines(report: Report) -> list[str]:
+    """Per encoder, one line on how much each method's mAP moves when the gallery is redrawn (none without draws)."""
+    draws = report.extras.get("gallery_draws")
+    if not isinstance(draws, dict):
+        return []
+    lines = []
+    for encoder, entry in (draws.get("encoders") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        if "per_method" not in entry:
+            lines.append(f"gallery draw ({printable(str(encoder))}): {entry.get('note', 'not computed')}")
+            continue
+        kind = "SD over galleries from the source" if entry.get("population_factor") else "SD over redraws (a lower bound)"
+        spread = ", ".join(
+            f"{printable(str(m))} {_number(v.get('observed'))} \u00b1 {_number(_sd(v))}" for m, v in entry["per_method"].items()
+        )
+        pool = entry.get("pool") or {}
+        line = (f"gallery draw ({printable(str(encoder))}, {draws.get('n_draws')} redraws from {pool.get('pool_images')} images for "
+                f"{pool.get('gallery_images')} gallery places): {spread} ({kind})")
+        kept = [p for p in entry.get("pairs") or [] if p.get("survives")]
+        lost = [p for p in entry.get("pairs") or [] if not p.get("survives")]
+        if kept:
+            line += "; differences beyond the gallery draw: " + ", ".join(f"{printable(str(p['a']))} > {printable(str(p['b']))}" for p in kept)
+        if lost:
+            line += "; within it: " + ", ".join(
+                f"{printable(str(p['a']))} vs {printable(str(p['b']))} ({_number(p.get('difference'))} \u00b1 {_number(_sd(p))}, "
+                f"same sign in {float(p.get('same_sign') or 0):.0%} of redraws)" for p in lost)
+        lines.append(line)
+    return lines
+
+
+def _sd(entry: dict[str, Any]) -> Any:
+    return entry.get("sd_population") if entry.get("sd_population") is not None else entry.get("sd")
+
+
+def _number(value: Any) -> str:
+    return f"{float(value):.3f}" if isinstance(value, (int, float)) and math.isfinite(float(value)) else "-"
