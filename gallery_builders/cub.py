@@ -7,6 +7,8 @@ and reproduces the reference code's draw exactly (see :data:`SELECTION`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -100,6 +102,7 @@ def build(
     skip_corrupt: bool = False,
     progress: bool = True,
     overwrite: bool = False,
+    variant: Any = None,
 ) -> Path:
     """Build the CUB-200-2011 gallery folder.
 
@@ -136,6 +139,7 @@ def build(
         skip_corrupt=skip_corrupt,
         progress=progress,
         overwrite=overwrite,
+        variant=variant,
     )
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fp_rank.galleries.schema import DEFAULT_SELECTION_SEED, SELECTIONS
+
 #: The source modules, in ``--help`` order; each defines ``COMMAND``.
 BUILDER_MODULES: tuple[str, ...] = (
     "gallery_builders.cub",
@@ -105,6 +107,16 @@ class BuilderCommand:
             )
         parser.add_argument("--overwrite", action="store_true", help="replace --out once the new gallery is complete")
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        variant = parser.add_argument_group("gallery-selection variant (the paper's ablation; default: the protocol's draw)")
+        variant.add_argument("--selection", choices=SELECTIONS, default="random",
+                             help="re-choose each identity's gallery from its gallery and holdout images: random (with "
+                             "--selection-k) or kmeans (the image nearest each of K centroids of --selection-encoder's "
+                             "embeddings)")
+        variant.add_argument("--selection-k", type=int, default=None, metavar="K", help="gallery images per identity")
+        variant.add_argument("--selection-seed", type=int, default=DEFAULT_SELECTION_SEED,
+                             help=f"seed of the draw or of K-means (default {DEFAULT_SELECTION_SEED}, the authors')")
+        variant.add_argument("--selection-encoder", default=None, metavar="ENC",
+                             help="encoder of the kmeans selection: alias, Hub id or folder (ID@REVISION pins it)")
         for option in self.options:
             if option.switch:
                 parser.add_argument(option.flag, action="store_true", help=option.help)
@@ -120,7 +132,47 @@ class BuilderCommand:
             kwargs["seed"] = args.seed
         for option in self.options:
             kwargs[option.dest] = getattr(args, option.dest)
+        variant = variant_from_arguments(args.selection, args.selection_k, args.selection_seed, args.selection_encoder,
+                                         progress=not args.no_progress)
+        if variant is not None:
+            kwargs["variant"] = variant
         return kwargs
+
+
+def variant_from_arguments(selection: str, k: int | None, seed: int, encoder: str | None, *,
+                           progress: bool = True) -> Any:
+    """The :class:`~fp_rank.galleries.build.variants.GalleryVariant` the ``--selection*`` flags ask for
+    (None: the protocol's draw). A kmeans selection loads its encoder here, before any image is read.
+
+    Raises:
+        BuilderError: flags that do not go together, or an encoder that cannot be loaded.
+    """
+    from fp_rank.errors import BuilderError, FpRankError
+    from fp_rank.galleries.build.variants import GalleryVariant
+
+    if selection == "random" and k is None:
+        if encoder is not None:
+            raise BuilderError("--selection-encoder is for --selection kmeans")
+        return None
+    if k is None:
+        raise BuilderError(f"--selection {selection} needs --selection-k K (gallery images per identity)")
+    if selection == "random":
+        if encoder is not None:
+            raise BuilderError("--selection-encoder is for --selection kmeans")
+        return GalleryVariant("random", k, seed)
+    if encoder is None:
+        raise BuilderError("--selection kmeans needs --selection-encoder ENC (the authors use miewid)")
+    import fp_rank
+
+    try:
+        model = fp_rank.load_encoder(encoder)
+    except FpRankError as exc:
+        raise BuilderError(f"--selection-encoder {encoder}: {exc}") from None
+
+    def embed(images: list[bytes]) -> Any:
+        return model.encode(images, progress=False).embeddings
+
+    return GalleryVariant("kmeans", k, seed, embed=embed, encoder=model.identity())
 
 
 def builder_commands() -> dict[str, BuilderCommand]:

@@ -102,6 +102,7 @@ def build(
     skip_corrupt: bool = False,
     progress: bool = True,
     overwrite: bool = False,
+    variant: Any = None,
 ) -> Path:
     """Build the Stanford Cars gallery folder from the Hub copy or the original devkit.
 
@@ -140,6 +141,7 @@ def build(
         skip_corrupt=skip_corrupt,
         progress=progress,
         overwrite=overwrite,
+        variant=variant,
     )
 
 

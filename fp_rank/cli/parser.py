@@ -56,6 +56,20 @@ def _scoring(sub: argparse._SubParsersAction) -> None:
     add_option_flags(ev)
     ev.set_defaults(func=scoring.evaluate)
 
+    ab = sub.add_parser("ablate", help="score one run against several gallery variants of the same identities "
+                        "(random vs kmeans galleries): mAP per variant, shifts, ranking changes")
+    ab.add_argument("--generated", required=True, help="the run: a folder or manifest, as for evaluate")
+    ab.add_argument("--galleries", required=True, nargs="+", metavar="GALLERY", help="two or more gallery variants "
+                    "(folders or Hub ids), the first is the baseline")
+    ab.add_argument("--names", nargs="+", metavar="NAME", help="a name per variant (default: folder names)")
+    ab.add_argument("--method", default=None, help="method name for the <identity>/*.png layout")
+    ab.add_argument("--bootstrap", type=int, default=2000, help="replicates of the ranking interval (default 2000)")
+    ab.add_argument("--seed", type=int, default=0, help="seed of the intervals")
+    ab.add_argument("--out", help="write the ablation as JSON")
+    ab.add_argument("--markdown", help="write the ablation table as Markdown")
+    add_option_flags(ab)
+    ab.set_defaults(func=scoring.ablate)
+
 
 def _reports(sub: argparse._SubParsersAction) -> None:
     cmp_ = sub.add_parser("compare", help="paired comparison of two methods (one report with --methods, or two reports)")

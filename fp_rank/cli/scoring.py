@@ -128,3 +128,33 @@ def _say_what_was_left_out(report: Any, on_missing: str) -> None:
         print(f"skipped {len(report.skipped)} unreadable image(s):", file=sys.stderr)
         for item in report.skipped:
             print(f"  {item['file']}: {item['reason']}", file=sys.stderr)
+
+
+def ablate(args: argparse.Namespace) -> int:
+    from fp_rank.analysis.ablation import ablate as run_ablation
+    from fp_rank.options import resolve_options
+    from fp_rank.runs import read_run
+
+    opts = resolve_options(given_options(args))
+    for flag, target in (("--out", args.out), ("--markdown", args.markdown)):
+        if target:
+            check_output(target, "file", flag)
+    if args.names is not None and len(args.names) != len(args.galleries):
+        raise InputError(f"--names gives {len(args.names)} name(s) for {len(args.galleries)} galleries; give one per gallery")
+    galleries = [resolve_gallery(g, opts.progress) for g in args.galleries]
+    run = read_run(args.generated, method=args.method)
+    result = run_ablation(run, galleries, names=args.names, n_boot=args.bootstrap, seed=args.seed, **given_options(args))
+    print(result.summary())
+    if args.out:
+        import json
+
+        from fp_rank.file_access import write_atomic
+
+        write_atomic(args.out, json.dumps(result.to_dict(), indent=2))
+        print(f"wrote {args.out}")
+    if args.markdown:
+        from fp_rank.file_access import write_atomic
+
+        write_atomic(args.markdown, result.to_markdown())
+        print(f"wrote {args.markdown}")
+    return 0

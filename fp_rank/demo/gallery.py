@@ -31,6 +31,7 @@ def build(
     progress: bool = False,
     *,
     overwrite: bool = False,
+    variant: Any = None,
 ) -> Path:
     """Build the synthetic demo gallery folder.
 
@@ -53,7 +54,8 @@ def build(
         PosixPath('galleries/demo')
     """
     records = gallery_records(seed=seed)
-    return build_from_records(records, BENCHMARK_INFO, out, seed=seed, progress=progress, overwrite=overwrite)
+    return build_from_records(records, BENCHMARK_INFO, out, seed=seed, progress=progress, overwrite=overwrite,
+                              variant=variant)
 
 
 def build_from_records(
@@ -64,6 +66,7 @@ def build_from_records(
     seed: int,
     progress: bool = False,
     overwrite: bool = False,
+    variant: Any = None,
 ) -> Path:
     """Write records that already carry their split (the synthetic demo's) as a gallery folder.
 
@@ -148,6 +151,7 @@ def build_from_records(
         source_label="fp_rank.demo.synthetic",
         progress=progress,
         overwrite=overwrite,
+        variant=variant,
     )
 
 

@@ -176,6 +176,7 @@ class Gallery:
             "protocol_version": self.card.get("protocol_version"),
             "builder": self.card.get("builder"),
             "builder_version": self.card.get("builder_version"),
+            "gallery_selection": self.card.get("gallery_selection"),
             "checks": dict(self.checks),
         }
 

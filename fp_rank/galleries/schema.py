@@ -33,3 +33,9 @@ MANIFEST_FILE = "manifest.jsonl"
 
 #: Key of the benchmark definition block in the dataset card's YAML front matter.
 CARD_KEY = "fp_rank"
+
+#: Gallery-selection rules of a gallery variant (:mod:`fp_rank.galleries.build.variants`): the
+#: protocol's random draw, or the image nearest each K-means centroid (the paper's ablation).
+SELECTIONS = ("random", "kmeans")
+#: The authors' K-means seed.
+DEFAULT_SELECTION_SEED = 42

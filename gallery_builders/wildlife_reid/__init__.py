@@ -9,6 +9,8 @@ checked in :mod:`~gallery_builders.wildlife_reid.metadata`, the draws made in
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,6 +142,7 @@ def build(
     overwrite: bool = False,
     individuals: str | os.PathLike[str] | Sequence[str] | None = None,
     keep_duplicates: bool = False,
+    variant: Any = None,
 ) -> Path:
     """Build a WildlifeReID-10k gallery folder, one group per species.
 
@@ -196,6 +199,7 @@ def build(
         skip_corrupt=skip_corrupt,
         progress=progress,
         overwrite=overwrite,
+        variant=variant,
         keep_duplicates=keep_duplicates,
         annotate=lambda active: cutoff_notes(active, seed=seed, individuals=pinned),
     )

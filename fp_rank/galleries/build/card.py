@@ -92,6 +92,7 @@ def card_metadata(spec: GallerySpec, summary: Mapping[str, Any]) -> dict[str, An
             "citation": spec.source.citation,
         },
         "selection": spec.selection,
+        "gallery_selection": summary.get("gallery_selection"),
         "groups": groups,
         "identities": dict(summary["identities"]),
         "prompts": list(spec.prompts),

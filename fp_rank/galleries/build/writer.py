@@ -26,7 +26,7 @@ import logging
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from fp_rank.galleries.build.card import EVAL_FILE, render_card, render_eval_yam
 from fp_rank.galleries.build.files import Row, check_output, data_file, staged_folder, write_shards
 from fp_rank.galleries.build.files import write_manifest as _write_manifest
 from fp_rank.galleries.build.sources import image_problem
+from fp_rank.galleries.build.variants import PROTOCOL_SELECTION, GalleryVariant, apply_variant
 from fp_rank.galleries.build.spec import (
     Candidate,
     GallerySpec,
@@ -202,6 +203,7 @@ def build_gallery(
     overwrite: bool = False,
     keep_duplicates: bool = False,
     annotate: Callable[[Sequence[Candidate]], SelectionNotes] | None = None,
+    variant: GalleryVariant | None = None,
 ) -> Path:
     """Select, check and write a complete gallery dataset folder; see the module docstring.
 
@@ -217,6 +219,8 @@ def build_gallery(
         keep_duplicates: See :func:`resolve_selection`.
         annotate: Called with the usable candidates the final selection was drawn from; its
             :class:`SelectionNotes` (per-group card fields and a paragraph) go into the card.
+        variant: re-choose each identity's gallery images after the builder's selection
+            (:mod:`~fp_rank.galleries.build.variants`: the paper's kmeans/random ablation).
 
     Returns:
         The output folder.
@@ -238,10 +242,15 @@ def build_gallery(
         desc=f"{spec.builder}: reading images",
         keep_duplicates=keep_duplicates,
     )
+    if variant is not None:
+        resolution = Resolution(tuple(sorted(apply_variant(resolution.rows, variant), key=_row_key)),
+                                resolution.skipped, resolution.duplicates)
+        spec = replace(spec, selection=f"{spec.selection} Gallery-selection variant: {variant.describe()['note']}.")
     _check_rows(spec, resolution.rows)
     shards = _shards(spec, resolution.rows)
     summary = _summary(spec, resolution, shards)
     summary["keep_duplicates"] = keep_duplicates
+    summary["gallery_selection"] = variant.describe() if variant is not None else dict(PROTOCOL_SELECTION)
     if annotate is not None:
         left_out = {d.source_path for d in resolution.duplicates if d.split is None}
         left_out |= {s.source_path for s in resolution.skipped}
