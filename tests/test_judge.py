@@ -64,7 +64,8 @@ def _request(seed: int = 0) -> JudgeRequest:
 
 @pytest.mark.parametrize("reply, score", [
     ("Score: 3", 3), ("score:0", 0), ("**Score:** 4", 4), ("Score: Good 2", 2), ("Score: [1]", 1),
-    ("The images match well.\nScore: 4\n", 4),
+    ("The images match well.\nScore: 4\n", 4), ("Score: **3**", 3), ("Score: Good (3)", 3), ("Score\uff1a2", 2),
+    ("Score: 3/4", 3), ("Score: 1 out of 4", 1), ("Score: 3 - strong resemblance", 3),
 ])
 def test_a_reply_with_one_score_in_range_is_read(reply: str, score: int) -> None:
     assert read_score(reply).score == score
@@ -72,7 +73,9 @@ def test_a_reply_with_one_score_in_range_is_read(reply: str, score: int) -> None
 
 @pytest.mark.parametrize("reply", [
     "Score: 3\nScore: 4", "Score: 3. Final score: 3", "Score: 5", "Score: -1", "Score: 2.5", "I would say 3",
-    "Score: [Your Score]", "", None, "scores: 3", "underscore: 3",
+    "Score: [Your Score]", "", None, "scores: 3", "underscore: 3", "Score: 4/10", "Score: 2/5", "Score: 1 out of 10",
+    "Score: 2-3", "Score: 3 or 4", "Score: not 3", "Score: 1e1", "Score: 0x4", "Score: 3\u00bd", "Score: \uff13",
+    "Score: \u0663", "Score: 3,5",
 ])
 def test_a_reply_without_exactly_one_score_in_range_is_not_a_score(reply: str | None) -> None:
     reading = read_score(reply)
@@ -270,10 +273,10 @@ def test_judgements_are_cached_by_image_prompt_and_model(gallery: Path, monkeypa
         assert len(server.requests) == 12
         prompt = tmp_path / "prompt"
         prompt.mkdir()
-        (prompt / "user.txt").write_text("Rate it. Score: N")
+        (prompt / "user.txt").write_text("Rate it from 0 to 4. Score: N")
         _run(gallery, judge_prompt=str(prompt))
         assert len(server.requests) == 18
-        assert server.requests[-1]["body"]["messages"][0]["content"] == "Rate it. Score: N"
+        assert server.requests[-1]["body"]["messages"][0]["content"] == "Rate it from 0 to 4. Score: N"
         assert len(server.requests[-1]["body"]["messages"]) == 2  # no assistant.txt: no primer turn
         _run(gallery, cache=False)
         assert len(server.requests) == 24
@@ -282,7 +285,7 @@ def test_judgements_are_cached_by_image_prompt_and_model(gallery: Path, monkeypa
 def test_a_plan_over_the_call_cap_is_refused_before_any_call(gallery: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with ChatServer(lambda body, n: Reply("Score: 2")) as server:
         _env(monkeypatch, server)
-        with pytest.raises(InputError, match="needs at least 6 calls") as err:
+        with pytest.raises(InputError, match="may need up to 6 calls") as err:
             _run(gallery, judge_max_calls=5)
         assert "judge_max_calls=5" in str(err.value)
         assert not server.requests
@@ -316,10 +319,10 @@ def test_prompt_folders(tmp_path: Path) -> None:
         load_prompt(tmp_path / "nope")
     with pytest.raises(InputError, match="holds neither user.txt"):
         load_prompt(tmp_path)
-    (tmp_path / "user_prompt_subject_full.txt").write_text("Task.\n")
+    (tmp_path / "user_prompt_subject_full.txt").write_text("Task: a score from 0 to 4.\n")
     (tmp_path / "gpt_prompt_subject_full.txt").write_text("Understood.\n")
     prompt = load_prompt(tmp_path)
-    assert (prompt.user, prompt.assistant) == ("Task.", "Understood.") and prompt.sha256 != BUILT_IN.sha256
+    assert (prompt.user, prompt.assistant) == ("Task: a score from 0 to 4.", "Understood.") and prompt.sha256 != BUILT_IN.sha256
     (tmp_path / "user.txt").write_text("   \n")
     with pytest.raises(InputError, match="is empty"):
         load_prompt(tmp_path)
@@ -378,3 +381,100 @@ def test_images_are_sent_as_base64_jpeg() -> None:
     im = Image.open(io.BytesIO(data))
     assert im.format == "JPEG" and im.size == (512, 512)
     assert base64.b64decode(base64.b64encode(data)) == data
+
+
+# -- judges from Python, the stop signal, prompts on another scale, coverage ------------------------------------
+
+
+class _Constant:
+    """A judge object from Python that always gives one score (and counts no calls itself)."""
+
+    concurrency = 2
+
+    def __init__(self, score: int, model: str = "constant") -> None:
+        self.score, self.model = score, model
+
+    def identity(self) -> dict:
+        return {"backend": "python", "model": self.model, "temperature": 1.0}
+
+    def ask(self, request: JudgeRequest, budget: CallBudget) -> str:
+        return f"Score: {self.score}"
+
+
+def test_two_python_judges_never_share_cached_judgements_and_each_ask_is_charged(gallery: Path) -> None:
+    first = _run(gallery, judge=_Constant(0, "zero"))
+    second = _run(gallery, judge=_Constant(4, "four"))
+    assert [q["judge_score"] for q in first.queries] == [0] * 6 and [q["judge_score"] for q in second.queries] == [4] * 6
+    assert second.metadata["judge"]["calls"] == 6 and second.metadata["judge"]["from_cache"] == 0
+    with pytest.raises(InputError, match="more than judge_max_calls=5"):
+        _run(gallery, judge=_Constant(2, "two"), judge_max_calls=5)
+
+
+def test_a_python_judge_that_raises_or_has_no_identity_is_named(gallery: Path) -> None:
+    class Raises(_Constant):
+        def ask(self, request: JudgeRequest, budget: CallBudget) -> str:
+            raise RuntimeError("boom")
+
+    with pytest.raises(JudgeError, match="the judge 'constant' failed on item #[0-9]: RuntimeError: boom"):
+        _run(gallery, judge=Raises(1), judge_concurrency=1)
+
+    class Nameless(_Constant):
+        def identity(self) -> dict:
+            return {"model": "x"}
+
+    with pytest.raises(InputError, match="non-empty strings 'backend' and 'model'"):
+        _run(gallery, judge=Nameless(1))
+
+
+def test_a_fatal_error_stops_the_other_calls_backoffs_at_once(gallery: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    def responder(body: dict[str, Any], n: int) -> Reply:
+        if n == 0:
+            return Reply(status=401, body=b'{"error": {"message": "bad key"}}', stall=0.3)
+        return Reply(status=429, headers={"Retry-After": "30"}, body=b"slow down")
+
+    with ChatServer(responder) as server:
+        _env(monkeypatch, server)
+        started = time.monotonic()
+        with pytest.raises(JudgeError, match="HTTP 401"):
+            _run(gallery, judge_concurrency=3)
+        assert time.monotonic() - started < 15  # not the 30 s the other calls were told to wait
+
+
+def test_a_prompt_on_another_scale_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "user.txt").write_text("Rate the likeness from 1 to 10. Score: N")
+    with pytest.raises(InputError, match="must ask for an integer score from 0 to 4"):
+        load_prompt(tmp_path)
+
+
+def test_groups_without_any_judgement_are_named(gallery: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.gallery_fixtures import write_gallery
+
+    rows = [{"image": png_bytes(500 + 10 * n + k), "identity": f"{g}{k % 2}", "group": g}
+            for n, g in enumerate(("x", "y")) for k in range(4)]
+    refs = [{"image": png_bytes(600 + k), "identity": f"x{k}", "group": "x"} for k in range(2)]
+    two_groups = write_gallery(tmp_path / "two", {"gallery": rows, "reference": refs})  # group y has no reference
+    report = fp_rank.evaluate([png_bytes(700), png_bytes(701)], ["x0", "y0"], gallery=str(two_groups),
+                              encoder="fp-rank-demo", progress=False, judge=_Constant(3))
+    coverage = report.metadata["judge"]["coverage"]["generated"]
+    assert coverage == {"groups": 2, "judged_groups": 1, "groups_without_judgements": ["y"]}
+    assert "cover only some groups (generated: 1 of 2)" in fp_rank.format_table(report)
+    assert report.metadata["judge"]["missing"]["by_reason"] == {"no_reference": 1}
+
+
+def test_a_served_model_name_needs_its_prefix(gallery: Path) -> None:
+    with pytest.raises(JudgeError, match="for a served model write openai:gpt-4o"):
+        _run(gallery, judge="gpt-4o")
+    with pytest.raises(JudgeError, match="in lower case, openai:gpt-4o"):
+        _run(gallery, judge="OpenAI:gpt-4o")
+
+
+def test_the_cache_command_counts_and_clears_judgements(gallery: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _run(gallery, judge=_Constant(1))
+    assert main(["cache", "info"]) == 0
+    assert ": 6 judgements" in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    assert "removed 6 judgements" in capsys.readouterr().out
+    again = _run(gallery, judge=_Constant(1))
+    assert again.metadata["judge"]["from_cache"] == 0

@@ -30,8 +30,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fp_rank.galleries",),
     # models: encoders and the leakage guard
     ("fp_rank.encoding", "fp_rank.checks"),
-    # the judge: a vision-language model's score beside mAP
-    ("fp_rank.judging",),
+    # the judge (a vision-language model's score beside mAP) and encoder training
+    ("fp_rank.judging", "fp_rank.training"),
     # the report: data and its file forms
     ("fp_rank.reporting",),
     # the pipeline that makes a report

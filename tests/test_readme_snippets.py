@@ -55,7 +55,7 @@ def readme_blocks(text: str) -> list[Block]:
 
 
 #: The documents whose blocks run, in order (a later page may use what an earlier one wrote).
-PAGES = ("README.md", "docs/setup.md", "docs/encoders.md", "docs/reports.md", "docs/publishing.md",
+PAGES = ("README.md", "docs/setup.md", "docs/encoders.md", "docs/reports.md", "docs/judge.md", "docs/publishing.md",
          "docs/galleries.md", "docs/space.md", "docs/bad_input.md", "docs/scaling.md")
 
 

@@ -1,31 +1,30 @@
 """Do a report's scores agree with people? Ratings read from a CSV file, set against each score.
 
 :func:`read_ratings` reads and checks a ratings file (one rating per image, or a preference per
-pair of images); :func:`agreement` sets every score of a report (mAP and pairwise per encoder;
-CLIP-T and the judge once) against those ratings. The maths is in :mod:`fp_rank.stats.rank_agreement`.
+pair of images); :func:`agreement` resolves its names to the report's images
+(:mod:`fp_rank.analysis.rating_names`) and sets every score of the report (mAP and pairwise per
+encoder; CLIP-T and the judge once) against those ratings. The maths is in
+:mod:`fp_rank.stats.rank_agreement` and :mod:`fp_rank.stats.pair_accuracy`.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
+import numbers
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from fp_rank.analysis.rating_names import MatchedRatings, match_ratings, people_verdict, report_images
+from fp_rank.analysis.ratings import Ratings, read_ratings
 from fp_rank.errors import InputError, printable
 from fp_rank.protocol import metric
-from fp_rank.analysis.ratings import Ratings, read_ratings
 from fp_rank.reporting.report import Report
-from fp_rank.stats._validation import check_confidence, check_positive_int, check_seed
-from fp_rank.stats.rank_agreement import (
-    kendall_tau_b,
-    pairwise_accuracy,
-    preference_accuracy,
-    rank_correlation_interval,
-    spearman_rho,
-)
+from fp_rank.stats._validation import check_non_negative_int, check_probability
+from fp_rank.stats.pair_accuracy import pairwise_accuracy, preference_accuracy
+from fp_rank.stats.rank_agreement import MIN_CLUSTERS, check_n_boot, rank_correlation_interval
 
 #: Scores set against ratings: per encoder, then encoder-independent (read from the first encoder's rows).
 PER_ENCODER_SCORES = ("map", "pairwise")
@@ -33,104 +32,102 @@ SHARED_SCORES = ("clip_t", "judge")
 _MISSING = "-"
 
 
-def _rows_by_name(report: Report, key: str) -> dict[str, dict[Any, dict[str, Any]]]:
-    """Per encoder, the report's rows by image name (``file`` or ``index``; a file also by the last parts of its
-    path, ``faithful/a/00.png`` for ``/runs/faithful/a/00.png``, where only one file ends so); ambiguous names map to None."""
-    by_encoder: dict[str, dict[Any, Any]] = {encoder: {} for encoder in report.encoders}
-    for row in report.queries:
-        name = row.get(key)
-        if name is None:
-            raise InputError(f"the report's rows carry no {key!r} (an older report); name the images by file in the "
-                             "ratings file")
-        rows = by_encoder.setdefault(row["encoder"], {})
-        rows[name] = None if name in rows else row
-    if key == "file":  # a rating may name a file by its path's last parts (the manifest's relative path)
-        for rows in by_encoder.values():
-            tails: dict[str, Any] = {}
-            for name, row in rows.items():
-                parts = str(name).replace("\\", "/").split("/")
-                for k in range(1, len(parts)):
-                    tail = "/".join(parts[k:])
-                    tails[tail] = None if tail in tails and tails[tail] is not row else row
-            rows.update({tail: row for tail, row in tails.items() if tail not in rows})
-    return by_encoder
+def check_settings(n_boot: Any, confidence: Any, seed: Any, *,
+                   names: tuple[str, str, str] = ("n_boot", "confidence", "seed")) -> dict[str, Any]:
+    """The bootstrap settings of :func:`agreement`, checked; messages name them as ``names`` (CLI flags).
 
+    Raises:
+        InputError: ``n_boot`` is not an integer from 100 to 1,000,000, ``confidence`` not strictly
+            between 0 and 1, or ``seed`` not an integer >= 0.
 
-def _check_known(report_rows: dict[str, dict[Any, Any]], ratings: Ratings) -> None:
-    held = {name for rows in report_rows.values() for name in rows}
-    named = ratings.lines
-    unknown = [name for name in named if name not in held]
-    if unknown:
-        shown = ", ".join(f"{name!r} (line {named[name]})" for name in unknown[:5])
-        hints = [f"{name!r} -> {close[0]!r}" for name in unknown[:5] if isinstance(name, str)
-                 and (close := difflib.get_close_matches(name, [str(h) for h in held], n=1, cutoff=0.5))]
-        hint = f"; closest report files: {', '.join(hints)}" if hints else ""
-        raise InputError(f"ratings file {ratings.source!r} names {len(unknown)} image(s) the report does not hold: "
-                         f"{shown}{hint}. Name images as the report's {ratings.key} column does (queries.csv)")
-    ambiguous = [name for name in named if any(name in rows and rows[name] is None for rows in report_rows.values())]
-    if ambiguous:
-        raise InputError(f"ratings file {ratings.source!r}: the report holds several images named {ambiguous[0]!r} "
-                         f"(line {named[ambiguous[0]]}); name them by a longer part of their path, or by index")
+    Example:
+        >>> check_settings(2000, 0.95, 0)
+        {'n_boot': 2000, 'confidence': 0.95, 'seed': 0}
+    """
+    return {"n_boot": check_n_boot(n_boot, names[0]), "confidence": check_probability(names[1], confidence),
+            "seed": check_non_negative_int(names[2], seed)}
 
 
 def _finite(row: dict[str, Any] | None, column: str) -> float | None:
     value = None if row is None else row.get(column)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
-def _by_method(methods: list[str], values: list[float]) -> dict[str, float]:
-    by: dict[str, list[float]] = {}
+def _means(methods: list[str], values: list[float]) -> dict[str, Fraction]:
+    """Per method, the exact mean of its values (compared exactly by :func:`pairwise_accuracy`)."""
+    sums: dict[str, list[Any]] = {}
     for method, value in zip(methods, values):
-        by.setdefault(method, []).append(value)
-    return {method: float(np.mean(v)) for method, v in by.items()}
+        total = sums.setdefault(method, [Fraction(0), 0])
+        total[0] += Fraction(value)
+        total[1] += 1
+    return {method: total / count for method, (total, count) in sums.items()}
 
 
-def _correlation(x: list[float], y: list[float], clusters: list[str], statistic: str, settings: dict[str, Any]) -> dict[str, Any]:
-    if len(x) >= 3 and len(set(clusters)) >= 2:
-        return rank_correlation_interval(x, y, clusters, statistic, **settings).to_dict()  # type: ignore[arg-type]
-    estimate = (kendall_tau_b if statistic == "kendall" else spearman_rho)(x, y)
-    return {"statistic": statistic, "estimate": estimate if math.isfinite(estimate) else None, "low": None, "high": None,
-            "n": len(x), "n_clusters": len(set(clusters)),
-            "note": "no interval: it needs at least 3 rated images of at least 2 identities"}
+def _identity(row: dict[str, Any]) -> str:
+    return f"{row['group']}\x00{row['identity']}"
 
 
-def _image_entry(rows: dict[Any, Any], ratings: Ratings, column: str, settings: dict[str, Any]) -> dict[str, Any]:
-    used = [(name, score) for name in ratings.images if (score := _finite(rows.get(name), column)) is not None]
+def _correlation(x: list[float], y: list[float], clusters: list[str], statistic: str, settings: dict[str, Any],
+                 none_note: str) -> dict[str, Any]:
+    if not x:
+        return {"statistic": statistic, "estimate": None, "low": None, "high": None, "n": 0, "n_clusters": 0,
+                "note": none_note}
+    return rank_correlation_interval(x, y, clusters, statistic, **settings).to_dict()  # type: ignore[arg-type]
+
+
+def _image_entry(rows: dict[Any, Any], matched: MatchedRatings, column: str, label: str,
+                 settings: dict[str, Any]) -> dict[str, Any]:
+    used = [(key, score) for key in matched.images if (score := _finite(rows.get(key), column)) is not None]
     x = [score for _, score in used]
-    y = [ratings.images[name][0] for name, _ in used]
-    clusters = [f"{rows[name]['group']}\x00{rows[name]['identity']}" for name, _ in used]
-    methods = [rows[name]["method"] for name, _ in used]
+    y = [matched.images[key][0] for key, _ in used]
+    clusters = [_identity(rows[key]) for key, _ in used]
+    methods = [rows[key]["method"] for key, _ in used]
+    none = f"none of the {len(matched.images)} rated images has a {label} value"
     return {
         "n_images": len(used), "n_identities": len(set(clusters)),
-        "n_rated_without_score": sum(1 for name in ratings.images if name in rows) - len(used),
-        "kendall": _correlation(x, y, clusters, "kendall", settings),
-        "spearman": _correlation(x, y, clusters, "spearman", settings),
-        "method_pairs": pairwise_accuracy(_by_method(methods, x), _by_method(methods, y)),
+        "n_rated_without_score": len(matched.images) - len(used),
+        "kendall": _correlation(x, y, clusters, "kendall", settings, none),
+        "spearman": _correlation(x, y, clusters, "spearman", settings, none),
+        "method_pairs": pairwise_accuracy(_means(methods, x), _means(methods, y)),
     }
 
 
-def _pair_entry(rows: dict[Any, Any], ratings: Ratings, column: str, settings: dict[str, Any]) -> dict[str, Any]:
-    used = [(pair, votes, a, b) for pair, votes in ratings.pairs.items()
-            if (a := _finite(rows.get(pair[0]), column)) is not None and (b := _finite(rows.get(pair[1]), column)) is not None]
-    preferred = ["a" if v[0] > v[1] else "b" if v[1] > v[0] else "tie" for _, v, _, _ in used]
-    preference = preference_accuracy([u[2] for u in used], [u[3] for u in used], preferred, **settings)
-    wins: dict[str, list[float]] = {}
-    images: dict[str, float] = {}
-    for (first, second), (votes_a, votes_b, ties), score_a, score_b in used:
-        images[first], images[second] = score_a, score_b
+def _win_rates(rows: dict[Any, Any], used: list[tuple[Any, Any, float, float]], matched: MatchedRatings) -> dict[str, Fraction]:
+    """Per method, people's share of votes won against other methods' images (a tie vote a half)."""
+    halves: dict[str, list[int]] = {}
+    for (first, second), _, _, _ in used:
+        votes_a, votes_b, ties = matched.pairs[first, second]
         method_a, method_b = rows[first]["method"], rows[second]["method"]
         if method_a != method_b:
             for method, won in ((method_a, votes_a), (method_b, votes_b)):
-                tally = wins.setdefault(method, [0.0, 0.0])
-                tally[0] += won + ties / 2
-                tally[1] += votes_a + votes_b + ties
-    win_rates = {method: won / total for method, (won, total) in wins.items() if total}
-    methods = [rows[name]["method"] for name in images]
+                tally = halves.setdefault(method, [0, 0])
+                tally[0] += 2 * won + ties
+                tally[1] += 2 * (votes_a + votes_b + ties)
+    return {method: Fraction(won, total) for method, (won, total) in halves.items() if total}
+
+
+def _pair_entry(rows: dict[Any, Any], matched: MatchedRatings, column: str, label: str,
+                settings: dict[str, Any]) -> dict[str, Any]:
+    used = [(pair, verdict, a, b) for pair, votes in matched.pairs.items() if (verdict := people_verdict(votes))
+            and (a := _finite(rows.get(pair[0]), column)) is not None and (b := _finite(rows.get(pair[1]), column)) is not None]
+    if used:
+        preference = preference_accuracy([u[2] for u in used], [u[3] for u in used], [u[1] for u in used],
+                                         [_identity(rows[u[0][0]]) for u in used], **settings)
+    else:
+        preference = {"accuracy": None, "low": None, "high": None, "n_pairs": 0, "n_human_ties": 0,
+                      "note": f"none of the {len(matched.pairs)} rated pairs has a {label} value for both images"}
+    images = {key: score for pair, _, a, b in used for key, score in zip(pair, (a, b))}
+    methods = [rows[key]["method"] for key in images]
+    win_rates = _win_rates(rows, used, matched)
     return {
-        "n_pairs": len(used), "n_images": len(images),
-        "n_identities": len({(rows[name]["group"], rows[name]["identity"]) for name in images}),
+        "n_pairs": len(used), "n_images": len(images), "n_pairs_without_score": len(matched.pairs) - len(used),
+        "n_identities": len({_identity(rows[key]) for key in images}),
         "preference": preference,
-        "method_pairs": {**pairwise_accuracy(_by_method(methods, list(images.values())), win_rates), "win_rates": win_rates},
+        "method_pairs": {**pairwise_accuracy(_means(methods, list(images.values())), win_rates),
+                         "win_rates": {method: float(rate) for method, rate in win_rates.items()}},
     }
 
 
@@ -152,9 +149,21 @@ def _json_safe(value: Any) -> Any:
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
+    if isinstance(value, (float, np.floating, Fraction)):
         return float(value) if math.isfinite(value) else None
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _score_notes(entry: dict[str, Any]) -> list[str]:
+    """One score's notes: what was left out, and why an interval is missing."""
+    notes = []
+    if entry.get("n_rated_without_score") and entry["n_images"]:
+        notes.append(f"{entry['n_rated_without_score']} rated image(s) have no {entry['label']} value: left out")
+    if entry.get("n_pairs_without_score") and entry["n_pairs"]:
+        notes.append(f"{entry['n_pairs_without_score']} rated pair(s) have an image with no {entry['label']} value: "
+                     "left out")
+    notes += [entry[k]["note"] for k in ("kendall", "spearman", "preference") if entry.get(k, {}).get("note")]
+    return list(dict.fromkeys(notes))
 
 
 @dataclass(frozen=True)
@@ -165,12 +174,14 @@ class Agreement:
         layout: the ratings' layout, ``"image"`` or ``"pair"``.
         scores: one dict per score: ``score`` (metric key), ``label``, ``encoder`` (None for
             scores that do not depend on it), ``n_images``, ``n_identities`` and, per image,
-            ``kendall``, ``spearman`` (each with its interval) or, per pair, ``n_pairs`` and
-            ``preference``; always ``method_pairs`` (the method-pair accuracy).
-        counts: images of the report, images rated, report images without a rating, rating rows, raters.
-        settings: ``n_boot``, ``confidence``, ``seed`` and the interval method in words.
+            ``n_rated_without_score``, ``kendall``, ``spearman`` (each with its interval and a
+            ``note`` saying why there is none) or, per pair, ``n_pairs``, ``n_pairs_without_score``
+            and ``preference``; always ``method_pairs`` (the method-pair accuracy).
+        counts: images of the report, images rated, report images without a rating, rating rows,
+            raters, ratings with no rater named, rated and tied pairs.
+        settings: ``n_boot``, ``confidence``, ``seed``, ``min_identities`` and the interval method in words.
         report: the report's fp-rank and protocol versions.
-        ratings: the ratings file, its sha256, layout, key and ignored columns.
+        ratings: the ratings file, its sha256, layout, key, whether it has a rater column, and ignored columns.
     """
 
     layout: str
@@ -197,15 +208,22 @@ class Agreement:
 
     def _notes(self) -> list[str]:
         c, s = self.counts, self.settings
-        notes = [(f"{c['rated_images']} rated images ({c['rating_rows']} ratings by {c['raters']} rater(s)); "
+        if not self.ratings["has_rater_column"]:
+            rated = f"{c['rated_images']} rated images from {c['rating_rows']} ratings (no rater column)"
+        else:
+            blank = f", {c['ratings_without_rater']} with a blank rater cell" if c["ratings_without_rater"] else ""
+            rated = f"{c['rated_images']} rated images ({c['rating_rows']} ratings by {c['raters']} rater(s){blank})"
+        notes = [(f"{rated}; "
                   f"{c['unrated_report_images']} of the report's {c['report_images']} images have no rating and are not used"),
-                 f"{s['confidence']:.0%} intervals: {s['interval_method']}, {s['n_boot']} replicates, seed {s['seed']}"]
+                 f"{100 * s['confidence']:g}% intervals: {s['interval_method']}, {s['n_boot']} replicates, seed {s['seed']}; "
+                 f"none with fewer than {s['min_identities']} identities"]
         if self.layout == "pair":
-            notes.append(f"people tied {c['tied_pairs']} of {c['rated_pairs']} rated pairs: left out of the preference accuracy")
+            notes.append(f"people tied {c['tied_pairs']} of {c['rated_pairs']} rated pairs (a draw at the top of the "
+                         "a / b / tie votes is a tie): left out of the preference accuracy")
         if self.ratings["ignored_columns"]:
             notes.append(f"columns not read: {', '.join(self.ratings['ignored_columns'])}")
         return notes + [f"{e['label']}{'' if e['encoder'] is None else ' / ' + e['encoder']}: {note}" for e in self.scores
-                        for note in dict.fromkeys(e[k]["note"] for k in ("kendall", "spearman") if e.get(k, {}).get("note"))]
+                        for note in _score_notes(e)]
 
     def to_markdown(self) -> str:
         """The table as Markdown, with the counts and the interval method under it."""
@@ -223,57 +241,63 @@ class Agreement:
         return "\n".join(lines + [printable(note) for note in self._notes()])
 
 
+def _counts(report_n: int, ratings: Ratings, matched: MatchedRatings) -> dict[str, int]:
+    return {"report_images": report_n, "rated_images": len(matched.images_rated), "rating_rows": ratings.n_rows,
+            "unrated_report_images": report_n - len(matched.images_rated), "raters": len(ratings.raters),
+            "ratings_without_rater": ratings.n_unnamed if ratings.has_rater_column else 0,
+            "rated_pairs": len(matched.pairs),
+            "tied_pairs": sum(1 for votes in matched.pairs.values() if people_verdict(votes) == "tie")}
+
+
 def agreement(report: Report, ratings: Ratings, *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0) -> Agreement:
     """Set each score of ``report`` against people's ``ratings``.
 
+    Every name of the ratings is resolved to a report image (by its ``index``) first; duplicates,
+    self-pairs and votes are checked on those (:func:`~fp_rank.analysis.rating_names.match_ratings`).
     Scores: mAP and pairwise per encoder; CLIP-T and the judge once (from the first encoder's
-    rows), where the report holds them. Per image ratings give, per score, Kendall's tau-b and
-    Spearman's rho over the images rated and scored, with percentile bootstrap intervals that
-    resample identities, and the method-pair accuracy (method means of the score against method
-    means of the ratings over the same images). Pair ratings give the preference accuracy (with a
-    bootstrap over pairs) and the method-pair accuracy against people's win rates per method.
+    rows), where the report holds them. Per image ratings (averaged exactly) give, per score,
+    Kendall's tau-b and Spearman's rho over the images rated and scored, with percentile bootstrap
+    intervals that resample identities, and the method-pair accuracy (exact method means of the
+    score against those of the ratings, over the same images). Pair ratings give the preference
+    accuracy against people's verdict per pair (the plurality of a / b / tie; a draw is a tie),
+    with a bootstrap over identities, and the method-pair accuracy against people's win rates per
+    method. No interval with fewer than :data:`~fp_rank.stats.rank_agreement.MIN_CLUSTERS`
+    identities, or of zero width: the estimate alone, with a note.
 
     Args:
         report: the report (:meth:`Report.load`).
         ratings: from :func:`read_ratings`.
-        n_boot, confidence, seed: bootstrap settings.
+        n_boot, confidence, seed: bootstrap settings (:func:`check_settings`).
 
     Returns:
         :class:`Agreement`.
 
     Raises:
         InputError: the ratings name images the report does not hold (listing the first few, with
-            the closest report files), name an image the report holds twice, or invalid settings.
+            the closest report files), name an image the report holds twice, rate one image (or
+            pair) twice by one rater under two names, pair an image with itself, or invalid settings.
     """
-    settings = {"n_boot": check_positive_int("n_boot", n_boot), "confidence": check_confidence(confidence),
-                "seed": check_seed(seed)}
+    settings = check_settings(n_boot, confidence, seed)
     if not report.encoders:
         raise InputError("the report holds no results; score a run first (fp-rank evaluate)")
-    by_encoder = _rows_by_name(report, ratings.key)
-    _check_known(by_encoder, ratings)
+    images = report_images(report, ratings.key)
+    matched = match_ratings(images, ratings)
     entry = _image_entry if ratings.layout == "image" else _pair_entry
     first = report.encoders[0]
     scores = []
     for key, encoder in [(k, e) for e in report.encoders for k in PER_ENCODER_SCORES] + [(k, None) for k in SHARED_SCORES]:
-        rows, column = by_encoder[encoder or first], metric(key).column_for()
+        rows, column, label = images.rows.get(encoder or first, {}), metric(key).column_for(), metric(key).label_for()
         if any(_finite(row, column) is not None for row in rows.values()):
-            scores.append({"score": key, "label": metric(key).label_for(), "encoder": encoder,
-                           **entry(rows, ratings, column, settings)})
-    names = ratings.lines
-    held = {id(row) for row in by_encoder[first].values() if row is not None}  # each image once, not its path tails
-    rated = {id(by_encoder[first][name]) for name in names if by_encoder[first].get(name) is not None}
-    counts = {"report_images": len(held), "rated_images": len(names), "rating_rows": ratings.n_rows,
-              "unrated_report_images": len(held - rated),
-              "raters": len(ratings.raters), "rated_pairs": len(ratings.pairs),
-              "tied_pairs": sum(1 for votes in ratings.pairs.values() if votes[0] == votes[1])}
-    method = ("percentile bootstrap resampling whole identities with replacement" if ratings.layout == "image"
-              else "percentile bootstrap over the rated pairs")
+            scores.append({"score": key, "label": label, "encoder": encoder, **entry(rows, matched, column, label, settings)})
+    method = ("percentile bootstrap resampling whole identities with replacement" if ratings.layout == "image" else
+              "percentile bootstrap resampling whole identities (a pair's is its first image's) with replacement")
     return Agreement(
-        layout=ratings.layout, scores=scores, counts=counts, settings={**settings, "interval_method": method},
+        layout=ratings.layout, scores=scores, counts=_counts(len(images.files), ratings, matched),
+        settings={**settings, "min_identities": MIN_CLUSTERS, "interval_method": method},
         report={key: report.metadata.get(key) for key in ("fp_rank_version", "protocol_version")},
         ratings={"path": ratings.source, "sha256": ratings.sha256, "layout": ratings.layout, "key": ratings.key,
-                 "ignored_columns": list(ratings.ignored_columns)},
+                 "has_rater_column": ratings.has_rater_column, "ignored_columns": list(ratings.ignored_columns)},
     )
 
 
-__all__ = ["Agreement", "Ratings", "agreement", "read_ratings"]
+__all__ = ["Agreement", "Ratings", "agreement", "check_settings", "read_ratings"]

@@ -68,3 +68,19 @@ class JudgementCache:
             write_atomic(path, json.dumps({"key": key, "score": score, "reply": reply[:2000]}))
         except OSError as exc:
             logger.warning("judgement cache: cannot write %s (%s); the run goes on without caching it", path, exc)
+
+    def info(self) -> dict[str, Any]:
+        """The folder, the number of judgements and their size in bytes."""
+        files = [p for p in self.directory.glob("*/*.json") if p.is_file()] if self.directory.is_dir() else []
+        return {"directory": str(self.directory), "entries": len(files), "bytes": sum(p.stat().st_size for p in files)}
+
+    def clear(self) -> int:
+        """Remove every judgement (and unfinished temporary file); returns how many judgements were removed."""
+        if not self.directory.is_dir():
+            return 0
+        removed = 0
+        for path in self.directory.glob("*/*"):
+            if path.is_file() and (path.suffix == ".json" or ".tmp" in path.name):
+                removed += path.suffix == ".json"
+                path.unlink()
+        return removed

@@ -100,14 +100,19 @@ def encoders(args: argparse.Namespace) -> int:
 
 
 def cache(args: argparse.Namespace) -> int:
+    from fp_rank.caching.judgements import JudgementCache
     from fp_rank.caching.store import EmbeddingCache
 
     cache = EmbeddingCache(args.cache_dir)
+    judgements = JudgementCache(args.cache_dir)
     if args.action == "clear":
         print(f"removed {cache.clear()} cache entries from {cache.directory}")
+        print(f"removed {judgements.clear()} judgements from {judgements.directory}")
     else:
         info = cache.info()
         print(f"{info['directory']}: {info['entries']} entries, {info['bytes'] / 1e6:.1f} MB")
+        info = judgements.info()
+        print(f"{info['directory']}: {info['entries']} judgements, {info['bytes'] / 1e6:.1f} MB")
     return 0
 
 
@@ -165,15 +170,18 @@ def leaderboard(args: argparse.Namespace) -> int:
 
 def agreement(args: argparse.Namespace) -> int:
     from fp_rank.analysis.agreement import agreement as rating_agreement
-    from fp_rank.analysis.agreement import read_ratings
+    from fp_rank.analysis.agreement import check_settings, read_ratings
     from fp_rank.reporting.report import Report
 
+    settings = check_settings(args.bootstrap, args.confidence, args.seed, names=("--bootstrap", "--confidence", "--seed"))
     for path, flag in ((args.out, "--out"), (args.markdown, "--markdown")):
         if path:
             check_output(path, "file", flag, inputs=[args.report, args.ratings])
+    if args.out and args.markdown and Path(args.out).resolve() == Path(args.markdown).resolve():
+        raise InputError(f"--out and --markdown both name {args.out!r}; name two files (the Markdown would overwrite "
+                         "the JSON)")
     ratings = read_ratings(args.ratings)  # a bad row is refused before the report is read
-    result = rating_agreement(Report.load(args.report), ratings, n_boot=args.bootstrap, confidence=args.confidence,
-                              seed=args.seed)
+    result = rating_agreement(Report.load(args.report), ratings, **settings)
     print(result.summary())
     if args.out:
         write_atomic(args.out, json.dumps(result.to_dict(), indent=2, allow_nan=False))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from fp_rank.cli import commands, scoring
+from fp_rank.cli import commands, scoring, training
 from fp_rank.cli.options import add_option_flags
 from fp_rank.version import PROTOCOL_VERSION, __version__
 
@@ -125,9 +125,11 @@ def _reports(sub: argparse._SubParsersAction) -> None:
     agree.add_argument("report", help="report.json")
     agree.add_argument("ratings", help="ratings CSV: file (or index), rating[, rater] per image; or file_a, file_b, "
                        "preferred (a, b or tie)[, rater] per pair")
-    agree.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates of the intervals (default 2000)")
-    agree.add_argument("--confidence", type=float, default=0.95, help="coverage of the intervals (default 0.95)")
-    agree.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    agree.add_argument("--bootstrap", type=int, default=2000,
+                       help="bootstrap replicates of the intervals, 100 to 1,000,000 (default 2000)")
+    agree.add_argument("--confidence", type=float, default=0.95,
+                       help="coverage of the intervals, strictly between 0 and 1 (default 0.95)")
+    agree.add_argument("--seed", type=int, default=0, help="seed of the bootstrap, an integer >= 0 (default 0)")
     agree.add_argument("--out", metavar="FILE.json", help="write the agreement as JSON")
     agree.add_argument("--markdown", metavar="FILE.md", help="write the table as Markdown")
     agree.set_defaults(func=commands.agreement)
@@ -151,6 +153,8 @@ def _setup(sub: argparse._SubParsersAction) -> None:
     cache.add_argument("action", choices=["info", "clear"], help="info: size of the cache; clear: remove its entries")
     cache.add_argument("--cache-dir", default=None, help="embedding cache folder (default $FP_RANK_CACHE, else $HF_HOME/fp_rank)")
     cache.set_defaults(func=commands.cache)
+
+    training.add_parser(sub)
 
     inst = sub.add_parser("install-metric", help="make evaluate.load('fp-rank') work offline")
     inst.set_defaults(func=commands.install_metric)

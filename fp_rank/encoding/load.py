@@ -111,4 +111,21 @@ def load_encoder(
             f"unknown encoder {key!r}: use one of {known_aliases()}, a Hub id like 'org/model', a local "
             "model folder, or a Python callable"
         )
+    if is_path and _trained_kind(key) == "torchvision":  # a folder written by fp-rank train-encoder
+        return loader("torchvision_trained")(request(source=key, name=key, spec=None))
     return loader("transformers")(request(source=key, name=key, spec=None))
+
+
+def _trained_kind(folder: str) -> str | None:
+    """The backbone kind ``fp-rank train-encoder`` recorded in ``folder`` (None: not such a folder)."""
+    import json
+
+    path = os.path.join(folder, "fp_rank_encoder.json")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            kind = json.load(handle).get("kind")
+    except (OSError, ValueError, AttributeError):
+        raise EncoderError(f"{path!r} is not the JSON fp-rank train-encoder writes; retrain or remove it") from None
+    return kind if isinstance(kind, str) else None

@@ -42,13 +42,16 @@ def prepare(opts: Options, run: Run, gal: Gallery, candidates: np.ndarray, devic
         JudgeError: the judge cannot be loaded or reached.
     """
     from fp_rank.caching.judgements import JudgementCache
-    from fp_rank.judging import load_judge, load_prompt
-    from fp_rank.judging.run import check_call_cap, plan_judgements
+    from fp_rank.judging import check_judge_object, load_judge, load_prompt
+    from fp_rank.judging.run import announce, attempts_for, check_call_cap, plan_judgements
 
     prompt = load_prompt(opts.judge_prompt)
     choice = opts.judge
     judge = load_judge(choice.spec, revision=choice.revision, timeout=opts.judge_timeout,
                        concurrency=opts.judge_concurrency, device=device, trust_remote_code=opts.trust_remote_code)
+    check_judge_object(judge)
+    if hasattr(judge, "preflight"):
+        judge.preflight()  # a refused key or an unreachable host, found before any image is encoded
     cache = JudgementCache(opts.cache_dir, enabled=opts.cache is not False)
     pairs, positions = [], {}
     for i in candidates.tolist():
@@ -58,6 +61,7 @@ def prepare(opts: Options, run: Run, gal: Gallery, candidates: np.ndarray, devic
             pairs.append(pair)
     plan = plan_judgements(judge, pairs, prompt=prompt, cache=cache)
     check_call_cap(plan, opts.judge_max_calls)
+    announce(plan, attempts_for(judge.identity()), opts.progress)
     return JudgeStage(judge, prompt, cache, plan, positions)
 
 
@@ -95,7 +99,7 @@ def add_judgements(stage: JudgeStage, rows: list[dict[str, Any]], opts: Options)
     """Judge the images that have rows, write ``judge`` (score / 4), ``judge_score``, ``judge_reference`` and
     ``judge_missing`` into every row, and return the judge's record for the report."""
     from fp_rank.judging import IMAGE_RULE, MISSING_REASONS, SCALE_MAX, judge_pairs
-    from fp_rank.judging.run import MAX_ATTEMPTS
+    from fp_rank.judging.run import RETRYABLE, attempts_for
 
     scored = sorted({int(r["index"]) for r in rows if int(r["index"]) in stage.positions})
     plan = stage.plan.subset([stage.positions[i] for i in scored])
@@ -112,10 +116,12 @@ def add_judgements(stage: JudgeStage, rows: list[dict[str, Any]], opts: Options)
         row["judge_missing"] = "unreadable_image" if j is None else j.missing
     missing_files = [plan.pairs[n].name for n, j in enumerate(judged.judgements) if j.missing is not None]
     if missing_files:
+        again = any(k in RETRYABLE for k in judged.missing)
         logger.warning(
             "judge: %d of %d images have no judgement (%s); they are left out of the judge score and counted in the "
-            "report (judge.missing); run again to ask again (judgements made are cached)",
+            "report (judge.missing)%s",
             len(missing_files), len(scored), ", ".join(f"{k}: {v}" for k, v in judged.missing.items()),
+            "; run again to ask again (judgements made are cached)" if again else "",
         )
     return {
         **stage.judge.identity(),
@@ -123,10 +129,28 @@ def add_judgements(stage: JudgeStage, rows: list[dict[str, Any]], opts: Options)
         "images": IMAGE_RULE,
         "scale": f"integer 0-{SCALE_MAX}, reported divided by {SCALE_MAX}",
         "reference_rule": REFERENCE_RULE,
-        "max_attempts": MAX_ATTEMPTS,
+        "max_attempts": attempts_for(stage.judge.identity()),
+        "served_models": list(stage.judge.served_models()) if hasattr(stage.judge, "served_models") else None,
+        "coverage": _coverage(rows),
         "images_judged": sum(j.score is not None for j in judged.judgements),
         "calls": judged.calls,
         "from_cache": judged.cached,
         "missing": {"count": len(missing_files), "by_reason": judged.missing, "files": missing_files[:20],
                     "reasons": {k: MISSING_REASONS[k] for k in judged.missing}},
     }
+
+
+def _coverage(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per method (first encoder's rows): the groups it has images in, and those where no image was judged
+    (its judge score then leaves them out while its mAP keeps them)."""
+    first = rows[0]["encoder"] if rows else None
+    groups: dict[str, set[str]] = {}
+    judged: dict[str, set[str]] = {}
+    for row in rows:
+        if row["encoder"] != first or row.get("ap") is None:
+            continue
+        groups.setdefault(str(row["method"]), set()).add(str(row["group"]))
+        if row.get("judge") is not None:
+            judged.setdefault(str(row["method"]), set()).add(str(row["group"]))
+    return {m: {"groups": len(g), "judged_groups": len(judged.get(m, set())),
+                "groups_without_judgements": sorted(g - judged.get(m, set()))} for m, g in sorted(groups.items())}

@@ -135,7 +135,7 @@ def evaluate(
 
 def _prepare_judge(opts: Options, run: Run, gal: Gallery, candidates: np.ndarray, device: str | None) -> Any:
     """The judge stage, loaded and its call cap checked before any image is encoded (None without a judge)."""
-    if opts.judge is None:
+    if opts.judge is None or not distributed.is_main_process():  # under a launcher, rank 0 alone judges (and reports)
         return None
     from fp_rank.evaluation import judge
 

@@ -275,7 +275,7 @@ def build_space(
     Example:
         >>> import tempfile, pathlib
         >>> build = build_space(pathlib.Path(tempfile.mkdtemp()) / "fp-rank", repo_id="my-org/fp-rank")
-        >>> [f for f in build.files if not f.startswith(("docs/", "BENCH"))]
+        >>> [f for f in build.files if not f.startswith(("docs/", "BENCH", "benchmarks/"))]
         ['README.md', 'app.py', 'fp-rank.py', 'requirements.txt']
     """
     folder = Path(out)

@@ -47,33 +47,53 @@ class JudgeRequest:
     seed: int
 
 
+class Stopped(Exception):
+    """The run is stopping (Ctrl-C, or a fatal error of another call): no further call or wait."""
+
+
 class CallBudget:
-    """Counts calls across threads and refuses the one past ``limit`` (None: no cap)."""
+    """Counts calls across threads and refuses the one past ``limit`` (None: no cap); carries the
+    run's stop signal, which ends every further call and every backoff wait at once."""
 
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self.made = 0
+        self.stop = threading.Event()
         self._lock = threading.Lock()
 
     def take(self) -> None:
         """Count one call.
 
         Raises:
+            Stopped: the run is stopping.
             BudgetSpent: ``limit`` calls were made already.
         """
+        if self.stop.is_set():
+            raise Stopped
         with self._lock:
             if self.limit is not None and self.made >= self.limit:
                 raise BudgetSpent
             self.made += 1
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds`` (a backoff), or less when the run stops.
+
+        Raises:
+            Stopped: the run stopped during the wait.
+        """
+        if self.stop.wait(max(0.0, seconds)):
+            raise Stopped
 
 
 @runtime_checkable
 class Judge(Protocol):
     """A judge backend: ``ask`` sends one request and returns the reply's text.
 
-    ``ask`` calls ``budget.take()`` before each call it makes (a retry is a call), raises
-    :class:`Unavailable` when a call keeps failing for a passing reason, and :class:`JudgeError`
-    when no call can succeed. ``concurrency`` is how many requests it may serve at once.
+    ``ask`` calls ``budget.take()`` before each call it makes (a retry is a call) and waits with
+    ``budget.wait`` (so a stopping run ends it), raises :class:`Unavailable` when a call keeps
+    failing for a passing reason, and :class:`JudgeError` when no call can succeed.
+    ``concurrency`` is how many requests it may serve at once; ``counts_calls`` says that ``ask``
+    takes from the budget itself (a judge without it is charged one call per ``ask``).
     """
 
     concurrency: int

@@ -35,6 +35,7 @@ class LocalVLMJudge:
 
     backend = "transformers"
     concurrency = 1
+    counts_calls = True
 
     def __init__(self, spec: str, *, revision: str | None = None, device: str | None = None,
                  trust_remote_code: bool = False) -> None:

@@ -112,6 +112,7 @@ def load_prompt(folder: str | os.PathLike[str] | None) -> JudgePrompt:
         if (path / user_name).is_file():
             user = _text(path / user_name)
             assistant = _text(path / assistant_name) if (path / assistant_name).exists() else None
+            _check_scale(user + "\n" + (assistant or ""), path / user_name)
             used = user_name + (f" + {assistant_name}" if assistant is not None else "")
             return JudgePrompt(user, assistant, f"{path.name}/{used}", f"{path.name} ({used})")
     names = " or ".join(f"{u} (and {a})" for u, a in FILE_NAMES)
@@ -123,3 +124,15 @@ def _text(path: Path) -> str:
     if not text:
         raise InputError(f"judge prompt {str(path)!r} is empty; write the prompt's text into it")
     return text
+
+
+def _check_scale(text: str, path: Path) -> None:
+    """Refuse a prompt that does not ask for the 0-4 scale and the ``Score:`` line fp-rank reads."""
+    import re
+
+    if not re.search(r"score", text, re.IGNORECASE) or not re.search(r"(?<![0-9])0(?![0-9])", text) \
+            or not re.search(r"(?<![0-9])4(?![0-9])", text):
+        raise InputError(
+            f"judge prompt {str(path)!r} must ask for an integer score from 0 to {SCALE_MAX} on a 'Score: N' line "
+            "(fp-rank reads that line and divides by 4); a prompt on another scale would be misread"
+        )

@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import sys
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -24,7 +23,17 @@ from typing import Any
 
 from fp_rank.caching.judgements import JudgementCache
 from fp_rank.errors import InputError, Opt, printable
-from fp_rank.judging.base import IMAGE_RULE, BudgetSpent, CallBudget, Judge, JudgeRequest, Unavailable, prepare_image
+from fp_rank.judging.base import (
+    IMAGE_RULE,
+    BudgetSpent,
+    CallBudget,
+    Judge,
+    JudgeError,
+    JudgeRequest,
+    Stopped,
+    Unavailable,
+    prepare_image,
+)
 from fp_rank.judging.prompt import SCALE_MAX, JudgePrompt
 from fp_rank.judging.reply import read_score
 from fp_rank.progress import progress_bar
@@ -42,7 +51,10 @@ MISSING_REASONS = {
     "unavailable": "the endpoint kept failing (rate limit, server error or timeout) through every retry",
     "call_cap": "the call cap (judge_max_calls) was reached",
     "unreadable_image": "the generated image could not be read when the judge stage planned its calls",
+    "stopped": "the run stopped before the image was judged",
 }
+#: Missing reasons that a later run may not repeat (the cache keeps what was judged).
+RETRYABLE = ("unreadable_reply", "unavailable", "call_cap")
 
 
 @dataclass(frozen=True)
@@ -85,11 +97,17 @@ class Judged:
 
 
 def judgement_key(generated_hash: str, reference_hash: str, prompt: JudgePrompt, judge: dict[str, Any]) -> str:
-    """sha256 over everything that decides a judgement (the key of :class:`~fp_rank.caching.judgements.JudgementCache`)."""
-    who = {k: judge.get(k) for k in ("backend", "model", "revision", "endpoint", "temperature", "decoding")}
+    """sha256 over everything that decides a judgement (the key of :class:`~fp_rank.caching.judgements.JudgementCache`):
+    both images' content, the prompt, the judge's whole identity, the image rule and the protocol."""
     text = json.dumps({"generated": generated_hash, "reference": reference_hash, "prompt": prompt.sha256,
-                       "judge": who, "images": IMAGE_RULE, "protocol": PROTOCOL_VERSION}, sort_keys=True)
+                       "judge": judge, "images": IMAGE_RULE, "protocol": PROTOCOL_VERSION}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def attempts_for(identity: dict[str, Any]) -> int:
+    """Replies asked for per image: one for a deterministic judge (temperature 0: it would only repeat
+    itself), else :data:`MAX_ATTEMPTS`."""
+    return 1 if identity.get("temperature") == 0 else MAX_ATTEMPTS
 
 
 @dataclass
@@ -148,7 +166,7 @@ def check_call_cap(plan: Plan, max_calls: int | None) -> None:
     todo = len(plan.todo)
     if max_calls is not None and todo > max_calls:
         raise InputError(
-            f"the judge needs at least {todo} calls ({todo} image pairs not judged before), more than ",
+            f"the judge may need up to {todo} calls ({todo} image pairs not judged before), more than ",
             Opt("judge_max_calls", max_calls), "; raise the cap, or judge fewer images (judgements are cached, so a "
             "capped run resumes where it stopped)",
         )
@@ -161,10 +179,10 @@ def judge_pairs(
     prompt: JudgePrompt,
     cache: JudgementCache,
     max_calls: int | None = None,
-    max_attempts: int = MAX_ATTEMPTS,
+    max_attempts: int | None = None,
     progress: bool = True,
 ) -> Judged:
-    """Judge every pair of ``plan`` (see the module docstring).
+    """Judge every pair of ``plan`` (see the module docstring); ``max_attempts`` defaults to :func:`attempts_for`.
 
     Raises:
         InputError: the pairs not yet cached need more calls than ``max_calls`` (before any call).
@@ -176,7 +194,7 @@ def judge_pairs(
         for i in plan.keys[key]:
             out[i] = Judgement(score, cached=True)
     todo = plan.todo
-    _announce(len(plan.pairs), len(plan.keys), plan.cached, len(todo), max_attempts, progress)
+    max_attempts = max_attempts or attempts_for(judge.identity())
     budget = CallBudget(max_calls)
     if todo:
         _ask_all(judge, todo, plan.keys, plan.pairs, out, prompt, cache, budget, max_attempts, progress)
@@ -184,10 +202,12 @@ def judge_pairs(
     return Judged(out, calls=budget.made, cached=plan.cached, missing=dict(sorted(missing.items())))
 
 
-def _announce(n: int, distinct: int, cached: int, todo: int, attempts: int, progress: bool) -> None:
-    text = (f"judge: {n} generated images, {distinct} distinct pairs with a reference, {cached} images judged before "
-            f"(cache); {todo} calls to make (up to {attempts} each when a reply holds no single score, plus retries "
-            "of failed calls)")
+def announce(plan: Plan, attempts: int, progress: bool) -> None:
+    """Say, before any image is encoded, how many calls the judge will make."""
+    todo = len(plan.todo)
+    text = (f"judge: {len(plan.pairs)} generated images, {len(plan.keys)} distinct pairs with a reference, {plan.cached} "
+            f"images judged before (cache); up to {todo} calls to make (up to {attempts} each when a reply holds no "
+            "single score, plus retries of failed calls; images left out later are not asked)")
     logger.info(text)
     if progress and todo:
         print(f"fp-rank: {text}", file=sys.stderr)
@@ -195,34 +215,41 @@ def _announce(n: int, distinct: int, cached: int, todo: int, attempts: int, prog
 
 def _ask_all(judge: Judge, todo: list[str], keys: dict[str, list[int]], pairs: Sequence[Pair], out: list[Judgement],
              prompt: JudgePrompt, cache: JudgementCache, budget: CallBudget, attempts: int, progress: bool) -> None:
-    stop = threading.Event()
     bar = progress_bar(len(todo), "judge", progress)
+    charged = not getattr(judge, "counts_calls", False)  # a judge that does not count its calls is charged per ask
+    name = str(judge.identity().get("model"))
 
     def one(key: str) -> tuple[str, Judgement]:
-        if stop.is_set():
-            return key, Judgement(None, "call_cap")
         pair = pairs[keys[key][0]]
-        reference = prepare_image(pair.reference, pair.reference_name or "reference image")
-        generated = prepare_image(pair.generated, pair.name)
         reply = None
-        for attempt in range(attempts):
-            request = JudgeRequest(prompt.user, prompt.assistant, reference, generated,
-                                   seed=int(key[:8], 16) % 100_000 + attempt)
-            try:
+        try:
+            reference = prepare_image(pair.reference, pair.reference_name or "reference image")
+            generated = prepare_image(pair.generated, pair.name)
+            for attempt in range(attempts):
+                request = JudgeRequest(prompt.user, prompt.assistant, reference, generated,
+                                       seed=int(key[:8], 16) % 100_000 + attempt)
+                if charged:
+                    budget.take()
                 reply = judge.ask(request, budget)
-            except BudgetSpent:
-                return key, Judgement(None, "call_cap", last_reply=reply)
-            except Unavailable as exc:
-                logger.info("judge: %s could not be judged: %s", pair.name, exc)
-                return key, Judgement(None, "unavailable", last_reply=str(exc))
-            reading = read_score(reply)
-            if reading.score is not None:
-                cache.put(key, reading.score, reply)
-                return key, Judgement(reading.score)
-            logger.info("judge: reply %d for %s holds no single score (%s)", attempt + 1, pair.name, reading.problem)
+                reading = read_score(reply)
+                if reading.score is not None:
+                    cache.put(key, reading.score, reply)
+                    return key, Judgement(reading.score)
+                logger.info("judge: reply %d for %s holds no single score (%s)", attempt + 1, pair.name, reading.problem)
+        except BudgetSpent:
+            return key, Judgement(None, "call_cap", last_reply=reply)
+        except Stopped:
+            return key, Judgement(None, "stopped")
+        except Unavailable as exc:
+            logger.info("judge: %s could not be judged: %s", pair.name, exc)
+            return key, Judgement(None, "unavailable", last_reply=str(exc))
+        except (JudgeError, InputError):
+            raise
+        except Exception as exc:  # a judge object from Python may raise anything: name the image and the judge
+            raise JudgeError(f"the judge {name!r} failed on {pair.name}: {type(exc).__name__}: {exc}") from exc
         return key, Judgement(None, "unreadable_reply", last_reply=printable(str(reply))[:200])
 
-    workers = max(1, int(getattr(judge, "concurrency", 1)))
+    workers = max(1, int(getattr(judge, "concurrency", 1) or 1))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fp-rank-judge")
     futures = [pool.submit(one, key) for key in todo]
     try:
@@ -233,9 +260,10 @@ def _ask_all(judge: Judge, todo: list[str], keys: dict[str, list[int]], pairs: S
             if bar is not None:
                 bar.update(1)
     except BaseException:
-        stop.set()  # calls not started return at once; the ones in flight finish and are cached
+        budget.stop.set()  # calls not started return at once, backoffs end; calls in flight finish and are cached
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=False)
         if bar is not None:
             bar.close()

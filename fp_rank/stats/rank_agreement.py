@@ -1,4 +1,4 @@
-"""Do a score and people agree? Rank correlations, their clustered intervals, and pair accuracies.
+"""Do a score and people agree? Rank correlations and their clustered intervals.
 
 Pure functions of arrays and dicts (no report, no files):
 
@@ -7,14 +7,15 @@ Pure functions of arrays and dicts (no report, no files):
 * :func:`rank_correlation_interval`: either correlation with a percentile bootstrap interval that
   resamples whole clusters (the images of one identity share its difficulty, so identities, not
   images, set the uncertainty).
-* :func:`pairwise_accuracy`: how often a score orders two methods as people's mean ratings do.
-* :func:`preference_accuracy`: how often a score prefers the image people preferred in a pair.
+* :func:`check_bootstrap`, :func:`percentile_interval`: the settings and the interval rules
+  shared with :mod:`fp_rank.stats.pair_accuracy` (fewer than :data:`MIN_CLUSTERS` identities, or
+  a zero-width interval: the estimate alone, with a note).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -25,16 +26,18 @@ from fp_rank.stats._validation import (
     as_labels,
     as_values,
     check_confidence,
-    check_finite_number,
-    check_positive_int,
     check_seed,
 )
 
 Statistic = Literal["kendall", "spearman"]
 #: Preference values of a rated pair: the first image, the second, or neither.
 PREFERENCES = ("a", "b", "tie")
-#: Largest number of resampled values held in memory at once by :func:`preference_accuracy`.
-_MAX_DRAWS_PER_CHUNK = 1 << 22
+#: Fewest clusters (identities) an interval is given for: with fewer, the bootstrap cannot see
+#: how identities vary, and its interval is far narrower than the truth.
+MIN_CLUSTERS = 10
+#: Bootstrap replicates allowed: fewer than MIN_BOOT give percentile ends that need not hold the
+#: estimate; more than MAX_BOOT add nothing but time and memory.
+MIN_BOOT, MAX_BOOT = 100, 1_000_000
 
 
 def _pair(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +222,7 @@ class RankCorrelation:
         """The fields as JSON-serialisable data (NaN becomes None).
 
         Example:
-            >>> r = rank_correlation_interval([1, 2, 3, 4], [1, 3, 2, 4], ["a", "a", "b", "b"], "kendall", n_boot=50)
+            >>> r = rank_correlation_interval([1, 2, 3, 4], [1, 3, 2, 4], ["a", "a", "b", "b"], "kendall", n_boot=100)
             >>> r.to_dict()["n_clusters"], r.to_dict()["statistic"]
             (2, 'kendall')
         """
@@ -237,6 +240,44 @@ def _cluster_index(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return order, starts, sizes
 
 
+def check_n_boot(n_boot: Any, name: str = "n_boot") -> int:
+    """``n_boot`` as an int after checking it is an integer from :data:`MIN_BOOT` to :data:`MAX_BOOT`.
+
+    Example:
+        >>> check_n_boot(2000), check_n_boot(10**6)
+        (2000, 1000000)
+    """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or not MIN_BOOT <= n_boot <= MAX_BOOT:
+        raise InputError(f"{name} must be an integer from {MIN_BOOT} to {MAX_BOOT:,} (bootstrap replicates; fewer "
+                         f"than {MIN_BOOT} give an interval that need not hold its estimate); got {n_boot!r}")
+    return int(n_boot)
+
+
+def check_bootstrap(n_boot: Any, confidence: Any, seed: Any, min_clusters: Any) -> tuple[int, float, int, int]:
+    """The settings of a clustered bootstrap, checked: replicates, coverage, seed, fewest clusters."""
+    if isinstance(min_clusters, bool) or not isinstance(min_clusters, numbers.Integral) or min_clusters < 2:
+        raise InputError(f"min_clusters must be an integer >= 2; got {min_clusters!r}")
+    return check_n_boot(n_boot), check_confidence(confidence), check_seed(seed), int(min_clusters)
+
+
+def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[float, float] | None:
+    """The percentile interval of ``replicates``; None when its ends coincide (a zero-width interval
+    would claim a certainty that resampling a few identities cannot give)."""
+    tail = (1.0 - confidence) / 2.0
+    low, high = (float(v) for v in np.quantile(replicates, [tail, 1.0 - tail]))
+    return None if low == high else (low, high)
+
+
+#: Why a zero-width interval is left out.
+ZERO_WIDTH_NOTE = "no interval: its two ends coincide (a zero-width interval would claim certainty)"
+
+
+def few_clusters_note(n_clusters: int, min_clusters: int) -> str:
+    """Why there is no interval with ``n_clusters`` clusters, fewer than ``min_clusters``."""
+    return (f"no interval: {n_clusters} cluster(s) (identities); an interval needs at least {min_clusters}, as the "
+            "bootstrap cannot see how identities vary with fewer")
+
+
 def _check_statistic(statistic: Any) -> str:
     if statistic not in _STATISTICS:
         raise InputError(f"statistic must be one of {sorted(_STATISTICS)}; got {statistic!r}")
@@ -244,59 +285,59 @@ def _check_statistic(statistic: Any) -> str:
 
 
 def rank_correlation_interval(
-    x: Any, y: Any, clusters: Any, statistic: Statistic, *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0
+    x: Any, y: Any, clusters: Any, statistic: Statistic, *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0,
+    min_clusters: int = MIN_CLUSTERS,
 ) -> RankCorrelation:
     """A rank correlation with a percentile bootstrap interval over clusters.
 
     Each replicate draws as many clusters as there are, with replacement, and keeps all items of
     every cluster drawn (a cluster drawn twice comes in twice: ties the statistic accounts for).
     A replicate on which the statistic is undefined (a constant sample) is left out and counted;
-    when more than half are, there is no interval.
+    when more than half are, there is no interval. Nor is there one with fewer than
+    ``min_clusters`` clusters, or when both ends coincide: then the estimate comes with a note.
 
     Args:
         x: per-item scores (finite numbers).
         y: per-item ratings, paired with ``x``.
         clusters: per-item cluster labels (identities).
         statistic: ``"kendall"`` (:func:`kendall_tau_b`) or ``"spearman"`` (:func:`spearman_rho`).
-        n_boot: replicates.
+        n_boot: replicates, from :data:`MIN_BOOT` to :data:`MAX_BOOT`.
         confidence: nominal coverage, strictly between 0 and 1.
         seed: seed of ``numpy.random.default_rng``.
+        min_clusters: fewest clusters an interval is given for (:data:`MIN_CLUSTERS`).
 
     Returns:
-        :class:`RankCorrelation`.
+        :class:`RankCorrelation`; ``note`` says why there is no interval.
 
     Raises:
-        InputError: fewer than 3 items or 2 clusters, mismatched lengths, non-finite values, an
-            unknown statistic or invalid settings.
+        InputError: mismatched lengths, non-finite values, an unknown statistic or invalid settings.
 
     Example:
         >>> x = [0.1, 0.2, 0.4, 0.3, 0.8, 0.9]
-        >>> r = rank_correlation_interval(x, [1, 2, 3, 3, 4, 5], ["a", "a", "b", "b", "c", "c"], "spearman", n_boot=200)
+        >>> r = rank_correlation_interval(x, [1, 2, 3, 3, 4, 5], ["a", "a", "b", "b", "c", "c"], "spearman",
+        ...                               n_boot=200, min_clusters=3)
         >>> round(r.estimate, 3), r.n_clusters, r.low <= r.estimate <= r.high
         (0.986, 3, True)
+        >>> rank_correlation_interval(x, [1, 2, 3, 3, 4, 5], ["a", "a", "b", "b", "c", "c"], "spearman").note[:30]
+        'no interval: 3 cluster(s) (ide'
     """
     name = _check_statistic(statistic)
     a, b = _pair(x, y)
     labels = as_labels("clusters", clusters, a.size, "x")
-    n_boot = check_positive_int("n_boot", n_boot)
-    confidence = check_confidence(confidence)
-    seed = check_seed(seed)
+    n_boot, confidence, seed, min_clusters = check_bootstrap(n_boot, confidence, seed, min_clusters)
     n_clusters = int(np.unique(labels).size)
-    if a.size < 3 or n_clusters < 2:
-        raise InputError(
-            f"a clustered interval of {_NAMES[name]} needs at least 3 items in at least 2 clusters; got {a.size} "
-            f"item(s) in {n_clusters} cluster(s): rate images of more identities"
-        )
     method = (f"percentile bootstrap of {_NAMES[name]}, resampling whole clusters (identities) with replacement, "
               f"{n_boot} replicates")
     function = _STATISTICS[name]
     (a_codes, n_a), (b_codes, n_b) = _codes(a), _codes(b)
     estimate = function(a_codes, n_a, b_codes, n_b)
-    common = {"statistic": name, "confidence": confidence, "n": int(a.size), "n_clusters": n_clusters,
-              "n_boot": n_boot, "seed": seed, "method": method}
+    common = {"statistic": name, "estimate": estimate, "confidence": confidence, "n": int(a.size),
+              "n_clusters": n_clusters, "n_boot": n_boot, "seed": seed, "method": method}
     if not math.isfinite(estimate):
-        return RankCorrelation(estimate=estimate, low=None, high=None, n_dropped=0,
-                               note="undefined: the scores or the ratings are all equal", **common)
+        why = "fewer than 2 items" if a.size < 2 else "the scores or the ratings are all equal"
+        return RankCorrelation(low=None, high=None, n_dropped=0, note=f"undefined: {why}", **common)
+    if n_clusters < min_clusters:
+        return RankCorrelation(low=None, high=None, n_dropped=0, note=few_clusters_note(n_clusters, min_clusters), **common)
     order, starts, sizes = _cluster_index(labels)
     rng = np.random.default_rng(seed)
     replicates = np.empty(n_boot)
@@ -310,122 +351,11 @@ def rank_correlation_interval(
     valid = replicates[np.isfinite(replicates)]
     dropped = n_boot - valid.size
     if valid.size * 2 < n_boot:
-        return RankCorrelation(estimate=estimate, low=None, high=None, n_dropped=dropped,
+        return RankCorrelation(low=None, high=None, n_dropped=dropped,
                                note=f"no interval: the statistic was undefined on {dropped} of {n_boot} replicates "
                                "(too few clusters with different scores or ratings)", **common)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(valid, [tail, 1.0 - tail])
+    interval = percentile_interval(valid, confidence)
     note = f"{dropped} replicate(s) with an undefined statistic left out" if dropped else ""
-    return RankCorrelation(estimate=estimate, low=float(low), high=float(high), n_dropped=dropped, note=note, **common)
-
-
-def _credit(score_diff: np.ndarray, human_sign: np.ndarray) -> np.ndarray:
-    """1 where the score orders a pair as people do, 0 where the other way, 0.5 where it ties."""
-    return np.where(score_diff == 0, 0.5, (np.sign(score_diff) == human_sign).astype(np.float64))
-
-
-def pairwise_accuracy(score_means: Mapping[str, float], human_means: Mapping[str, float]) -> dict[str, Any]:
-    """The share of method pairs a score orders as people's mean ratings do.
-
-    Over every pair of methods both dicts hold: a pair people rate equally is left out (counted in
-    ``n_human_ties``); a pair the score ties while people split it counts one half.
-
-    Args:
-        score_means: ``{method: mean score}``.
-        human_means: ``{method: mean rating}`` (or people's win rate).
-
-    Returns:
-        ``{"accuracy": share or NaN when no pair counts, "n_pairs": pairs counted,
-        "n_human_ties": pairs left out, "n_score_ties": counted pairs the score ties,
-        "methods": the methods both hold}``.
-
-    Raises:
-        InputError: a mean is not a finite number, or an argument is not a dict.
-
-    Example:
-        >>> out = pairwise_accuracy({"A": 0.9, "B": 0.5, "C": 0.5}, {"A": 4.0, "B": 3.0, "C": 2.0})
-        >>> out["accuracy"], out["n_pairs"], out["n_score_ties"]  # A>B right, A>C right, B=C half
-        (0.8333333333333334, 3, 1)
-    """
-    for name, means in (("score_means", score_means), ("human_means", human_means)):
-        if not isinstance(means, Mapping):
-            raise InputError(f"{name} must be a dict {{method: mean}}; got {type(means).__name__}")
-    methods = sorted(set(score_means) & set(human_means))
-    score = np.asarray([check_finite_number(f"score_means[{m!r}]", score_means[m]) for m in methods])
-    human = np.asarray([check_finite_number(f"human_means[{m!r}]", human_means[m]) for m in methods])
-    first, second = np.triu_indices(len(methods), k=1)
-    human_sign = np.sign(human[first] - human[second])
-    kept = human_sign != 0
-    score_diff = (score[first] - score[second])[kept]
-    credit = _credit(score_diff, human_sign[kept])
-    return {
-        "accuracy": float(credit.mean()) if credit.size else math.nan,
-        "n_pairs": int(credit.size),
-        "n_human_ties": int((~kept).sum()),
-        "n_score_ties": int((score_diff == 0).sum()),
-        "methods": methods,
-    }
-
-
-def _check_preferences(preferred: Any, length: int) -> np.ndarray:
-    labels = as_labels("preferred", preferred, length, "score_a")
-    unknown = sorted(set(labels.tolist()) - set(PREFERENCES))
-    if unknown:
-        raise InputError(f"preferred holds {unknown[:3]}; each value must be one of {list(PREFERENCES)}")
-    return labels
-
-
-def preference_accuracy(
-    score_a: Any, score_b: Any, preferred: Any, *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0
-) -> dict[str, Any]:
-    """The share of rated image pairs in which a score prefers the image people preferred.
-
-    A pair people tie (``"tie"``) is left out and counted; a pair the score ties counts one half.
-    The interval is a percentile bootstrap over the pairs counted (seeded).
-
-    Args:
-        score_a: the score of each pair's first image.
-        score_b: the score of each pair's second image.
-        preferred: per pair, ``"a"``, ``"b"`` or ``"tie"``.
-        n_boot: bootstrap replicates.
-        confidence: nominal coverage, strictly between 0 and 1.
-        seed: seed of ``numpy.random.default_rng``.
-
-    Returns:
-        ``{"accuracy", "low", "high", "n_pairs", "n_human_ties", "n_score_ties", "confidence",
-        "n_boot", "seed", "method"}``; accuracy is NaN and the interval None when no pair counts.
-
-    Raises:
-        InputError: mismatched lengths, non-finite scores, a preference other than a, b or tie,
-            or invalid settings.
-
-    Example:
-        >>> out = preference_accuracy([0.9, 0.2, 0.5, 0.3], [0.1, 0.4, 0.5, 0.3], ["a", "b", "a", "tie"], n_boot=100)
-        >>> out["accuracy"], out["n_pairs"], out["n_human_ties"], out["n_score_ties"]  # 1 + 1 + 0.5 over 3
-        (0.8333333333333334, 3, 1, 1)
-    """
-    a, b = _pair(score_a, score_b)
-    labels = _check_preferences(preferred, a.size)
-    n_boot = check_positive_int("n_boot", n_boot)
-    confidence = check_confidence(confidence)
-    seed = check_seed(seed)
-    kept = labels != "tie"
-    human_sign = np.where(labels[kept] == "a", 1.0, -1.0)
-    score_diff = (a - b)[kept]
-    credit = _credit(score_diff, human_sign)
-    out: dict[str, Any] = {
-        "accuracy": float(credit.mean()) if credit.size else math.nan, "low": None, "high": None,
-        "n_pairs": int(credit.size), "n_human_ties": int((~kept).sum()), "n_score_ties": int((score_diff == 0).sum()),
-        "confidence": confidence, "n_boot": n_boot, "seed": seed,
-        "method": f"percentile bootstrap over the rated pairs, {n_boot} replicates",
-    }
-    if credit.size:
-        rng = np.random.default_rng(seed)
-        chunk = max(1, _MAX_DRAWS_PER_CHUNK // credit.size)
-        means = np.concatenate([
-            credit[rng.integers(0, credit.size, (min(chunk, n_boot - done), credit.size))].mean(axis=1)
-            for done in range(0, n_boot, chunk)
-        ])
-        tail = (1.0 - confidence) / 2.0
-        out["low"], out["high"] = (float(v) for v in np.quantile(means, [tail, 1.0 - tail]))
-    return out
+    if interval is None:
+        return RankCorrelation(low=None, high=None, n_dropped=dropped, note=ZERO_WIDTH_NOTE, **common)
+    return RankCorrelation(low=interval[0], high=interval[1], n_dropped=dropped, note=note, **common)

@@ -94,6 +94,12 @@ def judge_note(report: Report) -> str | None:
             f"{printable(str(prompt.get('name')))} (sha256 {str(prompt.get('sha256'))[:12]}); "
             f"{judge.get('images_judged')} images judged, {judge.get('calls')} calls, {judge.get('from_cache')} from "
             "the cache")
+    partial = {m: c for m, c in (judge.get("coverage") or {}).items()
+               if isinstance(c, dict) and c.get("groups_without_judgements")}
+    if partial:
+        text += "; judge scores cover only some groups (" + ", ".join(
+            f"{printable(str(m))}: {c.get('judged_groups')} of {c.get('groups')}" for m, c in partial.items()
+        ) + "), so they do not compare with mAP or with each other"
     if missing.get("count"):
         reasons = ", ".join(f"{printable(str(k))} {v}" for k, v in (missing.get("by_reason") or {}).items())
         text += f"; {missing['count']} without a judgement ({reasons}), left out of the judge score"

@@ -29,6 +29,7 @@ BACKENDS: dict[str, str] = {
     "demo": "fp_rank.encoding.backends.demo",
     "miewid": "fp_rank.encoding.backends.miewid",
     "open_clip": "fp_rank.encoding.backends.open_clip",
+    "torchvision_trained": "fp_rank.encoding.backends.torchvision_trained",
     "transformers": "fp_rank.encoding.backends.transformers",
 }
 
@@ -92,7 +93,7 @@ def loader(backend: str) -> Callable[[LoadRequest], Encoder]:
         >>> loader("onnx")
         Traceback (most recent call last):
         ...
-        fp_rank.errors.EncoderError: unknown encoder backend 'onnx'; valid backends: callable, demo, miewid, open_clip, transformers
+        fp_rank.errors.EncoderError: unknown encoder backend 'onnx'; valid backends: callable, demo, miewid, open_clip, torchvision_trained, transformers
     """
     module = BACKENDS.get(backend)
     if module is None:

@@ -31,6 +31,40 @@ from fp_rank.errors import EncoderError
 POOLINGS = ("cls", "pooler", "mean", "image_features")
 
 
+def pooling_rule(model: Any, asked: str | None, target: str) -> str:
+    """The pooling rule of ``model``: the one asked for, else the one its folder's config records
+    (``fp_rank_pooling``, written by ``fp-rank train-encoder``), else the model type's, else its pooler
+    output where it has one, else the CLS token.
+
+    Raises:
+        EncoderError: an unknown rule, or ``image_features`` for a model without that output.
+    """
+    model_type = getattr(model.config, "model_type", "")
+    rule = asked or getattr(model.config, "fp_rank_pooling", None) or POOLING_BY_MODEL_TYPE.get(model_type)
+    if rule is None:
+        rule = "pooler" if "pooler" in type(model).forward.__code__.co_varnames or hasattr(model, "pooler") else "cls"
+    if rule not in POOLINGS:
+        raise EncoderError(f"pooling {rule!r} is not one of {', '.join(repr(p) for p in POOLINGS)}")
+    if rule == "image_features" and not hasattr(model, "get_image_features"):
+        raise EncoderError(f"{target!r} ({model_type}) has no get_image_features; choose pooling='cls' or 'pooler'")
+    return rule
+
+
+def pooled(model: Any, x: torch.Tensor, rule: str, target: str) -> torch.Tensor:
+    """The embedding of pixel values ``x`` under pooling ``rule`` (a convolutional map is averaged)."""
+    if rule == "image_features":
+        return output_tensor(model.get_image_features(pixel_values=x))
+    out = model(pixel_values=x)
+    if rule == "pooler":
+        if getattr(out, "pooler_output", None) is None:
+            raise EncoderError(f"{target!r} has no pooler_output; choose pooling='cls' or 'mean'")
+        return out.pooler_output.flatten(1)
+    hidden = out.last_hidden_state
+    if hidden.ndim == 4:  # convolutional backbones: (B, C, H, W)
+        return hidden.mean(dim=(2, 3))
+    return hidden[:, 0] if rule == "cls" else hidden.mean(dim=1)
+
+
 def load(request: LoadRequest) -> Encoder:
     """Load the model and processor of ``request.source``.
 
@@ -64,13 +98,7 @@ def load(request: LoadRequest) -> Encoder:
         hf_logging.set_verbosity(verbosity)
     model.eval().to(request.device)
     model_type = getattr(model.config, "model_type", "")
-    rule = request.pooling or (request.spec.pooling if request.spec else None) or POOLING_BY_MODEL_TYPE.get(model_type)
-    if rule is None:
-        rule = "pooler" if "pooler" in type(model).forward.__code__.co_varnames or hasattr(model, "pooler") else "cls"
-    if rule not in POOLINGS:
-        raise EncoderError(f"pooling {rule!r} is not one of {', '.join(repr(p) for p in POOLINGS)}")
-    if rule == "image_features" and not hasattr(model, "get_image_features"):
-        raise EncoderError(f"{target!r} ({model_type}) has no get_image_features; choose pooling='cls' or 'pooler'")
+    rule = pooling_rule(model, request.pooling or (request.spec.pooling if request.spec else None), target)
 
     prep = processor.to_dict() if hasattr(processor, "to_dict") else {"processor": type(processor).__name__}
     fast = fast_preprocessor(prep) if request.preprocessing == "fast" else None
@@ -81,17 +109,7 @@ def load(request: LoadRequest) -> Encoder:
         return processor(images=images, return_tensors="pt")["pixel_values"]
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        if rule == "image_features":
-            return output_tensor(model.get_image_features(pixel_values=x))
-        out = model(pixel_values=x)
-        if rule == "pooler":
-            if getattr(out, "pooler_output", None) is None:
-                raise EncoderError(f"{target!r} has no pooler_output; choose pooling='cls' or 'mean'")
-            return out.pooler_output
-        hidden = out.last_hidden_state
-        if hidden.ndim == 4:  # convolutional backbones: (B, C, H, W)
-            return hidden.mean(dim=(2, 3))
-        return hidden[:, 0] if rule == "cls" else hidden.mean(dim=1)
+        return pooled(model, x, rule, target)
 
     prep = {k: v for k, v in prep.items() if not k.startswith("_") and k != "processor_class"}
     prep["mode"] = "fast" if fast is not None else "processor"
