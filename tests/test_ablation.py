@@ -154,3 +154,9 @@ def test_ablate_refuses_variants_of_other_identities(tmp_path: Path, variants: d
     assert main(["ablate", "--generated", str(manifest), "--galleries", str(variants["random"]), str(variants["kmeans"]),
                  "--names", "only-one", "--encoder", "fp-rank-demo"]) == 2
     assert "--names gives 1 name(s) for 2 galleries" in capsys.readouterr().err
+
+
+def test_ablate_wants_one_name_per_gallery(variants: dict[str, Path]) -> None:
+    run = fp_rank.Run.from_arguments([b"x"], ["finch_scarlet_crown"])
+    with pytest.raises(InputError, match="names gives 1 name"):
+        ablate(run, [variants["random"], variants["kmeans"]], names=["only"], encoder="fp-rank-demo")

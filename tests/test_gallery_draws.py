@@ -110,3 +110,17 @@ def test_the_seed_needs_draws_and_the_cli_shows_the_spread(demo_gallery_dir: Pat
     assert "| faithful | 0.480 | [0.431, 0.530] | ±" in summary
     loaded = fp_rank.Report.load(tmp_path / "out" / "report.json")
     assert loaded.extras["gallery_draws"]["n_draws"] == 4
+
+
+def test_the_undrawn_gallery_gives_the_headline_map_when_missing_identities_score_zero(tmp_path: Path) -> None:
+    from tests.gallery_fixtures import write_gallery
+
+    gallery_rows = [{"image": png_bytes(100 + k), "identity": f"id{k % 3}", "group": "g"} for k in range(9)]
+    holdout = [{"image": png_bytes(200 + k), "identity": f"id{k % 3}", "group": "g"} for k in range(6)]
+    holdout.append({"image": png_bytes(300), "identity": "id9", "group": "g"})  # known to the gallery, not in its split
+    reference = [{"image": png_bytes(400 + k), "identity": f"id{k}", "group": "g"} for k in range(3)]
+    gallery = write_gallery(tmp_path / "g", {"gallery": gallery_rows, "reference": reference, "holdout": holdout})
+    report = fp_rank.evaluate([png_bytes(k) for k in range(8)], ["id0", "id1", "id2", "id9"] * 2, gallery=str(gallery),
+                              encoder="fp-rank-demo", progress=False, gallery_draws=6, on_missing="zero")
+    spread = report.extras["gallery_draws"]["encoders"]["fp-rank-demo"]["per_method"]["generated"]
+    assert spread["observed"] == pytest.approx(report.map, abs=1e-12)

@@ -190,3 +190,42 @@ def test_two_processes_under_torchrun_train_what_one_process_trains(tmp_path: Pa
         a, b = load_file(str(tmp_path / "one" / name)), load_file(str(tmp_path / "two" / name))
         assert a.keys() == b.keys()
         assert all(np.allclose(a[k].numpy(), b[k].numpy(), rtol=1e-3, atol=1e-4) for k in a), name
+
+
+def _parquet_source(root: Path, train: list[tuple[bytes, object]], test: list[tuple[bytes, object]],
+                    names: list[str] | None) -> Path:
+    import datasets
+
+    for split, rows in (("train", train), ("test", test)):
+        label = datasets.ClassLabel(names=names) if names else datasets.Value("string")
+        features = datasets.Features({"image": datasets.Image(), "label": label})
+        ds = datasets.Dataset.from_dict({"image": [{"bytes": b, "path": None} for b, _ in rows],
+                                         "label": [v for _, v in rows]}, features=features)
+        (root / "data").mkdir(parents=True, exist_ok=True)
+        ds.to_parquet(str(root / "data" / f"{split}-00000-of-00001.parquet"))
+    return root
+
+
+def test_hostile_training_sources_are_refused_before_any_training(tmp_path: Path, backbone: Path) -> None:
+    folder = image_folder(tmp_path / "images", per_class=4)
+    png = [(folder / f"class{c}" / f"{k:02d}.png").read_bytes() for c in range(3) for k in range(4)]
+    cases = {
+        "label 'c', which is not one of the train split's 2 classes": ([(png[0], "a"), (png[4], "b")] * 2, [(png[8], "c")], None),
+        "has label -1": ([(png[0], 0), (png[4], -1)], [(png[8], 0)], ["a", "b"]),
+        "hold 1 class": ([(png[0], 0), (png[1], 0)], [(png[8], 0)], ["a", "b"]),
+        "test row 0 cannot be decoded": ([(png[0], 0), (png[4], 1)], [(b"not an image", 0)], ["a", "b"]),
+    }
+    for n, (match, (train, test, names)) in enumerate(cases.items()):
+        source = _parquet_source(tmp_path / f"source{n}", train, test, names)
+        with pytest.raises(InputError, match=match):
+            _train(source, tmp_path / f"out{n}", backbone, epochs=1)
+        assert not (tmp_path / f"out{n}").exists()
+    with pytest.raises(InputError, match="image_size must be at most 2048"):
+        _train(folder, tmp_path / "big", backbone, image_size=100000)
+
+
+def test_a_finished_run_can_be_extended_by_more_epochs(tmp_path: Path, backbone: Path) -> None:
+    data = image_folder(tmp_path / "data", per_class=4)
+    _train(data, tmp_path / "enc", backbone, epochs=1)
+    record = _train(data, tmp_path / "enc", backbone, epochs=3).record
+    assert [h["epoch"] for h in record["history"]] == [1, 2, 3]

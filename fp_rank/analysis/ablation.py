@@ -94,6 +94,8 @@ def ablate(run: Any, galleries: Sequence[Any], *, names: Sequence[str] | None = 
     opts = resolve_options(options)
     if opts.encoder is not None and len(opts.encoder) > 1:
         raise InputError("an ablation scores one encoder; run it once per encoder")
+    if names is not None and len(names) != len(galleries):
+        raise InputError(f"names gives {len(names)} name(s) for {len(galleries)} galleries; give one per gallery")
     loaded = [gallery_of(g, opts) for g in galleries]  # every variant loaded and checked before any encoding
     names = list(names) if names is not None else [str(g.id).rstrip("/").rsplit("/", 1)[-1] for g in loaded]
     if len(set(names)) != len(names):
@@ -133,38 +135,47 @@ def _check_same_identities(loaded: list[Any], names: list[str]) -> None:
             )
 
 
-def _identity_maps(report: Report, method_rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[tuple[str, str], float]]:
+def _identity_aps(method_rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[tuple[str, str], list[float]]]:
+    """Per method, each (group, identity)'s query APs."""
     out: dict[str, dict[tuple[str, str], list[float]]] = {}
     for method, rows in method_rows.items():
         for row in rows:
             if row.get("ap") is not None and math.isfinite(row["ap"]):
                 out.setdefault(method, {}).setdefault((str(row["group"]), str(row["identity"])), []).append(float(row["ap"]))
-    return {m: {k: float(np.mean(v)) for k, v in per.items()} for m, per in out.items()}
+    return out
 
 
-def _macro(per_identity: dict[tuple[str, str], float], draw: list[tuple[str, str]]) -> float:
+def _macro(per_identity: dict[tuple[str, str], list[float]], draw: list[tuple[str, str]]) -> float:
+    """The protocol's mAP of the drawn identities: per group the mean over their queries, then the mean over
+    groups (on every identity once, the report's headline mAP)."""
     groups: dict[str, list[float]] = {}
     for key in draw:
         if key in per_identity:
-            groups.setdefault(key[0], []).append(per_identity[key])
+            groups.setdefault(key[0], []).extend(per_identity[key])
     return float(np.mean([np.mean(v) for v in groups.values()])) if groups else float("nan")
 
 
 def _ranking(first: Report, other: Report, name_a: str, name_b: str, methods: list[str], *, n_boot: int,
              seed: int) -> dict[str, Any]:
     """Kendall's tau-b between the method means under two variants, with an identity bootstrap interval."""
-    per = [_identity_maps(r, {m: [q for q in r.queries if q.get("method") == m] for m in methods}) for r in (first, other)]
+    per = [_identity_aps({m: [q for q in r.queries if q.get("method") == m and q.get("encoder") == r.encoders[0]]
+                          for m in methods}) for r in (first, other)]
     identities = sorted({k for maps in per for m in maps.values() for k in m})
-    tau = kendall_tau_b([_macro(per[0][m], identities) for m in methods], [_macro(per[1][m], identities) for m in methods])
+    tau = kendall_tau_b([_macro(per[0].get(m, {}), identities) for m in methods],
+                        [_macro(per[1].get(m, {}), identities) for m in methods])
     rng = np.random.default_rng(seed)
     replicates = []
     for _ in range(n_boot):
         draw = [identities[j] for j in rng.integers(0, len(identities), len(identities))]
-        value = kendall_tau_b([_macro(per[0][m], draw) for m in methods], [_macro(per[1][m], draw) for m in methods])
+        a, b = [_macro(per[0].get(m, {}), draw) for m in methods], [_macro(per[1].get(m, {}), draw) for m in methods]
+        if not all(math.isfinite(v) for v in a + b):  # a method with no drawn identity: the replicate has no ranking
+            continue
+        value = kendall_tau_b(a, b)
         if math.isfinite(value):
             replicates.append(value)
     low, high = (float(np.percentile(replicates, 2.5)), float(np.percentile(replicates, 97.5))) if replicates else (None, None)
-    order = {name: sorted(methods, key=lambda m, r=r: -_value(r, m)) for name, r in ((name_a, first), (name_b, other))}
+    order = {name: sorted(methods, key=lambda m, p=p: (-_macro(p.get(m, {}), identities), m))
+             for name, p in ((name_a, per[0]), (name_b, per[1]))}
     return {"a": name_a, "b": name_b, "kendall_tau": tau, "low": low, "high": high, "n_boot": n_boot, "seed": seed,
             "order": order, "changed": order[name_a] != order[name_b], "n_methods": len(methods)}
 

@@ -123,7 +123,8 @@ def summarise_draws(observed: dict[str, float], draws: dict[str, np.ndarray], fa
     return {"per_method": per_method, "pairs": pairs}
 
 
-def for_encoder(vec: Any, keep: np.ndarray, run: Any, gal: Any, *, n_draws: int, seed: int) -> dict[str, Any]:
+def for_encoder(vec: Any, keep: np.ndarray, run: Any, gal: Any, *, n_draws: int, seed: int,
+                on_missing: str = "skip") -> dict[str, Any]:
     """The gallery-draw spread of one encoder's scored queries (rows ``keep`` of ``vec.queries``)."""
     index = vec.kept[keep]
     group_of = gal.identity_to_group
@@ -145,7 +146,8 @@ def for_encoder(vec: Any, keep: np.ndarray, run: Any, gal: Any, *, n_draws: int,
         return {"note": "the gallery has no images of its identities beyond its gallery split (no holdout split): "
                         "the gallery draw cannot be redrawn"}
     observed, draws, pool = redraw_maps(vec.queries[keep], q_ids, q_groups, q_methods, pool_emb, pool_ids, pool_groups,
-                                        in_gallery, n_draws=n_draws, seed=seed)
+                                        in_gallery, n_draws=n_draws, seed=seed,
+                                        on_missing="zero" if on_missing == "zero" else "skip")
     factor = population_factor(sizes)
     out = {"pool": pool, "population_factor": factor, **summarise_draws(observed, draws, factor)}
     if factor is None:

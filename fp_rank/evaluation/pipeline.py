@@ -151,7 +151,8 @@ def _add_judgements(stage: Any, rows: list[dict[str, Any]], opts: Options) -> di
 def _gallery_draws(vec: Vectors, keep: np.ndarray, run: Run, gal: Gallery, opts: Options) -> dict[str, Any]:
     from fp_rank.evaluation import gallery_draws
 
-    return gallery_draws.for_encoder(vec, keep, run, gal, n_draws=opts.gallery_draws, seed=opts.gallery_draw_seed)
+    return gallery_draws.for_encoder(vec, keep, run, gal, n_draws=opts.gallery_draws, seed=opts.gallery_draw_seed,
+                                     on_missing=opts.on_missing)
 
 
 def as_run(generated: Any, identities: Any, **per_image: Any) -> Run:

@@ -28,10 +28,11 @@ HELD_OUT_SHARE = 0.1
 
 @dataclass
 class Split:
-    """Images (encoded bytes) and their class indices."""
+    """Images (encoded bytes), their class indices and where each came from (for messages)."""
 
     images: list[bytes]
     labels: np.ndarray
+    names: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -71,7 +72,24 @@ def load_training_data(source: str | os.PathLike[str], *, seed: int = 0, exclude
         _exclude(data, exclude_gallery, progress)
     if len(data.train) == 0:
         raise InputError(f"training data {text!r}: no training image is left (after the exclusion)")
+    present = sorted({int(v) for v in data.train.labels.tolist()})
+    if len(present) < 2:
+        raise InputError(f"training data {text!r}: its training images hold {len(present)} class(es); a classifier "
+                         "needs at least two")
+    _check_decodable(data, text)
     return data
+
+
+def _check_decodable(data: TrainingData, source: str) -> None:
+    """Refuse, before any training, an image that does not decode (named by its place in the source)."""
+    from fp_rank.images.decode import decode_problem
+
+    for name, split in (("training", data.train), ("held-out", data.held_out)):
+        for k, image in enumerate(split.images):
+            where = split.names[k] if split.names else f"{name} image {k}"
+            problem = decode_problem(image, where)
+            if problem is not None:
+                raise InputError(f"training data {source!r}: {where} cannot be decoded ({problem}); remove or replace it")
 
 
 def _is_image_folder(root: Path) -> bool:
@@ -99,8 +117,11 @@ def _image_folder(root: Path, seed: int) -> tuple[tuple[Split, Split], list[str]
     index = {c: k for k, c in enumerate(classes)}
     files = [(f, index[c]) for c in classes for f in train[c]]
     if held_root is not None:
-        held = [(f, index[c]) for c, fs in _class_folders(held_root).items() if c in index for f in fs]
-        return (_read(files), _read(held)), classes, f"the {held_root.name}/ folder"
+        folders = _class_folders(held_root)
+        held = [(f, index[c]) for c, fs in folders.items() if c in index for f in fs]
+        unknown = sum(len(fs) for c, fs in folders.items() if c not in index)
+        note = f" ({unknown} images of classes that train/ lacks left out)" if unknown else ""
+        return (_read(files), _read(held)), classes, f"the {held_root.name}/ folder{note}"
     train_files, held_files = _hold_out(files, seed)
     return (_read(train_files), _read(held_files)), classes, f"a seeded {HELD_OUT_SHARE:.0%} of each class (seed {seed})"
 
@@ -125,7 +146,7 @@ def _read(items: list[tuple[Path, int]]) -> Split:
             images.append(read_regular_raw(path))
         except OSError as exc:
             raise InputError(f"cannot read training image {str(path)!r}: {exc.strerror or exc}") from None
-    return Split(images, np.asarray([label for _, label in items], dtype=np.int64))
+    return Split(images, np.asarray([label for _, label in items], dtype=np.int64), [str(path) for path, _ in items])
 
 
 def _datasets_source(text: str, seed: int, progress: bool) -> tuple[tuple[Split, Split], list[str], str]:
@@ -155,24 +176,32 @@ def _datasets_source(text: str, seed: int, progress: bool) -> tuple[tuple[Split,
         [str(v) for v in sorted(set(train[label_col]))]
     held_name = next((n for n in HELD_OUT_NAMES if n in loaded), None)
 
-    def split(ds: Any) -> Split:
+    index = {c: k for k, c in enumerate(classes)}
+
+    def split(ds: Any, name: str) -> Split:
         ds = ds.cast_column(image_col, datasets.Image(decode=False))
-        images, labels = [], []
-        for row in ds:
+        images, labels, names = [], [], []
+        for k, row in enumerate(ds):
             data = row[image_col].get("bytes")
             if data is None and row[image_col].get("path"):
                 data = Path(row[image_col]["path"]).read_bytes()
-            images.append(data)
             value = row[label_col]
-            labels.append(int(value) if isinstance(feature, datasets.ClassLabel) else classes.index(str(value)))
-        return Split(images, np.asarray(labels, dtype=np.int64))
+            label = int(value) if isinstance(feature, datasets.ClassLabel) else index.get(str(value), -1)
+            if not 0 <= label < len(classes):
+                raise InputError(f"training data {text!r}: {name} row {k} has label {value!r}, which is not one of the "
+                                 f"train split's {len(classes)} classes; fix or drop the row")
+            images.append(data)
+            labels.append(label)
+            names.append(f"{name} row {k}")
+        return Split(images, np.asarray(labels, dtype=np.int64), names)
 
     if held_name is not None:
-        return (split(train), split(loaded[held_name])), classes, f"the source's {held_name} split"
-    whole = split(train)
-    items = list(zip(whole.images, whole.labels.tolist()))
+        return (split(train, "train"), split(loaded[held_name], held_name)), classes, f"the source's {held_name} split"
+    whole = split(train, "train")
+    items = list(zip(zip(whole.images, whole.names), whole.labels.tolist()))
     kept, held = _hold_out(items, seed)
-    as_split = [Split([x for x, _ in part], np.asarray([y for _, y in part], dtype=np.int64)) for part in (kept, held)]
+    as_split = [Split([x for (x, _), _ in part], np.asarray([y for _, y in part], dtype=np.int64), [n for (_, n), _ in part])
+                for part in (kept, held)]
     return (as_split[0], as_split[1]), classes, f"a seeded {HELD_OUT_SHARE:.0%} of each class (seed {seed})"
 
 
@@ -188,7 +217,8 @@ def _exclude(data: TrainingData, gallery: Any, progress: bool) -> None:
         digests = [hashlib.sha256(image).hexdigest() for image in split.images]
         keep = [i for i, d in enumerate(digests) if d not in banned]
         removed[name] = len(split) - len(keep)
-        setattr(data, name, Split([split.images[i] for i in keep], split.labels[keep]))
+        setattr(data, name, Split([split.images[i] for i in keep], split.labels[keep],
+                                  [split.names[i] for i in keep] if split.names else []))
         left = [d for d in (hashlib.sha256(image).hexdigest() for image in getattr(data, name).images) if d in banned]
         if left:
             raise InputError(f"{len(left)} image(s) of gallery {gal.id!r} are still in the {name} images after the "

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 HEAD_HIDDEN = 128
+#: The largest input side accepted (the recipe's is 480).
+MAX_IMAGE_SIZE = 2048
 CHECKPOINT = "checkpoint"
 
 
@@ -53,6 +55,8 @@ class Recipe:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if self.image_size > MAX_IMAGE_SIZE:
+            raise InputError(f"image_size must be at most {MAX_IMAGE_SIZE} (the recipe uses 480), got {self.image_size}")
         if not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1:
             raise InputError(f"lr must be a learning rate in (0, 1), got {self.lr!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -150,10 +154,14 @@ def pixels(processor: Any, images: list[bytes]) -> torch.Tensor:
 
 
 def settings_digest(recipe: Recipe, data: TrainingData) -> str:
-    """What a checkpoint must share with a run to be resumed by it: the recipe and the data."""
-    digest = hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode())
-    for image, label in zip(data.train.images, data.train.labels.tolist()):
-        digest.update(hashlib.sha256(image).digest() + int(label).to_bytes(8, "little"))
+    """What a checkpoint must share with a run to be resumed by it: the recipe (but the number of epochs, so a
+    finished run can be extended), the classes, both splits and what was excluded."""
+    settings = {k: v for k, v in asdict(recipe).items() if k != "epochs"}
+    digest = hashlib.sha256(json.dumps([settings, data.classes, data.excluded], sort_keys=True, default=str).encode())
+    for split in (data.train, data.held_out):
+        digest.update(b"|split|")
+        for image, label in zip(split.images, split.labels.tolist()):
+            digest.update(hashlib.sha256(image).digest() + int(label).to_bytes(8, "little"))
     return digest.hexdigest()
 
 
