@@ -478,3 +478,14 @@ def test_the_cache_command_counts_and_clears_judgements(gallery: Path, capsys: p
     assert "removed 6 judgements" in capsys.readouterr().out
     again = _run(gallery, judge=_Constant(1))
     assert again.metadata["judge"]["from_cache"] == 0
+
+
+def test_a_run_whose_judgements_are_all_cached_needs_no_endpoint(gallery: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with ChatServer(lambda body, n: Reply("Score: 2")) as server:
+        _env(monkeypatch, server)
+        _run(gallery)
+    # the server is gone; the same question to the same judge is answered from the cache, with no call
+    again = _run(gallery)
+    assert again.metadata["judge"]["calls"] == 0 and again.metadata["judge"]["from_cache"] == 6
+    with pytest.raises(JudgeError, match="cannot reach"):  # something left to ask: the preflight finds it gone
+        _run(gallery, judge="openai:another")

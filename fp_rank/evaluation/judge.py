@@ -50,8 +50,6 @@ def prepare(opts: Options, run: Run, gal: Gallery, candidates: np.ndarray, devic
     judge = load_judge(choice.spec, revision=choice.revision, timeout=opts.judge_timeout,
                        concurrency=opts.judge_concurrency, device=device, trust_remote_code=opts.trust_remote_code)
     check_judge_object(judge)
-    if hasattr(judge, "preflight"):
-        judge.preflight()  # a refused key or an unreachable host, found before any image is encoded
     cache = JudgementCache(opts.cache_dir, enabled=opts.cache is not False)
     pairs, positions = [], {}
     for i in candidates.tolist():
@@ -61,6 +59,8 @@ def prepare(opts: Options, run: Run, gal: Gallery, candidates: np.ndarray, devic
             pairs.append(pair)
     plan = plan_judgements(judge, pairs, prompt=prompt, cache=cache)
     check_call_cap(plan, opts.judge_max_calls)
+    if plan.todo and hasattr(judge, "preflight"):  # with every judgement cached, no call is made: none is checked
+        judge.preflight()  # a refused key or an unreachable host, found before any image is encoded
     announce(plan, attempts_for(judge.identity()), opts.progress)
     return JudgeStage(judge, prompt, cache, plan, positions)
 
