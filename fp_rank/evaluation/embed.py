@@ -208,9 +208,9 @@ class Embedder:
         if all(c is None for c in items):
             return None
         out = np.full((len(items), reference.shape[1]), np.nan)
-        external = [i for i, c in enumerate(items) if c is not None and not _is_index(c)]
+        external = [i for i, c in enumerate(items) if c is not None and not is_reference_index(c)]
         for i, c in enumerate(items):
-            if _is_index(c):
+            if is_reference_index(c):
                 out[i] = reference[int(c)]
         if external:
             sources = [items[i] for i in external]
@@ -382,7 +382,8 @@ def _names_fingerprint(names: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def _is_index(item: Any) -> bool:
+def is_reference_index(item: Any) -> bool:
+    """Whether a conditioning item names a row of the reference split (an int, not a bool)."""
     return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
 
 

@@ -68,6 +68,7 @@ def prepare(opts: Options, run: Run, gal: Gallery, candidates: np.ndarray, devic
 def _pair(run: Run, gal: Gallery, i: int) -> Any:
     """The (generated, reference) pair of run image ``i``; None when its file cannot be read (the
     embed stage names it, or skips it under ``on_invalid='skip'``)."""
+    from fp_rank.evaluation.embed import is_reference_index
     from fp_rank.images.decode import content_hash
     from fp_rank.judging.run import Pair
 
@@ -78,7 +79,7 @@ def _pair(run: Run, gal: Gallery, i: int) -> Any:
         return None
     cond = image.conditioning
     ref = gal.reference
-    if cond is not None and not isinstance(cond, (str, bytes)) and _is_index(cond):
+    if cond is not None and is_reference_index(cond):
         j = int(cond)
         return Pair(image.file, image.source, ref.images[j], f"conditioning: reference image {j}", generated_hash,
                     ref.hashes[j])
@@ -89,10 +90,6 @@ def _pair(run: Run, gal: Gallery, i: int) -> Any:
         return Pair(image.file, image.source, None, None, generated_hash)
     j = int(at[0])
     return Pair(image.file, image.source, ref.images[j], f"reference image {j}", generated_hash, ref.hashes[j])
-
-
-def _is_index(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def add_judgements(stage: JudgeStage, rows: list[dict[str, Any]], opts: Options) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from fp_rank.protocol import DEFAULT_KS, Metric
 from fp_rank.reporting.report import Report
 from fp_rank.stats.intervals import INTERVAL_DESCRIPTIONS
 from fp_rank.views.presentation import gallery_display_name, markdown_metrics, title_for
-from fp_rank.views.table import COPY_MARK, gallery_draw_lines, judge_note, leak_note, summary_rows
+from fp_rank.views.table import COPY_MARK, gallery_draw_entries, gallery_draw_lines, judge_note, leak_note, summary_rows
 
 #: Keys a row must have; the others default to None (shown as a dash).
 REQUIRED_KEYS = ("method", "map")
@@ -240,12 +240,10 @@ def to_markdown(report: Report) -> str:
 
 def gallery_draw_tables(report: Report) -> list[str]:
     """Per encoder with gallery redraws: each method's mAP with its query interval beside the gallery-draw spread."""
-    draws = report.extras.get("gallery_draws")
-    if not isinstance(draws, dict):
-        return []
+    draws, entries = gallery_draw_entries(report)
     out = []
-    for encoder, entry in (draws.get("encoders") or {}).items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("per_method"), dict):
+    for encoder, entry in entries:
+        if not isinstance(entry.get("per_method"), dict):
             continue
         population = entry.get("population_factor") is not None
         lines = ["| Method | mAP | query 95% CI (gallery fixed) | gallery draw: 1.96 SD | 95% range of the redraws from the pool |",

@@ -110,15 +110,20 @@ def _finite(value: Any) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def gallery_draw_entries(report: Report) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+    """The report's gallery-draw record (``extras.gallery_draws``: settings) and its (encoder, entry) pairs that
+    are dicts; empty when the report has no redraws (or a saved report holds something else there)."""
+    draws = report.extras.get("gallery_draws")
+    if not isinstance(draws, dict) or not isinstance(draws.get("encoders"), dict):
+        return {}, []
+    return draws, [(str(e), entry) for e, entry in draws["encoders"].items() if isinstance(entry, dict)]
+
+
 def gallery_draw_lines(report: Report) -> list[str]:
     """Per encoder, one line on how much each method's mAP moves when the gallery is redrawn (none without draws)."""
-    draws = report.extras.get("gallery_draws")
-    if not isinstance(draws, dict):
-        return []
+    draws, entries = gallery_draw_entries(report)
     lines = []
-    for encoder, entry in (draws.get("encoders") or {}).items():
-        if not isinstance(entry, dict):
-            continue
+    for encoder, entry in entries:
         if "per_method" not in entry:
             lines.append(f"gallery draw ({printable(str(encoder))}): {entry.get('note', 'not computed')}")
             continue
